@@ -1,0 +1,19 @@
+//! localserver: a single-threaded, edge-triggered epoll HTTP/1.1 server.
+//!
+//! Data flows one way: `server` reads bytes → `http` parses → `handlers`
+//! decide → `server` writes. `http` and `config` are pure (no descriptors);
+//! `sys` is the only module allowed to write `unsafe`.
+#![deny(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod config;
+pub mod handlers;
+pub mod http;
+pub mod server;
+#[allow(unsafe_code)]
+pub mod sys;
+
+/// The version reported by `-v` and in the `Server` header.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The `Server` header value.
+pub const SERVER_NAME: &str = concat!("localserver/", env!("CARGO_PKG_VERSION"));
