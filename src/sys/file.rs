@@ -1,0 +1,355 @@
+//! Files and folders under a document root. Everything is opened relative
+//! to a root directory descriptor with `openat2(RESOLVE_BENEATH)`, so neither
+//! `..` nor a symlink can lead outside the root (HTTP.md rules 28-29); files
+//! are opened `O_NONBLOCK` so a FIFO never stalls the loop (rule 30).
+//! Where `openat2` is missing (old kernels, seccomp), the fallback walks the
+//! path one component at a time with `O_NOFOLLOW`: no symlink is followed.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::cvt;
+
+/// An open directory used as the anchor of lookups beneath it.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+}
+
+/// An open regular file (or anything `open` gave; check `meta().kind`).
+#[derive(Debug)]
+pub struct File {
+    fd: OwnedFd,
+}
+
+/// What kind of thing a path names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Regular,
+    Directory,
+    /// FIFO, socket, device, symlink: never served.
+    Other,
+}
+
+/// The parts of `struct stat` the server uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub kind: FileKind,
+    pub size: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+    /// Inode, for ETags.
+    pub ino: u64,
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: Vec<u8>,
+    pub meta: Meta,
+}
+
+fn meta_of(st: &libc::stat) -> Meta {
+    let kind = match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => FileKind::Regular,
+        libc::S_IFDIR => FileKind::Directory,
+        _ => FileKind::Other,
+    };
+    Meta {
+        kind,
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        mtime: st.st_mtime,
+        ino: st.st_ino,
+    }
+}
+
+fn fstat_fd(fd: RawFd) -> io::Result<Meta> {
+    // SAFETY: all-zero `stat` is valid plain data.
+    let mut st: libc::stat = unsafe { mem::zeroed() };
+    // SAFETY: `st` is a live, writable stat buffer.
+    cvt!(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(meta_of(&st))
+}
+
+fn cstring(b: &[u8]) -> io::Result<CString> {
+    CString::new(b).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// `struct open_how` of openat2(2) (libc's is non-exhaustive).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `openat2(dir, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`,
+/// falling back to a component walk that follows no symlink.
+fn open_beneath(dir: RawFd, rel: &[u8], flags: libc::c_int) -> io::Result<OwnedFd> {
+    let rel = if rel.is_empty() { &b"."[..] } else { rel };
+    let path = cstring(rel)?;
+    // openat2 refuses O_PATH combined with flags other than O_CLOEXEC,
+    // O_DIRECTORY and O_NOFOLLOW (EINVAL), so O_NOCTTY only goes with real opens.
+    let extra = if flags & libc::O_PATH != 0 {
+        libc::O_CLOEXEC
+    } else {
+        libc::O_CLOEXEC | libc::O_NOCTTY
+    };
+    let how = OpenHow {
+        flags: (flags | extra) as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `path` is NUL-terminated and `how` is a live open_how of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir,
+            path.as_ptr(),
+            std::ptr::from_ref(&how),
+            mem::size_of::<OpenHow>(),
+        )
+    };
+    match cvt!(r) {
+        Ok(fd) => {
+            let fd = RawFd::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+            // SAFETY: openat2 returned a fresh descriptor that only we own.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        }
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+            open_walk(dir, rel, flags)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn openat(dir: RawFd, name: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is NUL-terminated; openat returns a new descriptor or -1.
+    let fd = cvt!(unsafe {
+        libc::openat(
+            dir,
+            name.as_ptr(),
+            flags | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NOFOLLOW,
+        )
+    })?;
+    // SAFETY: a fresh descriptor that only we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The fallback of [`open_beneath`]: every component opened with
+/// `O_NOFOLLOW`, `..` refused outright.
+fn open_walk(dir: RawFd, rel: &[u8], flags: libc::c_int) -> io::Result<OwnedFd> {
+    let mut parts = rel
+        .split(|&b| b == b'/')
+        .filter(|p| !p.is_empty() && *p != b".")
+        .peekable();
+    let mut cur: Option<OwnedFd> = None;
+    while let Some(part) = parts.next() {
+        if part == b".." {
+            return Err(io::Error::from_raw_os_error(libc::EXDEV));
+        }
+        let at = cur.as_ref().map_or(dir, AsRawFd::as_raw_fd);
+        let name = cstring(part)?;
+        let last = parts.peek().is_none();
+        let f = if last {
+            flags
+        } else {
+            libc::O_PATH | libc::O_DIRECTORY
+        };
+        cur = Some(openat(at, &name, f)?);
+    }
+    match cur {
+        Some(fd) => Ok(fd),
+        None => openat(dir, c".", flags),
+    }
+}
+
+impl Dir {
+    /// Open a folder as a lookup anchor (`O_PATH | O_DIRECTORY`); follows
+    /// symlinks in the configured path itself, as nginx does for `root`.
+    pub fn open(path: &Path) -> io::Result<Dir> {
+        let p = cstring(path.as_os_str().as_bytes())?;
+        // SAFETY: `p` is NUL-terminated; open returns a new descriptor or -1.
+        let fd = cvt!(unsafe {
+            libc::open(
+                p.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        })?;
+        // SAFETY: a fresh descriptor that only we own.
+        Ok(Dir {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Open `rel` (relative, `/`-separated, already normalised) beneath this
+    /// folder for reading, non-blocking. Escaping the folder by `..` or a
+    /// symlink fails with `EXDEV` (or `ELOOP` in the fallback).
+    pub fn open_file(&self, rel: &[u8]) -> io::Result<File> {
+        let fd = open_beneath(self.fd.as_raw_fd(), rel, libc::O_RDONLY | libc::O_NONBLOCK)?;
+        Ok(File { fd })
+    }
+
+    /// Metadata of `rel` beneath this folder without opening it for reading
+    /// (used to test a folder for its index file and for trailing slashes).
+    pub fn stat(&self, rel: &[u8]) -> io::Result<Meta> {
+        let fd = open_beneath(self.fd.as_raw_fd(), rel, libc::O_PATH)?;
+        fstat_fd(fd.as_raw_fd())
+    }
+
+    /// List the folder `rel` beneath this one: every entry but `.` and `..`
+    /// with its metadata. Entries that are symlinks leading out of the listed
+    /// folder, or that vanish while listed, are left out.
+    pub fn list(&self, rel: &[u8]) -> io::Result<Vec<DirEntry>> {
+        let fd = open_beneath(
+            self.fd.as_raw_fd(),
+            rel,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NONBLOCK,
+        )?;
+        let raw = IntoRawFd::into_raw_fd(fd);
+        // SAFETY: `raw` is an open directory descriptor whose ownership passes
+        // to the DIR stream (closedir closes it).
+        let dirp = unsafe { libc::fdopendir(raw) };
+        if dirp.is_null() {
+            let e = io::Error::last_os_error();
+            // SAFETY: fdopendir failed, so the descriptor is still ours to close.
+            drop(unsafe { OwnedFd::from_raw_fd(raw) });
+            return Err(e);
+        }
+        let stream = DirStream(dirp);
+        let mut out = Vec::new();
+        loop {
+            // SAFETY: `stream.0` is a live DIR*; readdir returns NULL at the end.
+            let ent = unsafe { libc::readdir(stream.0) };
+            if ent.is_null() {
+                break;
+            }
+            // SAFETY: d_name of a live dirent is a NUL-terminated array.
+            let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
+            let bytes = name.to_bytes();
+            if bytes == b"." || bytes == b".." {
+                continue;
+            }
+            // SAFETY: `stream.0` is live; dirfd gives its descriptor without transferring it.
+            let dfd = unsafe { libc::dirfd(stream.0) };
+            if let Ok(meta) = stat_entry(dfd, name) {
+                out.push(DirEntry {
+                    name: bytes.to_vec(),
+                    meta,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Metadata of one listed entry; a symlink is described by what it points
+/// to, and only if that stays beneath the listed folder.
+fn stat_entry(dfd: RawFd, name: &CStr) -> io::Result<Meta> {
+    // SAFETY: all-zero `stat` is valid plain data.
+    let mut st: libc::stat = unsafe { mem::zeroed() };
+    // SAFETY: `name` is NUL-terminated, `st` writable.
+    cvt!(unsafe { libc::fstatat(dfd, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
+        return Ok(meta_of(&st));
+    }
+    let fd = open_beneath(dfd, name.to_bytes(), libc::O_PATH)?;
+    fstat_fd(fd.as_raw_fd())
+}
+
+struct DirStream(*mut libc::DIR);
+
+impl Drop for DirStream {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from a successful fdopendir and is closed once.
+        unsafe { libc::closedir(self.0) };
+    }
+}
+
+impl File {
+    /// `fstat(2)`.
+    pub fn meta(&self) -> io::Result<Meta> {
+        fstat_fd(self.fd.as_raw_fd())
+    }
+
+    /// `pread(2)` at `offset` (small files are copied into the response
+    /// buffer so head and body leave in one `writev`).
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let off = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        // SAFETY: `buf` is a valid writable region of `buf.len()` bytes.
+        let n = cvt!(unsafe {
+            libc::pread(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), off)
+        })?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+}
+
+impl AsRawFd for File {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tmpdir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("ls-sys-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("root/sub")).unwrap();
+        std::fs::write(d.join("root/a.txt"), b"hello").unwrap();
+        std::fs::write(d.join("secret"), b"no").unwrap();
+        d
+    }
+
+    #[test]
+    fn opens_beneath_and_refuses_escapes() {
+        let d = tmpdir("beneath");
+        symlink("../secret", d.join("root/out")).unwrap();
+        symlink("a.txt", d.join("root/in")).unwrap();
+        let root = Dir::open(&d.join("root")).unwrap();
+        let f = root.open_file(b"a.txt").unwrap();
+        let m = f.meta().unwrap();
+        assert_eq!((m.kind, m.size), (FileKind::Regular, 5));
+        let mut buf = [0u8; 8];
+        assert_eq!(f.read_at(&mut buf, 1).unwrap(), 4);
+        assert_eq!(&buf[..4], b"ello");
+        assert!(root.open_file(b"../secret").is_err());
+        assert!(root.open_file(b"out").is_err());
+        assert!(root.open_file(b"in").is_ok());
+        assert_eq!(root.stat(b"sub").unwrap().kind, FileKind::Directory);
+        assert_eq!(root.stat(b"").unwrap().kind, FileKind::Directory);
+        assert!(root.open_file(b"nope").is_err());
+        let mut names: Vec<_> = root
+            .list(b"")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![b"a.txt".to_vec(), b"in".to_vec(), b"sub".to_vec()]
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn walk_fallback_follows_no_symlink() {
+        let d = tmpdir("walk");
+        symlink("a.txt", d.join("root/in")).unwrap();
+        let root = Dir::open(&d.join("root")).unwrap();
+        let raw = root.fd.as_raw_fd();
+        assert!(open_walk(raw, b"a.txt", libc::O_RDONLY).is_ok());
+        assert!(open_walk(raw, b"sub/../a.txt", libc::O_RDONLY).is_err());
+        assert!(open_walk(raw, b"in", libc::O_RDONLY).is_err());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
