@@ -1,0 +1,850 @@
+//! Shared harness for the end-to-end tests: each test gets its own temporary
+//! folder, writes a configuration and files into it, starts the real
+//! `localserver` binary on free ports, and talks raw HTTP over `TcpStream`.
+//!
+//! Invariants: nothing here sleeps for a fixed time to wait for the server (it
+//! connects in a loop until the server answers); every test owns its ports and
+//! its folder, so tests run in parallel threads; the server is killed (by the
+//! PID of the `Child` we started) when the handle drops, and its stderr is
+//! printed when a test fails.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_localserver");
+
+/// How long a start-up may take before the test gives up.
+pub const START_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Default read/write timeout on test sockets: long enough for a loaded CI
+/// machine, short enough that a server that never answers fails the test
+/// instead of hanging it.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------
+// Temporary folders
+// ---------------------------------------------------------------------------
+
+/// A fresh folder under the system temp dir, removed on drop (kept, and its
+/// path printed, when the test failed and `LOCALSERVER_KEEP_TEST_FILES` is
+/// set: some tests write 64 MiB).
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "localserver-test-{}-{}-{}",
+            std::process::id(),
+            n,
+            name
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap();
+        // Canonical, so paths written into configs have no symlink in them.
+        let path = fs::canonicalize(&path).unwrap();
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `self/rel`.
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.path.join(rel)
+    }
+
+    /// Write `contents` to `self/rel`, creating folders on the way.
+    pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path.join(rel);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).unwrap();
+        }
+        fs::write(&p, contents).unwrap();
+        p
+    }
+
+    /// Create the folder `self/rel` (and its parents).
+    pub fn mkdir(&self, rel: &str) -> PathBuf {
+        let p = self.path.join(rel);
+        fs::create_dir_all(&p).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if thread::panicking() && std::env::var_os("LOCALSERVER_KEEP_TEST_FILES").is_some() {
+            eprintln!("(test files kept in {})", self.path.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Ports
+// ---------------------------------------------------------------------------
+
+/// A port that was free a moment ago: bind `127.0.0.1:0`, read the port the
+/// kernel chose, close the listener. Ports already handed out in this process
+/// are never handed out twice, so parallel tests do not collide.
+pub fn free_port() -> u16 {
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if given.get_or_insert_with(HashSet::new).insert(port) {
+            return port;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The server under test
+// ---------------------------------------------------------------------------
+
+/// A running `localserver`, killed on drop.
+pub struct Server {
+    child: Child,
+    /// The ports substituted for `$P0`, `$P1`, ... in the configuration.
+    pub ports: Vec<u16>,
+    pub conf: PathBuf,
+    stderr_path: PathBuf,
+    /// Last field so it is dropped (and removed) after the child is killed.
+    pub dir: TempDir,
+}
+
+/// Substitute `$DIR` (the test folder) and `$P0`..`$P9` (free ports) in a
+/// configuration text; returns the text and the ports used.
+pub fn expand_config(text: &str, dir: &Path) -> (String, Vec<u16>) {
+    let mut count = 0;
+    for i in 0..10 {
+        if text.contains(&format!("$P{i}")) {
+            count = i + 1;
+        }
+    }
+    let ports: Vec<u16> = (0..count).map(|_| free_port()).collect();
+    let mut out = text.replace("$DIR", dir.to_str().unwrap());
+    for (i, p) in ports.iter().enumerate() {
+        out = out.replace(&format!("$P{i}"), &p.to_string());
+    }
+    (out, ports)
+}
+
+impl Server {
+    /// Write `config` (with `$DIR` and `$Pn` substituted) to `dir/test.conf`,
+    /// start the server with `-c` on it and wait until every port accepts.
+    pub fn start(dir: TempDir, config: &str) -> Server {
+        let (text, ports) = expand_config(config, dir.path());
+        let conf = dir.write("test.conf", &text);
+        Self::start_with(dir, conf, ports)
+    }
+
+    /// Start the server on an existing configuration file, waiting for `ports`.
+    pub fn start_with(dir: TempDir, conf: PathBuf, ports: Vec<u16>) -> Server {
+        let stderr_path = dir.join("server.stderr");
+        let stderr = fs::File::create(&stderr_path).unwrap();
+        let child = Command::new(BIN)
+            .arg("-c")
+            .arg(&conf)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("cannot start the localserver binary");
+        let mut srv = Server {
+            child,
+            ports,
+            conf,
+            stderr_path,
+            dir,
+        };
+        srv.wait_ready();
+        srv
+    }
+
+    /// Connect to each port in a loop (short pause between attempts) until it
+    /// accepts; fail early if the server exits.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        for &port in &self.ports.clone() {
+            loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    panic!(
+                        "localserver exited during start-up ({status}); config:\n{}\nstderr:\n{}",
+                        fs::read_to_string(&self.conf).unwrap_or_default(),
+                        self.stderr()
+                    );
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    panic!(
+                        "localserver did not accept on port {port} within {:?}; config:\n{}\nstderr:\n{}",
+                        START_TIMEOUT,
+                        fs::read_to_string(&self.conf).unwrap_or_default(),
+                        self.stderr()
+                    );
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// The port substituted for `$P{i}`.
+    pub fn port(&self, i: usize) -> u16 {
+        self.ports[i]
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Wait up to `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A new connection to `$P{i}`.
+    pub fn connect(&self, i: usize) -> Conn {
+        Conn::connect(self.port(i))
+    }
+
+    /// Send one raw request on a new connection to `$P0`, read one response.
+    pub fn raw(&self, request: &str) -> Response {
+        self.raw_on(0, request)
+    }
+
+    /// Send one raw request on a new connection to `$P{i}`, read one response.
+    pub fn raw_on(&self, i: usize, request: &str) -> Response {
+        let mut c = self.connect(i);
+        c.send(request.as_bytes());
+        c.read_response_to(request.as_bytes())
+    }
+
+    /// `GET path` with `Host: localhost` and `Connection: close` on `$P0`.
+    pub fn get(&self, path: &str) -> Response {
+        self.raw(&format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        ))
+    }
+
+    /// `GET path` with the given Host on `$P{i}`.
+    pub fn get_host(&self, i: usize, host: &str, path: &str) -> Response {
+        self.raw_on(
+            i,
+            &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Kill the process we started, by its PID (Child::kill), then reap it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!(
+                "---- localserver stderr (pid {}) ----\n{}---- end of stderr ----",
+                self.child.id(),
+                self.stderr()
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running the binary as a command (-t, -v, -h)
+// ---------------------------------------------------------------------------
+
+/// What a finished command printed.
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run the binary with `args` in `cwd`, killing it if it runs longer than
+/// `limit` (a `-t` that starts serving must fail the test, not hang it).
+pub fn run_cli(args: &[&str], cwd: &Path, limit: Duration) -> Output {
+    let tmp = TempDir::new("cli-out");
+    let out_path = tmp.join("stdout");
+    let err_path = tmp.join("stderr");
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out_path).unwrap())
+        .stderr(fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("cannot start the localserver binary");
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`localserver {}` still running after {:?}; stderr:\n{}",
+                args.join(" "),
+                limit,
+                fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: String::from_utf8_lossy(&fs::read(&out_path).unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&fs::read(&err_path).unwrap()).into_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Raw HTTP client
+// ---------------------------------------------------------------------------
+
+/// One parsed response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// `HTTP/1.1 200 OK`, without CRLF.
+    pub status_line: String,
+    pub version: String,
+    pub status: u16,
+    /// Headers in order, names as sent.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every header with this name (case-insensitive).
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The header's value, failing the test if it is absent.
+    pub fn must_header(&self, name: &str) -> &str {
+        match self.header(name) {
+            Some(v) => v,
+            None => panic!("response has no {name} header:\n{}", self.describe()),
+        }
+    }
+
+    pub fn body_str(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Whether the `Connection` header lists `token`.
+    pub fn connection_has(&self, token: &str) -> bool {
+        self.headers_named("connection")
+            .iter()
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    }
+
+    /// Status line and headers, and the start of the body, for messages.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}\n", self.status_line);
+        for (n, v) in &self.headers {
+            let _ = writeln!(s, "{n}: {v}");
+        }
+        let shown = &self.body[..self.body.len().min(600)];
+        let _ = write!(
+            s,
+            "\n{}{}",
+            String::from_utf8_lossy(shown),
+            if self.body.len() > 600 { "…" } else { "" }
+        );
+        s
+    }
+}
+
+/// The reason phrase RFC 9110 gives each status this suite checks.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        418 => "I'm a teapot",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+/// Assert the whole status line: `HTTP/1.1 CODE REASON`.
+#[track_caller]
+pub fn assert_status(r: &Response, status: u16) {
+    let want = format!("HTTP/1.1 {status} {}", reason(status));
+    // 413's reason was "Payload Too Large" before RFC 9110; accept both.
+    let alt = (status == 413).then(|| "HTTP/1.1 413 Payload Too Large".to_string());
+    assert!(
+        r.status_line == want || alt.as_deref() == Some(r.status_line.as_str()),
+        "expected status line {want:?}, got:\n{}",
+        r.describe()
+    );
+}
+
+/// Assert the status code only (for answers to HTTP/1.0 requests, whose
+/// status line may say HTTP/1.0 or HTTP/1.1).
+#[track_caller]
+pub fn assert_code(r: &Response, status: u16) {
+    assert!(
+        r.status == status && (r.version == "HTTP/1.1" || r.version == "HTTP/1.0"),
+        "expected status {status}, got:\n{}",
+        r.describe()
+    );
+}
+
+/// A client connection with a buffer, so that pipelined responses can be read
+/// one after the other.
+pub struct Conn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub fn connect(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("cannot connect to 127.0.0.1:{port}: {e}"));
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Write all of `bytes`.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream
+            .write_all(bytes)
+            .unwrap_or_else(|e| panic!("write failed: {e}"));
+    }
+
+    /// Write what it can of `bytes`; the error if the peer is gone.
+    pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Bytes received but not yet consumed by a parsed response.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Read once more into the buffer; `Ok(0)` at EOF.
+    pub fn fill(&mut self) -> io::Result<usize> {
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn fill_or_fail(&mut self, what: &str) {
+        match self.fill() {
+            Ok(0) => panic!(
+                "connection closed while reading {what}; received so far: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            ),
+            Ok(_) => {}
+            Err(e) => panic!(
+                "read failed while reading {what}: {e}; received so far: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            ),
+        }
+    }
+
+    /// Read the response to a GET-like request.
+    pub fn read_response(&mut self) -> Response {
+        self.read_response_inner(false)
+    }
+
+    /// Read the response to a HEAD request (headers only, whatever they say).
+    pub fn read_head_response(&mut self) -> Response {
+        self.read_response_inner(true)
+    }
+
+    /// Read the response to `request` (a HEAD request gets no body).
+    pub fn read_response_to(&mut self, request: &[u8]) -> Response {
+        self.read_response_inner(request.starts_with(b"HEAD "))
+    }
+
+    /// The next response, or `None` if the server closed (EOF or reset)
+    /// before sending any byte of one.
+    pub fn try_read_response(&mut self) -> Option<Response> {
+        while self.buf.is_empty() {
+            match self.fill() {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) if is_reset(&e) => return None,
+                Err(e) => panic!("read failed while waiting for a response: {e}"),
+            }
+        }
+        Some(self.read_response())
+    }
+
+    fn read_response_inner(&mut self, head_request: bool) -> Response {
+        // The head.
+        let head_end = loop {
+            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
+                break i + 4;
+            }
+            assert!(
+                self.buf.len() < 64 * 1024,
+                "response head longer than 64 KiB"
+            );
+            self.fill_or_fail("a response head");
+        };
+        let head: Vec<u8> = self.buf.drain(..head_end).collect();
+        let head = String::from_utf8(head).expect("response head is not UTF-8");
+        let mut lines = head[..head.len() - 4].split("\r\n");
+        let status_line = lines.next().unwrap_or("").to_string();
+        let mut parts = status_line.splitn(3, ' ');
+        let version = parts.next().unwrap_or("").to_string();
+        let status: u16 = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        assert!(
+            version.starts_with("HTTP/1."),
+            "bad status line {status_line:?}"
+        );
+        let mut headers = Vec::new();
+        for line in lines {
+            let (n, v) = line
+                .split_once(':')
+                .unwrap_or_else(|| panic!("bad header line {line:?} in\n{head}"));
+            assert!(
+                !n.is_empty() && !n.contains(' ') && !n.contains('\t'),
+                "bad header name {n:?} in\n{head}"
+            );
+            headers.push((n.to_string(), v.trim().to_string()));
+        }
+        let mut resp = Response {
+            status_line,
+            version,
+            status,
+            headers,
+            body: Vec::new(),
+        };
+
+        // The body (RFC 9112 §6.3).
+        if head_request || status / 100 == 1 || status == 204 || status == 304 {
+            return resp;
+        }
+        let te = resp
+            .header("transfer-encoding")
+            .map(str::to_ascii_lowercase);
+        if let Some(te) = te {
+            assert_eq!(te, "chunked", "unexpected Transfer-Encoding");
+            resp.body = self.read_chunked();
+        } else if let Some(cl) = resp.header("content-length") {
+            let len: usize = cl
+                .parse()
+                .unwrap_or_else(|_| panic!("bad Content-Length {cl:?}"));
+            resp.body = self.read_exact_body(len);
+        } else {
+            // Delimited by close.
+            loop {
+                match self.fill() {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => panic!("read failed in a close-delimited body: {e}"),
+                }
+            }
+            resp.body = std::mem::take(&mut self.buf);
+        }
+        resp
+    }
+
+    fn read_exact_body(&mut self, len: usize) -> Vec<u8> {
+        if self.buf.len() >= len {
+            return self.buf.drain(..len).collect();
+        }
+        let mut body = std::mem::take(&mut self.buf);
+        body.reserve_exact(len - body.len());
+        let mut chunk = vec![0u8; 256 * 1024];
+        while body.len() < len {
+            let want = (len - body.len()).min(chunk.len());
+            match self.stream.read(&mut chunk[..want]) {
+                Ok(0) => panic!("connection closed after {} of {len} body bytes", body.len()),
+                Ok(n) => body.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => panic!("read failed after {} of {len} body bytes: {e}", body.len()),
+            }
+        }
+        body
+    }
+
+    fn read_line(&mut self) -> String {
+        loop {
+            if let Some(i) = find(&self.buf, b"\r\n") {
+                let line: Vec<u8> = self.buf.drain(..i + 2).collect();
+                return String::from_utf8_lossy(&line[..i]).into_owned();
+            }
+            self.fill_or_fail("a chunked body");
+        }
+    }
+
+    fn read_chunked(&mut self) -> Vec<u8> {
+        let mut body = Vec::new();
+        loop {
+            let line = self.read_line();
+            let size_hex = line.split(';').next().unwrap_or("").trim();
+            let size = usize::from_str_radix(size_hex, 16)
+                .unwrap_or_else(|_| panic!("bad chunk size line {line:?}"));
+            if size == 0 {
+                // Trailers up to the empty line.
+                while !self.read_line().is_empty() {}
+                return body;
+            }
+            body.extend(self.read_exact_body(size));
+            let crlf = self.read_exact_body(2);
+            assert_eq!(crlf, b"\r\n", "chunk data not followed by CRLF");
+        }
+    }
+
+    /// Assert that the server closes the connection within `limit` without
+    /// sending anything more (EOF, or a reset, counts as closed).
+    #[track_caller]
+    pub fn expect_closed(&mut self, limit: Duration) {
+        assert!(
+            self.buf.is_empty(),
+            "unexpected bytes after the response: {:?}",
+            String::from_utf8_lossy(&self.buf)
+        );
+        let start = Instant::now();
+        self.stream.set_read_timeout(Some(limit)).unwrap();
+        let r = self.fill();
+        self.stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        match r {
+            Ok(0) => {}
+            Ok(_) => panic!(
+                "expected the connection to close, got more bytes: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            ),
+            Err(e) if is_reset(&e) => {}
+            Err(e) if is_timeout(&e) => panic!(
+                "connection still open {:?} after the response",
+                start.elapsed()
+            ),
+            Err(e) => panic!("read failed while expecting a close: {e}"),
+        }
+    }
+
+    /// Assert that nothing arrives and the connection stays open for `d`.
+    #[track_caller]
+    pub fn expect_open_and_quiet(&mut self, d: Duration) {
+        self.stream.set_read_timeout(Some(d)).unwrap();
+        let r = self.fill();
+        self.stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        match r {
+            Err(e) if is_timeout(&e) => {}
+            Ok(0) => panic!("connection closed, expected it to stay open"),
+            Ok(_) => panic!("unexpected bytes: {:?}", String::from_utf8_lossy(&self.buf)),
+            Err(e) => panic!("read failed, expected the connection to stay open: {e}"),
+        }
+    }
+
+    /// Close our writing side (the server sees EOF).
+    pub fn shutdown_write(&self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+}
+
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+pub fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
+    )
+}
+
+/// The first position of `needle` in `hay`.
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Whether `hay` contains `needle`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    find(hay, needle).is_some()
+}
+
+/// Assert the response carries `Date` (IMF-fixdate) and `Server` headers.
+#[track_caller]
+pub fn assert_date_and_server(r: &Response) {
+    let date = r.must_header("date");
+    assert!(is_imf_fixdate(date), "Date is not an IMF-fixdate: {date:?}");
+    let server = r.must_header("server");
+    assert!(
+        server.starts_with("localserver"),
+        "Server header {server:?} does not name localserver"
+    );
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7).
+pub fn is_imf_fixdate(s: &str) -> bool {
+    let b = s.as_bytes();
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    b.len() == 29
+        && DAYS.contains(&&s[0..3])
+        && &s[3..5] == ", "
+        && digits(5..7)
+        && b[7] == b' '
+        && MONTHS.contains(&&s[8..11])
+        && b[11] == b' '
+        && digits(12..16)
+        && b[16] == b' '
+        && digits(17..19)
+        && b[19] == b':'
+        && digits(20..22)
+        && b[22] == b':'
+        && digits(23..25)
+        && &s[25..] == " GMT"
+}
+
+/// Assert `Content-Type` equals `want` up to case and spaces around `;`.
+#[track_caller]
+pub fn assert_content_type(r: &Response, want: &[&str]) {
+    let got = normalise_media_type(r.must_header("content-type"));
+    assert!(
+        want.iter().any(|w| normalise_media_type(w) == got),
+        "Content-Type {got:?} is not one of {want:?}"
+    );
+}
+
+fn normalise_media_type(s: &str) -> String {
+    s.split(';')
+        .map(|p| p.trim().to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+// ---------------------------------------------------------------------------
+// Deterministic bytes
+// ---------------------------------------------------------------------------
+
+/// A seeded xorshift64* generator, for test data that is the same every run.
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// `len` pseudo-random bytes (len a multiple of 8).
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        assert_eq!(len % 8, 0);
+        let mut v = Vec::with_capacity(len);
+        for _ in 0..len / 8 {
+            v.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        v
+    }
+}
+
+/// 64-bit FNV-1a over 8-byte little-endian words (then the tail bytes), fast
+/// enough in a debug build for tens of MiB.
+pub fn checksum(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut words = data.chunks_exact(8);
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        h ^= u64::from_le_bytes(a);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    for &b in words.remainder() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
