@@ -137,3 +137,26 @@ impl std::fmt::Display for ConfigError {
         write!(f, "{} in {}:{}", self.message, self.file, self.line)
     }
 }
+
+// (stubs until the config branch lands)
+pub struct ListenerSpec {
+    pub addr: SocketAddr,
+    pub servers: Vec<usize>,
+    pub default: usize,
+}
+impl Config {
+    pub fn listeners(&self) -> Vec<ListenerSpec> {
+        Vec::new()
+    }
+}
+impl ListenerSpec {
+    pub fn select(&self, _c: &Config, _h: Option<&[u8]>) -> usize {
+        self.default
+    }
+}
+pub fn load(_p: &std::path::Path, _s: &str) -> Result<(Config, Vec<String>), Vec<ConfigError>> {
+    Err(Vec::new())
+}
+pub fn builtin_default(_cwd: &std::path::Path) -> Config {
+    todo!()
+}
