@@ -1,6 +1,24 @@
 //! The configuration: lexer → directive table → typed, validated `Config`.
-//! Pure apart from reading the files named by `-c` and `include`.
-//! (Types fixed; the lexer, parser and validation are to be written.)
+//! Pure apart from reading the files named by `-c` and `include` (and
+//! checking that `root`/`alias`/`upload_store` folders exist, for warnings).
+//!
+//! `lexer` makes tokens, `tree` builds directive trees and expands
+//! `include`, `directives` is the table of every directive and its value
+//! parser, `build` resolves inheritance and validates, `route` answers the
+//! per-request questions (listener, virtual host, location), `mime` holds the
+//! types table. The CONFIG.md contract is the reference for all of it.
+//!
+//! Invariants of a built `Config`: every `Location` carries its effective
+//! values (nothing left to inherit at request time); every `Server` has at
+//! least one `listen` and a prefix `location /`; paths are absolute when the
+//! configuration's folder was; `alias` and `root` are never both set on one
+//! location.
+
+#[allow(dead_code)]
+mod lexer;
+mod mime;
+#[allow(dead_code)]
+mod values;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
