@@ -14,17 +14,58 @@
 //! configuration's folder was; `alias` and `root` are never both set on one
 //! location.
 
-#[allow(dead_code)]
+mod build;
+mod directives;
 mod lexer;
 mod mime;
-#[allow(dead_code)]
+mod route;
+mod tree;
 mod values;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::http::MethodSet;
+
+pub use route::ListenerSpec;
+
+/// Load and validate a file; `shown` is the name as given on the command line (used in messages).
+///
+/// Relative paths in it resolve against its folder (made absolute with the
+/// current folder when `path` is relative). `Ok` carries the warnings, each
+/// formatted `MESSAGE in FILE:LINE`; `Err` carries every error found.
+pub fn load(path: &Path, shown: &str) -> Result<(Config, Vec<String>), Vec<ConfigError>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        vec![ConfigError {
+            message: format!("open() \"{}\" failed ({e})", path.display()),
+            file: shown.to_string(),
+            line: 0,
+        }]
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let parent = path.parent().unwrap_or(Path::new(""));
+    let dir = if parent.is_absolute() {
+        parent.to_path_buf()
+    } else {
+        std::env::current_dir().map_or_else(|_| parent.to_path_buf(), |cwd| cwd.join(parent))
+    };
+    build::build(&text, shown, &dir, true)
+}
+
+/// Parse from text (tests), `dir` is the folder relative paths resolve against.
+pub fn parse_str(
+    text: &str,
+    shown: &str,
+    dir: &Path,
+) -> Result<(Config, Vec<String>), Vec<ConfigError>> {
+    build::build(text, shown, dir, true)
+}
+
+/// The built-in default: serves `<cwd>/www` on 127.0.0.1:8080 (everything else at its default).
+pub fn builtin_default(cwd: &Path) -> Config {
+    build::builtin(cwd)
+}
 
 /// Where a log goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
