@@ -991,13 +991,31 @@ fn include_glob_and_errors() {
     );
     assert_eq!((e[0].file.as_str(), e[0].line), ("bad.conf", 3));
 
-    // A file that includes itself stops.
-    std::fs::write(d.join("loop.conf"), "include loop.conf;\n").unwrap();
+    // A file that includes itself stops at once, even twice per level.
+    std::fs::write(
+        d.join("loop.conf"),
+        "include loop.conf;\ninclude loop.conf;\n",
+    )
+    .unwrap();
     let e = load(&d.join("loop.conf"), "loop.conf").unwrap_err();
-    assert!(
-        e.iter().any(|e| e.message.contains("nested too deep")),
-        "{e:?}"
+    let cycle = format!(
+        "include cycle: \"{}\" is already being read",
+        d.join("loop.conf").display()
     );
+    assert_eq!(e.len(), 4, "{e:?}");
+    assert!(e.iter().all(|e| e.message == cycle), "{e:?}");
+    // Deep but finite nesting is refused past the limit.
+    for i in 0..20 {
+        std::fs::write(
+            d.join(format!("n{i}.conf")),
+            format!("include n{}.conf;\n", i + 1),
+        )
+        .unwrap();
+    }
+    std::fs::write(d.join("n20.conf"), "").unwrap();
+    let e = load(&d.join("n0.conf"), "n0.conf").unwrap_err();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].message.contains("nested too deep"), "{e:?}");
 
     // Syntax error inside an included file.
     std::fs::write(d.join("conf.d/sub/loc.inc"), "location /x {\n").unwrap();
