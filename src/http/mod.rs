@@ -9,7 +9,7 @@ pub mod request;
 pub mod response;
 pub mod status;
 
-pub use request::{parse_head, HeadError, Header, Parse, ParseState, Request};
+pub use request::{HeadError, Header, Parse, ParseState, Request, parse_head};
 
 /// The request methods the server knows by name (RFC 9110 §9). Any other
 /// token is `Method::Other` and gets 501 once routing has been done.
