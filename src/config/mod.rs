@@ -1,12 +1,71 @@
 //! The configuration: lexer → directive table → typed, validated `Config`.
-//! Pure apart from reading the files named by `-c` and `include`.
-//! (Types fixed; the lexer, parser and validation are to be written.)
+//! Pure apart from reading the files named by `-c` and `include` (and
+//! checking that `root`/`alias`/`upload_store` folders exist, for warnings).
+//!
+//! `lexer` makes tokens, `tree` builds directive trees and expands
+//! `include`, `directives` is the table of every directive and its value
+//! parser, `build` resolves inheritance and validates, `route` answers the
+//! per-request questions (listener, virtual host, location), `mime` holds the
+//! types table. The CONFIG.md contract is the reference for all of it.
+//!
+//! Invariants of a built `Config`: every `Location` carries its effective
+//! values (nothing left to inherit at request time); every `Server` has at
+//! least one `listen` and a prefix `location /`; paths are absolute when the
+//! configuration's folder was; `alias` and `root` are never both set on one
+//! location.
+
+mod build;
+mod directives;
+mod lexer;
+mod mime;
+mod route;
+mod tree;
+mod values;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::http::MethodSet;
+
+pub use route::ListenerSpec;
+
+/// Load and validate a file; `shown` is the name as given on the command line (used in messages).
+///
+/// Relative paths in it resolve against its folder (made absolute with the
+/// current folder when `path` is relative). `Ok` carries the warnings, each
+/// formatted `MESSAGE in FILE:LINE`; `Err` carries every error found.
+pub fn load(path: &Path, shown: &str) -> Result<(Config, Vec<String>), Vec<ConfigError>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        vec![ConfigError {
+            message: format!("open() \"{}\" failed ({e})", path.display()),
+            file: shown.to_string(),
+            line: 0,
+        }]
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let parent = path.parent().unwrap_or(Path::new(""));
+    let dir = if parent.is_absolute() {
+        parent.to_path_buf()
+    } else {
+        std::env::current_dir().map_or_else(|_| parent.to_path_buf(), |cwd| cwd.join(parent))
+    };
+    build::build(&text, shown, &dir, true)
+}
+
+/// Parse from text (tests), `dir` is the folder relative paths resolve against.
+pub fn parse_str(
+    text: &str,
+    shown: &str,
+    dir: &Path,
+) -> Result<(Config, Vec<String>), Vec<ConfigError>> {
+    build::build(text, shown, dir, true)
+}
+
+/// The built-in default: serves `<cwd>/www` on 127.0.0.1:8080 (everything else at its default).
+pub fn builtin_default(cwd: &Path) -> Config {
+    build::builtin(cwd)
+}
 
 /// Where a log goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
