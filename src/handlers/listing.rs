@@ -84,7 +84,8 @@ pub(super) fn render(path: &str, mut entries: Vec<DirEntry>) -> Vec<u8> {
         if dir {
             out.push_str(">-");
         } else {
-            let _ = write!(out, " title=\"{} bytes\">", e.meta.size);
+            let unit = if e.meta.size == 1 { "byte" } else { "bytes" };
+            let _ = write!(out, " title=\"{} {unit}\">", e.meta.size);
             push_size(&mut out, e.meta.size);
         }
         out.push_str("</td></tr>\n");

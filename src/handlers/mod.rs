@@ -27,6 +27,8 @@ mod listing;
 mod mime;
 mod redirect;
 mod static_file;
+#[cfg(test)]
+mod tests;
 
 use static_file::Purpose;
 
