@@ -3,6 +3,8 @@
 //! Byte classes are `const` tables, checked against plain predicates in the
 //! tests below.
 
+use std::borrow::Cow;
+
 /// A table with `true` for every byte listed in `allowed` and every ASCII
 /// letter or digit.
 const fn class(allowed: &[u8]) -> [bool; 256] {
@@ -32,6 +34,19 @@ static PATH: [bool; 256] = class(b"-._~!$&'()*+,;=:@/");
 /// `/`, `?` and `%` (RFC 3986 §3.4).
 static QUERY: [bool; 256] = class(b"-._~!$&'()*+,;=:@/?%");
 
+/// Visible ASCII (`%x21-7E`): what a configured URL keeps in a `Location`
+/// header; controls (no CR/LF can split the head), spaces and non-ASCII are
+/// encoded.
+static VISIBLE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0x21;
+    while b < 0x7f {
+        t[b] = true;
+        b += 1;
+    }
+    t
+};
+
 /// Append `bytes` to `out`, percent-encoding each byte outside `keep`.
 fn encode_into(out: &mut String, bytes: &[u8], keep: &[bool; 256]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -60,6 +75,17 @@ pub(super) fn path(out: &mut String, path: &[u8]) {
 /// A raw query made fit for a `Location` header (it normally is already).
 pub(super) fn query(out: &mut String, query: &[u8]) {
     encode_into(out, query, &QUERY);
+}
+
+/// A configured URL made fit for a `Location` header: borrowed as it is
+/// unless it holds a byte that is not visible ASCII.
+pub(super) fn url(url: &str) -> Cow<'_, str> {
+    if url.bytes().all(|b| VISIBLE[usize::from(b)]) {
+        return Cow::Borrowed(url);
+    }
+    let mut out = String::with_capacity(url.len() + 8);
+    encode_into(&mut out, url.as_bytes(), &VISIBLE);
+    Cow::Owned(out)
 }
 
 /// Append `text` to `out` with `&`, `<`, `>`, `"` and `'` escaped, so it is
@@ -104,6 +130,8 @@ mod tests {
         let mut s = String::new();
         query(&mut s, b"a=1&b=%20 x\"");
         assert_eq!(s, "a=1&b=%20%20x%22");
+        assert!(matches!(url("/a?b=%20#c"), Cow::Borrowed("/a?b=%20#c")));
+        assert_eq!(url("/a b\r\nX: é"), "/a%20b%0D%0AX:%20%C3%A9");
         let mut s = String::new();
         html(&mut s, "x\"y <a&b> 'z'");
         assert_eq!(s, "x&quot;y &lt;a&amp;b&gt; &#39;z&#39;");

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::{Body, Ctx, Reply, error_page};
+use super::{Body, Ctx, Reply, encode, error_page};
 use crate::config::{Location, Return};
 
 /// `Content-Type` of a `return` text.
@@ -22,7 +22,7 @@ pub(super) fn reply<'c>(ctx: &mut Ctx<'c>, ret: &'c Return, loc: &'c Location) -
         // The built-in page gives clients that ignore `Location` a body, as
         // nginx does.
         let mut r = error_page::builtin(code);
-        r.location = ret.text.as_deref().map(Cow::Borrowed);
+        r.location = ret.text.as_deref().map(encode::url);
         r
     } else {
         match ret.text.as_deref() {

@@ -56,15 +56,15 @@ fn map<'a>(loc: &'a Location, path: &'a str) -> Option<(&'a Path, &'a str, bool)
 }
 
 /// The open anchor for `base`. An `alias` may name a file itself
-/// (`location = /favicon.ico { alias icons/site.ico; }`): then the anchor is
-/// its folder and the lookup is its name.
+/// (`location = /favicon.ico { alias icons/site.ico; }`): then, unless a
+/// folder is asked for, the anchor is its folder and the lookup is its name.
 fn anchor<'r>(
     roots: &'r mut RootCache,
     base: &'r Path,
     rel: &'r [u8],
-    alias: bool,
+    file_alias: bool,
 ) -> io::Result<(&'r Dir, &'r [u8])> {
-    if alias
+    if file_alias
         && rel.is_empty()
         && let Err(e) = roots.get(base)
     {
@@ -90,8 +90,10 @@ pub(super) fn serve<'c>(
     purpose: Purpose,
 ) -> Result<Reply<'c>, u16> {
     let (base, rel, alias) = map(loc, path).ok_or(404u16)?;
-    let (dir, rel) = anchor(roots, base, rel.as_bytes(), alias).map_err(|e| status_of(&e))?;
-    if path.ends_with('/') {
+    let want_folder = path.ends_with('/');
+    let (dir, rel) =
+        anchor(roots, base, rel.as_bytes(), alias && !want_folder).map_err(|e| status_of(&e))?;
+    if want_folder {
         folder(dir, types, loc, path, rel, purpose)
     } else {
         let file = dir.open_file(rel).map_err(|e| status_of(&e))?;

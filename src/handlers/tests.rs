@@ -208,13 +208,17 @@ fn root_and_alias_mapping() {
          location /img { root @/other; }\n\
          location /test { alias @/pics; }\n\
          location /t2/ { alias @/pics/; }\n\
-         location = /favicon.ico { alias @/icons/site.ico; }\n}\n",
+         location = /favicon.ico { alias @/icons/site.ico; }\n\
+         location /f { alias @/icons/site.ico; }\n}\n",
     );
     assert_eq!(get(&cfg, "/img/x.png").body, b"other-root");
     assert_eq!(get(&cfg, "/test/x.png").body, b"alias-img");
     assert_eq!(get(&cfg, "/test/deep/y.png").body, b"deep");
     assert_eq!(get(&cfg, "/t2/x.png").body, b"alias-img");
     assert_eq!(get(&cfg, "/favicon.ico").body, b"icon");
+    assert_eq!(get(&cfg, "/f").body, b"icon");
+    assert_eq!(get(&cfg, "/f/").status, 404);
+    assert_eq!(get(&cfg, "/f/x").status, 404);
     // The alias folder itself, without its slash: redirect.
     let r = get(&cfg, "/test");
     assert_eq!((r.status, r.location.as_deref()), (301, Some("/test/")));
@@ -476,6 +480,7 @@ fn return_codes() {
          location /gone { return 410; }\n\
          location /teapot { return 418 'short and stout'; }\n\
          location /empty { return 204; }\n\
+         location /sp { return 302 \"/a b\"; }\n\
          location /bad { return 400; }\n}\n",
     );
     let r = get(&cfg, "/old/page");
@@ -497,6 +502,8 @@ fn return_codes() {
     let r = get(&cfg, "/empty");
     assert_eq!((r.status, r.len), (204, 0));
     assert!(get(&cfg, "/bad").close);
+    let r = get(&cfg, "/sp");
+    assert_eq!((r.status, r.location.as_deref()), (302, Some("/a%20b")));
     // `return` comes before the method check.
     assert_eq!(send(&cfg, "POST", "/old", "").status, 301);
 }
