@@ -205,7 +205,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let n = (x % 5000) as usize;
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 let src: Vec<u8> = (0..n).map(|k| (k as u32 ^ i) as u8).collect();
                 let pushed = b.push(&src);
                 assert_eq!(pushed, n.min(BUF_SIZE - model.len()));

@@ -515,10 +515,10 @@ impl<T: Transport> Conn<T> {
     }
 
     fn drop_empty_inbuf(&mut self, pool: &mut BufPool) {
-        if self.inbuf.as_ref().is_some_and(Buf::is_empty) {
-            if let Some(b) = self.inbuf.take() {
-                pool.put(b);
-            }
+        if self.inbuf.as_ref().is_some_and(Buf::is_empty)
+            && let Some(b) = self.inbuf.take()
+        {
+            pool.put(b);
         }
     }
 }
@@ -834,7 +834,10 @@ mod tests {
         assert_eq!(r[0].0, 200);
         assert_eq!(r[0].2, b"<h1>home</h1>");
         assert_eq!(c.state(), State::Idle);
-        assert!(!c.holds_buffers(), "an idle keep-alive connection holds no buffer");
+        assert!(
+            !c.holds_buffers(),
+            "an idle keep-alive connection holds no buffer"
+        );
         assert_eq!(w.pool.out, 0);
     }
 
@@ -852,7 +855,11 @@ mod tests {
         let b = out[a + 1..].find("200 OK").unwrap() + a + 1;
         let nf = out.find(" 404 ").unwrap();
         assert!(a < b && b < nf, "{out}");
-        assert_eq!(out.matches("<h1>home</h1>").count(), 1, "HEAD sends no body");
+        assert_eq!(
+            out.matches("<h1>home</h1>").count(),
+            1,
+            "HEAD sends no body"
+        );
         assert!(!c.holds_buffers());
     }
 
@@ -865,7 +872,10 @@ mod tests {
         for cut in 1..req.len() {
             let mut c = w.conn();
             assert_eq!(w.run(&mut c, &req[..cut]), Drive::Wait);
-            assert!(c.io.output.is_empty(), "no answer before the head ends (cut {cut})");
+            assert!(
+                c.io.output.is_empty(),
+                "no answer before the head ends (cut {cut})"
+            );
             w.run(&mut c, &req[cut..]);
             assert_eq!(c.io.output, whole.io.output, "cut at {cut}");
         }
@@ -942,7 +952,10 @@ mod tests {
         let mut c = w.conn();
         assert_eq!(w.run(&mut c, b"GET / HTTP/1.0\r\n\r\n"), Drive::Close);
         let mut c = w.conn();
-        assert_eq!(w.run(&mut c, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"), Drive::Wait);
+        assert_eq!(
+            w.run(&mut c, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+            Drive::Wait
+        );
         let r = responses(&c.io.output);
         assert!(r[0].1.contains("Connection: keep-alive"), "{}", r[0].1);
     }
@@ -952,8 +965,14 @@ mod tests {
         let mut w = World::new("limit", "");
         w.config.keepalive_requests = 2;
         let mut c = w.conn();
-        assert_eq!(w.run(&mut c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), Drive::Wait);
-        assert_eq!(w.run(&mut c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), Drive::Close);
+        assert_eq!(
+            w.run(&mut c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Drive::Wait
+        );
+        assert_eq!(
+            w.run(&mut c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Drive::Close
+        );
         let r = responses(&c.io.output);
         assert!(r[1].1.contains("Connection: close"));
     }
