@@ -496,7 +496,8 @@ fn level(s: &str) -> Option<Level> {
         "notice" => Level::Notice,
         "warn" => Level::Warn,
         "error" => Level::Error,
-        "crit" => Level::Crit,
+        // nginx's two levels above crit; the most severe one here.
+        "crit" | "alert" | "emerg" => Level::Crit,
         _ => return None,
     })
 }

@@ -11,6 +11,7 @@ use super::{Config, Location, Server};
 /// One listening address and the servers on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenerSpec {
+    /// The address to bind.
     pub addr: SocketAddr,
     /// Indexes into `Config::servers`, in configuration order.
     pub servers: Vec<usize>,

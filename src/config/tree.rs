@@ -51,6 +51,9 @@ pub(crate) struct Reader {
     /// arbitrary files).
     includes: bool,
     depth: usize,
+    /// The included files being read now (canonical when possible), to
+    /// refuse a cycle before it multiplies.
+    active: Vec<PathBuf>,
 }
 
 /// An open block while its tokens are read.
@@ -71,6 +74,7 @@ impl Reader {
             errors: Vec::new(),
             includes,
             depth: 0,
+            active: Vec::new(),
         }
     }
 
@@ -229,12 +233,26 @@ impl Reader {
             vec![full]
         };
         for file in files {
+            let key = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+            if self.active.contains(&key) {
+                self.error(
+                    node.src,
+                    node.line,
+                    format!(
+                        "include cycle: \"{}\" is already being read",
+                        file.display()
+                    ),
+                );
+                continue;
+            }
             match std::fs::read(&file) {
                 Ok(bytes) => {
                     let text = String::from_utf8_lossy(&bytes);
                     let file_dir = file.parent().map_or_else(PathBuf::new, Path::to_path_buf);
                     self.depth += 1;
+                    self.active.push(key);
                     let nodes = self.read_text(&text, file.display().to_string(), file_dir);
+                    self.active.pop();
                     self.depth -= 1;
                     out.extend(nodes);
                 }
