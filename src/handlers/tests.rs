@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::http::{Parse, ParseState, parse_head};
 
 /// A folder tree for one test, removed when dropped.
 struct Site {
@@ -104,26 +105,9 @@ fn owned(r: Reply<'_>) -> Got {
 
 /// Send `METHOD TARGET` (plus `extra` header lines) to the first server.
 fn send(cfg: &Config, method: &str, target: &str, extra: &str) -> Got {
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q.as_bytes())),
-        None => (target, None),
-    };
-    let req = Request {
-        method: Method::from_bytes(method.as_bytes()),
-        method_raw: method.as_bytes(),
-        target: target.as_bytes(),
-        path: path.as_bytes(),
-        query,
-        version: crate::http::Version::Http11,
-        host: Some(b"test"),
-        port: None,
-        content_length: extra
-            .strip_prefix("Content-Length: ")
-            .map(|v| v.trim().parse().unwrap()),
-        chunked: false,
-        keep_alive: true,
-        expect_continue: false,
-        headers: arrayvec::ArrayVec::new(),
+    let raw = format!("{method} {target} HTTP/1.1\r\nHost: test\r\n{extra}\r\n");
+    let Ok(Parse::Complete(req, _)) = parse_head(raw.as_bytes(), &mut ParseState::default()) else {
+        panic!("unparsed: {raw:?}");
     };
     let mut roots = RootCache::default();
     let mut ctx = Ctx {
