@@ -374,6 +374,26 @@ fn missing_is_404() {
     assert!(r.text().contains("<h1>404 Not Found</h1>"));
     assert!(!r.close);
     assert_eq!(get(&cfg, "/nope/deeper.html").status, 404);
+    // ENAMETOOLONG is a missing file too.
+    assert_eq!(get(&cfg, &format!("/{}", "a".repeat(300))).status, 404);
+}
+
+#[test]
+fn unreadable_is_403() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Site::new("eacces");
+    s.file("www/locked.txt", "no").mkdir("www/locked");
+    let mode = std::fs::Permissions::from_mode(0o000);
+    std::fs::set_permissions(s.path("www/locked.txt"), mode.clone()).unwrap();
+    std::fs::set_permissions(s.path("www/locked"), mode).unwrap();
+    let cfg = s.config("server { listen 127.0.0.1:8080; root @/www; autoindex on; }\n");
+    // root reads anything: only an unprivileged run can see EACCES.
+    if std::fs::read(s.path("www/locked.txt")).is_err() {
+        assert_eq!(get(&cfg, "/locked.txt").status, 403);
+        assert_eq!(get(&cfg, "/locked/").status, 403);
+    }
+    let open = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(s.path("www/locked"), open).unwrap();
 }
 
 #[test]
