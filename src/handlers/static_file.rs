@@ -187,3 +187,31 @@ fn slash_redirect<'c>(loc: &'c Location, path: &str, query: Option<&[u8]>) -> Re
     r.headers = &loc.add_headers;
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_to_status() {
+        let cases = [
+            (libc::ENOENT, 404),
+            (libc::ENOTDIR, 404),
+            (libc::EXDEV, 404),
+            (libc::ELOOP, 404),
+            (libc::ENAMETOOLONG, 404),
+            (libc::EACCES, 403),
+            (libc::EPERM, 403),
+            (libc::ENXIO, 403),
+            (libc::EMFILE, 500),
+            (libc::EIO, 500),
+        ];
+        for (errno, want) in cases {
+            assert_eq!(
+                status_of(&io::Error::from_raw_os_error(errno)),
+                want,
+                "{errno}"
+            );
+        }
+    }
+}

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::http::{Parse, ParseState, parse_head};
 
 /// A folder tree for one test, removed when dropped.
 struct Site {
@@ -104,26 +105,9 @@ fn owned(r: Reply<'_>) -> Got {
 
 /// Send `METHOD TARGET` (plus `extra` header lines) to the first server.
 fn send(cfg: &Config, method: &str, target: &str, extra: &str) -> Got {
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q.as_bytes())),
-        None => (target, None),
-    };
-    let req = Request {
-        method: Method::from_bytes(method.as_bytes()),
-        method_raw: method.as_bytes(),
-        target: target.as_bytes(),
-        path: path.as_bytes(),
-        query,
-        version: crate::http::Version::Http11,
-        host: Some(b"test"),
-        port: None,
-        content_length: extra
-            .strip_prefix("Content-Length: ")
-            .map(|v| v.trim().parse().unwrap()),
-        chunked: false,
-        keep_alive: true,
-        expect_continue: false,
-        headers: arrayvec::ArrayVec::new(),
+    let raw = format!("{method} {target} HTTP/1.1\r\nHost: test\r\n{extra}\r\n");
+    let Ok(Parse::Complete(req, _)) = parse_head(raw.as_bytes(), &mut ParseState::default()) else {
+        panic!("unparsed: {raw:?}");
     };
     let mut roots = RootCache::default();
     let mut ctx = Ctx {
@@ -390,6 +374,26 @@ fn missing_is_404() {
     assert!(r.text().contains("<h1>404 Not Found</h1>"));
     assert!(!r.close);
     assert_eq!(get(&cfg, "/nope/deeper.html").status, 404);
+    // ENAMETOOLONG is a missing file too.
+    assert_eq!(get(&cfg, &format!("/{}", "a".repeat(300))).status, 404);
+}
+
+#[test]
+fn unreadable_is_403() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Site::new("eacces");
+    s.file("www/locked.txt", "no").mkdir("www/locked");
+    let mode = std::fs::Permissions::from_mode(0o000);
+    std::fs::set_permissions(s.path("www/locked.txt"), mode.clone()).unwrap();
+    std::fs::set_permissions(s.path("www/locked"), mode).unwrap();
+    let cfg = s.config("server { listen 127.0.0.1:8080; root @/www; autoindex on; }\n");
+    // root reads anything: only an unprivileged run can see EACCES.
+    if std::fs::read(s.path("www/locked.txt")).is_err() {
+        assert_eq!(get(&cfg, "/locked.txt").status, 403);
+        assert_eq!(get(&cfg, "/locked/").status, 403);
+    }
+    let open = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(s.path("www/locked"), open).unwrap();
 }
 
 #[test]
