@@ -1,30 +1,101 @@
 //! The configuration: lexer → directive table → typed, validated `Config`.
-//! Pure apart from reading the files named by `-c` and `include`.
-//! (Types fixed; the lexer, parser and validation are to be written.)
+//! Pure apart from reading the files named by `-c` and `include` (and
+//! checking that `root`/`alias`/`upload_store` folders exist, for warnings).
+//!
+//! `lexer` makes tokens, `tree` builds directive trees and expands
+//! `include`, `directives` is the table of every directive and its value
+//! parser, `build` resolves inheritance and validates, `route` answers the
+//! per-request questions (listener, virtual host, location), `mime` holds the
+//! types table. The CONFIG.md contract is the reference for all of it.
+//!
+//! Invariants of a built `Config`: every `Location` carries its effective
+//! values (nothing left to inherit at request time); every `Server` has at
+//! least one `listen` and a prefix `location /`; paths are absolute when the
+//! configuration's folder was; `alias` and `root` are never both set on one
+//! location.
+
+mod build;
+mod directives;
+mod lexer;
+mod mime;
+mod route;
+mod tree;
+mod values;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::http::MethodSet;
 
+pub use route::ListenerSpec;
+
+/// Load and validate a file; `shown` is the name as given on the command line (used in messages).
+///
+/// Relative paths in it resolve against its folder (made absolute with the
+/// current folder when `path` is relative). `Ok` carries the warnings, each
+/// formatted `MESSAGE in FILE:LINE`; `Err` carries every error found.
+pub fn load(path: &Path, shown: &str) -> Result<(Config, Vec<String>), Vec<ConfigError>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        vec![ConfigError {
+            message: format!("open() \"{}\" failed ({e})", path.display()),
+            file: shown.to_string(),
+            line: 0,
+        }]
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let parent = path.parent().unwrap_or(Path::new(""));
+    let dir = if parent.as_os_str().is_empty() {
+        std::env::current_dir().unwrap_or_default()
+    } else if parent.is_absolute() {
+        parent.to_path_buf()
+    } else {
+        std::env::current_dir().map_or_else(|_| parent.to_path_buf(), |cwd| cwd.join(parent))
+    };
+    build::build(&text, shown, &dir, true)
+}
+
+/// Parse from text (tests), `dir` is the folder relative paths resolve against.
+pub fn parse_str(
+    text: &str,
+    shown: &str,
+    dir: &Path,
+) -> Result<(Config, Vec<String>), Vec<ConfigError>> {
+    build::build(text, shown, dir, true)
+}
+
+/// The built-in default: serves `<cwd>/www` on 127.0.0.1:8080 (everything else at its default).
+pub fn builtin_default(cwd: &Path) -> Config {
+    build::builtin(cwd)
+}
+
 /// Where a log goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LogTarget {
+    /// Not logged (`access_log off`).
     Off,
+    /// Standard output (`access_log stdout`).
     Stdout,
+    /// Standard error (`stderr`).
     Stderr,
+    /// A file, absolute when the configuration's folder was.
     File(PathBuf),
 }
 
 /// `error_log` levels, most verbose first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// `debug`
     Debug,
+    /// `info`
     Info,
+    /// `notice`
     Notice,
+    /// `warn` (the default)
     Warn,
+    /// `error`
     Error,
+    /// `crit` (also given as `alert` or `emerg`)
     Crit,
 }
 
@@ -34,22 +105,38 @@ pub struct Config {
     /// The configuration file as named on the command line (or
     /// `"(built-in default)"`), for messages.
     pub file: String,
+    /// `error_log` target; default `stderr`.
     pub error_log: LogTarget,
+    /// `error_log` level; default `warn`.
     pub error_log_level: Level,
+    /// Default 75s.
     pub keepalive_timeout: Duration,
+    /// Default 10000.
     pub keepalive_requests: u64,
+    /// Default 60s.
     pub client_header_timeout: Duration,
+    /// Default 60s.
     pub client_body_timeout: Duration,
+    /// Default 60s.
     pub send_timeout: Duration,
+    /// Default 30s.
     pub cgi_timeout: Duration,
     /// `0` means `auto` (one per CPU).
     pub worker_processes: usize,
+    /// Default 16384.
     pub worker_connections: usize,
+    /// Default 64.
     pub cgi_max: usize,
+    /// Default 30s.
     pub shutdown_timeout: Duration,
+    /// `user NAME`; none by default.
     pub user: Option<String>,
+    /// Default `sessions` beside the configuration file (`<cwd>/sessions`
+    /// for the built-in default).
     pub session_store: PathBuf,
+    /// Extension → MIME type.
     pub types: MimeTypes,
+    /// In configuration order; `ListenerSpec::servers` indexes into it.
     pub servers: Vec<Server>,
 }
 
@@ -60,13 +147,16 @@ pub struct Config {
 pub struct MimeTypes {
     /// Sorted by extension for binary search.
     pub by_ext: Vec<(String, String)>,
+    /// `default_type`; `application/octet-stream` by default.
     pub default_type: String,
 }
 
 /// One `listen` directive.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listen {
+    /// The address to bind.
     pub addr: SocketAddr,
+    /// `listen ... default_server`.
     pub default_server: bool,
     /// Source line, for messages.
     pub line: u32,
@@ -75,11 +165,15 @@ pub struct Listen {
 /// One `server { }` block.
 #[derive(Clone, Debug)]
 pub struct Server {
+    /// Never empty: `0.0.0.0:80` when the block has no `listen`.
     pub listen: Vec<Listen>,
     /// Lowercased, trailing dot removed; `""` is a name too.
     pub names: Vec<String>,
+    /// Default `off`.
     pub access_log: LogTarget,
+    /// The server-level `session` (each location has its effective value).
     pub session: bool,
+    /// Default 30m.
     pub session_timeout: Duration,
     /// Locations, with an implicit `location /` built from the server-level
     /// directives appended when the block has no `location /` of its own.
@@ -89,6 +183,7 @@ pub struct Server {
 /// `return CODE [URL|TEXT]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Return {
+    /// 100..=599.
     pub code: u16,
     /// For 301/302/303/307/308 the URL, otherwise the optional body text.
     pub text: Option<String>,
@@ -97,16 +192,23 @@ pub struct Return {
 /// One `location [=] PREFIX { }` block, with every inherited value resolved.
 #[derive(Clone, Debug)]
 pub struct Location {
+    /// Starts with `/`.
     pub prefix: String,
     /// `location = PREFIX`.
     pub exact: bool,
     /// Not written by the user: stands for the server-level directives.
     pub implicit: bool,
+    /// `allowed_methods`; default `GET HEAD`.
     pub methods: MethodSet,
+    /// Inherited; `None` when the location has `alias` (they are exclusive).
     pub root: Option<PathBuf>,
+    /// Only ever set by the location itself.
     pub alias: Option<PathBuf>,
+    /// Default `["index.html"]`; an inner block's list replaces the outer one.
     pub index: Vec<String>,
+    /// Default off.
     pub autoindex: bool,
+    /// `return`, if any.
     pub ret: Option<Return>,
     /// Status code → URI; location entries override server ones per code.
     pub error_pages: Vec<(u16, String)>,
@@ -114,12 +216,17 @@ pub struct Location {
     pub client_max_body_size: u64,
     /// Extension with its dot (`.py`) → interpreter; location wins per extension.
     pub cgi: Vec<(String, PathBuf)>,
+    /// `upload_store DIR`.
     pub upload_store: Option<PathBuf>,
+    /// Default off.
     pub gzip_static: bool,
     /// Server entries first, then the location's own.
     pub add_headers: Vec<(String, String)>,
+    /// `None` is `expires off` (the default).
     pub expires: Option<Duration>,
+    /// `status on`: answer with stub_status text.
     pub status: bool,
+    /// `session on`.
     pub session: bool,
 }
 
@@ -127,8 +234,11 @@ pub struct Location {
 /// `localserver: [emerg] MESSAGE in FILE:LINE`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
+    /// nginx-style text, e.g. `unknown directive "x"`.
     pub message: String,
+    /// The main file as given on the command line, or an included file's path.
     pub file: String,
+    /// 1-based; 0 when the file itself could not be read.
     pub line: u32,
 }
 
@@ -137,3 +247,6 @@ impl std::fmt::Display for ConfigError {
         write!(f, "{} in {}:{}", self.message, self.file, self.line)
     }
 }
+
+#[cfg(test)]
+mod tests;

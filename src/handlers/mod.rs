@@ -2,16 +2,35 @@
 //! an error page. Handlers read the filesystem (beneath a root, through
 //! `sys::Dir`) but never touch a socket or epoll: they return a [`Reply`]
 //! that the server turns into bytes on the wire.
-//! (Interface fixed; the implementation is to be written.)
+//!
+//! [`handle`] follows CONFIG.md's order of decisions, head syntax and the
+//! virtual host being settled already: path (400) → location → `return` →
+//! method (501, 405) → declared body size (413) → the resource (404, 403,
+//! the answer). [`route`] is the first half, for callers that serve other
+//! kinds of routes; [`serve_static`] the second. Every reply of a route
+//! carries the route's `add_header`s; every error goes through its
+//! `error_page`s.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, Server};
-use crate::http::{MethodSet, Request};
+use crate::config::{Config, Location, Server};
+use crate::http::request::MAX_REQUEST_LINE;
+use crate::http::{Method, MethodSet, Request};
 use crate::sys::{Dir, File};
+
+mod encode;
+mod error_page;
+mod listing;
+mod mime;
+mod redirect;
+mod static_file;
+#[cfg(test)]
+mod tests;
+
+use static_file::Purpose;
 
 /// Open root/alias folders, kept so each request needs no `open` of its root.
 /// A folder that is missing is retried on the next request.
@@ -117,15 +136,128 @@ impl<'c> Reply<'c> {
     }
 }
 
+/// A request that passed routing: its normalised path and its route.
+#[derive(Clone, Copy, Debug)]
+pub struct Route<'c, 'p> {
+    /// The path percent-decoded once, dot segments removed, slashes merged.
+    pub path: &'p str,
+    /// The location chosen for `path`.
+    pub location: &'c Location,
+}
+
 /// Answer a parsed request on the chosen virtual server.
 pub fn handle<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Reply<'c> {
-    let _ = req;
-    error_reply(ctx, 404)
+    // The request line is at most MAX_REQUEST_LINE bytes, so its path is too.
+    let mut buf = [0u8; MAX_REQUEST_LINE];
+    match route(ctx, req, &mut buf) {
+        Ok(route) => serve_static(ctx, req, &route),
+        Err(reply) => reply,
+    }
+}
+
+/// The decisions made before the resource is looked at: normalise the path
+/// into `buf` (400), choose the location, apply its `return`, check the
+/// method (501, 405 with `Allow`) and the declared body size (413). `Err` is
+/// the reply to send instead.
+pub fn route<'c, 'p>(
+    ctx: &mut Ctx<'c>,
+    req: &Request<'_>,
+    buf: &'p mut [u8],
+) -> Result<Route<'c, 'p>, Reply<'c>> {
+    if req.path.len() > buf.len() {
+        return Err(error_reply(ctx, 414));
+    }
+    // HTTP.md rule 28: a path that climbs above the root, `%2F` or `%00` → 400.
+    let path = match crate::http::path::normalize(req.path, buf) {
+        Ok(p) => p,
+        Err(e) => return Err(error_reply(ctx, e.status())),
+    };
+    let server: &'c Server = ctx.server;
+    let loc = server.find_location(path);
+    if let Some(ret) = &loc.ret {
+        return Err(redirect::reply(ctx, ret, loc));
+    }
+    if req.method == Method::Other {
+        return Err(error_page::reply(ctx, 501, loc));
+    }
+    if !loc.methods.contains(req.method) {
+        let mut r = error_page::reply(ctx, 405, loc);
+        r.allow = Some(loc.methods);
+        return Err(r);
+    }
+    let limit = loc.client_max_body_size;
+    if limit != 0 && req.content_length.is_some_and(|n| n > limit) {
+        return Err(error_page::reply(ctx, 413, loc));
+    }
+    Ok(Route {
+        path,
+        location: loc,
+    })
+}
+
+/// Answer a routed request from the files beneath the route's `root` or
+/// `alias`: GET and HEAD get the file, index, listing or folder redirect
+/// (the same reply for both; the server drops the body for HEAD); OPTIONS
+/// gets 204 with the route's methods; any other method 405, as nginx's
+/// static module answers.
+pub fn serve_static<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, route: &Route<'c, '_>) -> Reply<'c> {
+    let loc = route.location;
+    match req.method {
+        Method::Get | Method::Head => {
+            let config: &'c Config = ctx.config;
+            match static_file::serve(
+                ctx.roots,
+                &config.types,
+                loc,
+                route.path,
+                req.query,
+                Purpose::Request,
+            ) {
+                Ok(r) => r,
+                Err(status) => error_page::reply(ctx, status, loc),
+            }
+        }
+        Method::Options => {
+            let mut r = Reply::status(204);
+            r.allow = Some(loc.methods);
+            r.headers = &loc.add_headers;
+            r
+        }
+        _ => {
+            let mut r = error_page::reply(ctx, 405, loc);
+            r.allow = Some(static_methods(loc.methods));
+            r
+        }
+    }
+}
+
+/// What a static route can answer among the methods it allows: GET, HEAD
+/// and OPTIONS (GET and HEAD when it allows none of them).
+fn static_methods(allowed: MethodSet) -> MethodSet {
+    let s = [Method::Get, Method::Head, Method::Options]
+        .into_iter()
+        .filter(|m| allowed.contains(*m))
+        .fold(MethodSet::EMPTY, MethodSet::with);
+    if s == MethodSet::EMPTY {
+        MethodSet::get_head()
+    } else {
+        s
+    }
 }
 
 /// The page for an error `status` on `ctx.server`: its `error_page` target
-/// if one is configured and readable, else the built-in page.
+/// if one is configured and readable, else the built-in page. The server's
+/// own (`location /`-level) `error_page`s and `add_header`s apply, as no
+/// request path is known; `close` is set for statuses after which the
+/// connection must close (HTTP.md rule 19).
 pub fn error_reply<'c>(ctx: &mut Ctx<'c>, status: u16) -> Reply<'c> {
-    let _ = ctx;
-    Reply::status(status)
+    let server: &'c Server = ctx.server;
+    error_page::reply(ctx, status, error_page::server_level(server))
+}
+
+/// Like [`error_reply`], for a request whose normalised `path` is known
+/// ([`Route::path`]): the `error_page`s and `add_header`s of its location apply.
+pub fn error_reply_for<'c>(ctx: &mut Ctx<'c>, status: u16, path: &str) -> Reply<'c> {
+    let server: &'c Server = ctx.server;
+    error_page::reply(ctx, status, server.find_location(path))
 }

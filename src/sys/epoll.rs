@@ -71,6 +71,28 @@ impl Events {
         }
     }
 
+    /// Number of events of the last wait.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the last wait returned no event.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Event `i` of the last wait.
+    pub fn get(&self, i: usize) -> Option<Event> {
+        if i >= self.len {
+            return None;
+        }
+        self.buf.get(i).map(|e| {
+            let flags = e.events;
+            let token = e.u64;
+            Event { token, flags }
+        })
+    }
+
     /// The events of the last wait.
     pub fn iter(&self) -> impl Iterator<Item = Event> + '_ {
         self.buf.iter().take(self.len).map(|e| {

@@ -1,0 +1,217 @@
+//! Static resources: the normalised request path mapped onto the route's
+//! `root` (root + whole path) or `alias` (alias + path without the location
+//! prefix), then opened *relative to* that anchor folder through `sys::Dir`,
+//! whose `openat2(RESOLVE_BENEATH)` refuses `..` and symlinks that lead out
+//! (HTTP.md rules 28-29). Files are opened non-blocking and served only when
+//! `fstat` says they are regular (rule 30): a FIFO never stalls the loop.
+//!
+//! A path ending in `/` is a folder: its first regular `index` file, else an
+//! `autoindex` listing, else 403. A folder asked for without the slash is
+//! redirected (301) to the path with it.
+
+use std::borrow::Cow;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::{Body, Reply, RootCache, encode, error_page, listing, mime};
+use crate::config::{Location, MimeTypes};
+use crate::http::request::MAX_REQUEST_LINE;
+use crate::sys::{Dir, File, FileKind, Meta};
+
+/// Room for a folder path plus one index file name.
+const INDEX_PATH: usize = MAX_REQUEST_LINE + 512;
+
+/// Why a static lookup is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// A client's GET/HEAD: folders may redirect or be listed.
+    Request,
+    /// The file of an `error_page`: only a regular file will do.
+    ErrorPage,
+}
+
+/// The status answering an error from opening or reading a path.
+pub(super) fn status_of(e: &io::Error) -> u16 {
+    match e.raw_os_error() {
+        // EXDEV: openat2(RESOLVE_BENEATH) refused an escape; ELOOP: the
+        // fallback walk met a symlink. Neither reveals what lies outside.
+        Some(libc::ENOENT | libc::ENOTDIR | libc::EXDEV | libc::ELOOP | libc::ENAMETOOLONG) => 404,
+        // ENXIO/ENODEV: open(2) of a socket or of a device without a driver.
+        Some(libc::EACCES | libc::EPERM | libc::ENXIO | libc::ENODEV) => 403,
+        _ => 500,
+    }
+}
+
+/// The anchor folder and the path relative to it (no leading `/`), or
+/// `None` when the route maps to no folder (→ 404).
+fn map<'a>(loc: &'a Location, path: &'a str) -> Option<(&'a Path, &'a str, bool)> {
+    if let Some(alias) = &loc.alias {
+        let rest = path.strip_prefix(loc.prefix.as_str())?;
+        Some((alias.as_path(), rest.trim_start_matches('/'), true))
+    } else {
+        let root = loc.root.as_ref()?;
+        Some((root.as_path(), path.trim_start_matches('/'), false))
+    }
+}
+
+/// The open anchor for `base`. An `alias` may name a file itself
+/// (`location = /favicon.ico { alias icons/site.ico; }`): then, unless a
+/// folder is asked for, the anchor is its folder and the lookup is its name.
+fn anchor<'r>(
+    roots: &'r mut RootCache,
+    base: &'r Path,
+    rel: &'r [u8],
+    file_alias: bool,
+) -> io::Result<(&'r Dir, &'r [u8])> {
+    if file_alias
+        && rel.is_empty()
+        && let Err(e) = roots.get(base)
+    {
+        if e.raw_os_error() == Some(libc::ENOTDIR)
+            && let (Some(parent), Some(name)) = (base.parent(), base.file_name())
+        {
+            return Ok((roots.get(parent)?, name.as_bytes()));
+        }
+        return Err(e);
+    }
+    Ok((roots.get(base)?, rel))
+}
+
+/// Serve the static resource at the normalised `path` of route `loc`.
+/// `Err` carries the error status (404, 403, 500) for the caller to turn
+/// into an error page.
+pub(super) fn serve<'c>(
+    roots: &mut RootCache,
+    types: &'c MimeTypes,
+    loc: &'c Location,
+    path: &str,
+    query: Option<&[u8]>,
+    purpose: Purpose,
+) -> Result<Reply<'c>, u16> {
+    let (base, rel, alias) = map(loc, path).ok_or(404u16)?;
+    let want_folder = path.ends_with('/');
+    let (dir, rel) =
+        anchor(roots, base, rel.as_bytes(), alias && !want_folder).map_err(|e| status_of(&e))?;
+    if want_folder {
+        folder(dir, types, loc, path, rel, purpose)
+    } else {
+        let file = dir.open_file(rel).map_err(|e| status_of(&e))?;
+        let meta = file.meta().map_err(|e| status_of(&e))?;
+        match (meta.kind, purpose) {
+            (FileKind::Regular, _) => Ok(file_reply(types, loc, path, file, meta)),
+            (FileKind::Directory, Purpose::Request) => Ok(slash_redirect(loc, path, query)),
+            (FileKind::Directory, Purpose::ErrorPage) => Err(404),
+            (FileKind::Other, _) => Err(403),
+        }
+    }
+}
+
+/// A folder (`rel` is empty or ends in `/`): its index file, or its listing.
+fn folder<'c>(
+    dir: &Dir,
+    types: &'c MimeTypes,
+    loc: &'c Location,
+    path: &str,
+    rel: &[u8],
+    purpose: Purpose,
+) -> Result<Reply<'c>, u16> {
+    for index in &loc.index {
+        let index = index.trim_start_matches('/');
+        let mut name = arrayvec::ArrayVec::<u8, INDEX_PATH>::new();
+        if index.is_empty()
+            || name.try_extend_from_slice(rel).is_err()
+            || name.try_extend_from_slice(index.as_bytes()).is_err()
+        {
+            continue;
+        }
+        match dir.open_file(&name) {
+            Ok(file) => {
+                let meta = file.meta().map_err(|e| status_of(&e))?;
+                if meta.kind == FileKind::Regular {
+                    return Ok(file_reply(types, loc, index, file, meta));
+                }
+                // A folder or a FIFO named like the index is not an index.
+            }
+            // Missing (or the folder itself is missing): try the next one.
+            Err(e) if status_of(&e) == 404 => {}
+            Err(e) => return Err(status_of(&e)),
+        }
+    }
+    let meta = dir.stat(rel).map_err(|e| status_of(&e))?;
+    if meta.kind != FileKind::Directory {
+        return Err(404);
+    }
+    if purpose == Purpose::ErrorPage || !loc.autoindex {
+        return Err(403);
+    }
+    let entries = dir.list(rel).map_err(|e| status_of(&e))?;
+    let mut r = Reply::status(200);
+    r.content_type = Some(Cow::Borrowed(error_page::HTML));
+    r.headers = &loc.add_headers;
+    r.body = Body::Bytes(listing::render(path, entries));
+    Ok(r)
+}
+
+/// 200 with the whole regular `file`; its type from the extension of `name`.
+fn file_reply<'c>(
+    types: &'c MimeTypes,
+    loc: &'c Location,
+    name: &str,
+    file: File,
+    meta: Meta,
+) -> Reply<'c> {
+    let mut r = Reply::status(200);
+    r.content_type = Some(mime::content_type(types, name));
+    r.last_modified = Some(meta.mtime);
+    r.headers = &loc.add_headers;
+    r.body = Body::File {
+        file,
+        start: 0,
+        len: meta.size,
+    };
+    r
+}
+
+/// 301 to the folder's path with its slash, the query kept (CONFIG.md).
+fn slash_redirect<'c>(loc: &'c Location, path: &str, query: Option<&[u8]>) -> Reply<'c> {
+    let mut to = String::with_capacity(path.len() + 2 + query.map_or(0, <[u8]>::len));
+    encode::path(&mut to, path.as_bytes());
+    to.push('/');
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        to.push('?');
+        encode::query(&mut to, q);
+    }
+    let mut r = error_page::builtin(301);
+    r.location = Some(Cow::Owned(to));
+    r.headers = &loc.add_headers;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_to_status() {
+        let cases = [
+            (libc::ENOENT, 404),
+            (libc::ENOTDIR, 404),
+            (libc::EXDEV, 404),
+            (libc::ELOOP, 404),
+            (libc::ENAMETOOLONG, 404),
+            (libc::EACCES, 403),
+            (libc::EPERM, 403),
+            (libc::ENXIO, 403),
+            (libc::EMFILE, 500),
+            (libc::EIO, 500),
+        ];
+        for (errno, want) in cases {
+            assert_eq!(
+                status_of(&io::Error::from_raw_os_error(errno)),
+                want,
+                "{errno}"
+            );
+        }
+    }
+}

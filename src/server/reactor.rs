@@ -1,0 +1,401 @@
+//! The event loop: one thread, one edge-triggered epoll instance.
+//!
+//! Every descriptor is registered once. An event only sets the readiness
+//! flags of its connection and puts it on the pending list; the list is then
+//! worked through, each connection getting one `drive` (one read, one write)
+//! per turn. A connection that is still ready stays on the list, and while
+//! the list is not empty `epoll_wait` does not sleep, so a fast client never
+//! starves the others. Timers live in a lazy heap (see `timer`).
+//!
+//! Tokens: a connection's is `generation << 32 | slot`; a late event for a
+//! slot that was closed and reused carries the old generation and is dropped.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::{Config, ListenerSpec};
+use crate::handlers::RootCache;
+use crate::http::date::DateCache;
+use crate::http::response::HeadBuf;
+use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, SignalFd, Socket, classify};
+
+use super::buffer::BufPool;
+use super::conn::{Conn, Drive, Env, ms};
+use super::log::Log;
+use super::timer::{Millis, Timers, wait_ms};
+
+const LISTENER_TAG: u64 = 1 << 63;
+const SIGNAL_TOKEN: u64 = 1 << 62;
+/// Accepts per listener per turn, so a connection storm cannot starve the
+/// connections already open.
+const ACCEPTS_PER_TURN: usize = 64;
+/// After `EMFILE`/`ENFILE`, accepting pauses this long (or until a
+/// connection closes), so a full backlog never makes the loop spin.
+const ACCEPT_BACKOFF_MS: Millis = 100;
+/// Spare buffers kept in the pool.
+const POOL_KEEP: usize = 1024;
+
+struct ListenerSlot {
+    sock: Listener,
+    spec: usize,
+    ready: bool,
+}
+
+struct Slot {
+    generation: u32,
+    conn: Option<Conn<Socket>>,
+    /// On the pending list.
+    pending: bool,
+    /// The earliest live heap entry for this slot.
+    armed: Option<Millis>,
+}
+
+/// Counters (for `stub_status` later, and for tests).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub accepted: u64,
+    pub handled: u64,
+}
+
+/// The loop and everything it owns.
+pub struct Reactor {
+    config: Config,
+    specs: Vec<ListenerSpec>,
+    epoll: Epoll,
+    events: Events,
+    listeners: Vec<ListenerSlot>,
+    signals: SignalFd,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    active: usize,
+    pending: Vec<u32>,
+    spare: Vec<u32>,
+    timers: Timers,
+    pool: BufPool,
+    roots: RootCache,
+    dates: DateCache,
+    scratch: HeadBuf,
+    clock: Instant,
+    accept_resume_at: Millis,
+    log: Log,
+    stop: bool,
+    pub stats: Stats,
+}
+
+impl Reactor {
+    /// Bind every listener of `config` (logging those that fail) and set up
+    /// the loop. Fails only if no listener at all could be bound.
+    pub fn new(config: Config, log: Log) -> io::Result<Reactor> {
+        let epoll = Epoll::new()?;
+        let signals = SignalFd::new(&[libc::SIGINT, libc::SIGTERM, libc::SIGQUIT])?;
+        epoll.add(signals.as_raw_fd(), SIGNAL_TOKEN, Interest::Read)?;
+        let specs = config.listeners();
+        let mut listeners = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
+            match Listener::bind(spec.addr, 511, false) {
+                Ok(sock) => {
+                    epoll.add(sock.as_raw_fd(), LISTENER_TAG | i as u64, Interest::Read)?;
+                    listeners.push(ListenerSlot {
+                        sock,
+                        spec: i,
+                        ready: true,
+                    });
+                }
+                Err(e) => log.error(format_args!("bind() to {} failed ({e})", spec.addr)),
+            }
+        }
+        if listeners.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "no listener could be bound",
+            ));
+        }
+        Ok(Reactor {
+            config,
+            specs,
+            epoll,
+            events: Events::with_capacity(512),
+            listeners,
+            signals,
+            slots: Vec::new(),
+            free: Vec::new(),
+            active: 0,
+            pending: Vec::new(),
+            spare: Vec::new(),
+            timers: Timers::default(),
+            pool: BufPool::new(POOL_KEEP),
+            roots: RootCache::default(),
+            dates: DateCache::default(),
+            scratch: HeadBuf::new(),
+            clock: Instant::now(),
+            accept_resume_at: 0,
+            log,
+            stop: false,
+            stats: Stats::default(),
+        })
+    }
+
+    /// Run until SIGINT, SIGTERM or SIGQUIT.
+    pub fn run(&mut self) -> io::Result<()> {
+        while !self.stop {
+            let now = self.now();
+            let timeout = if !self.pending.is_empty() || self.can_accept(now) {
+                0
+            } else {
+                let mut next = self.timers.next();
+                if self.listeners.iter().any(|l| l.ready) && self.accept_resume_at > now {
+                    next =
+                        Some(next.map_or(self.accept_resume_at, |t| t.min(self.accept_resume_at)));
+                }
+                wait_ms(next, now)
+            };
+            self.epoll.wait(&mut self.events, timeout)?;
+            self.dispatch_events();
+            let now = self.now();
+            self.accept(now);
+            self.run_pending(now);
+            self.expire(now);
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> Millis {
+        u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX / 2)
+    }
+
+    fn can_accept(&self, now: Millis) -> bool {
+        now >= self.accept_resume_at
+            && self.active < self.config.worker_connections
+            && self.listeners.iter().any(|l| l.ready)
+    }
+
+    fn dispatch_events(&mut self) {
+        for i in 0..self.events.len() {
+            let Some(ev) = self.events.get(i) else { break };
+            if ev.token == SIGNAL_TOKEN {
+                self.on_signals();
+            } else if ev.token & LISTENER_TAG != 0 {
+                let idx = usize::try_from(ev.token & !LISTENER_TAG).unwrap_or(usize::MAX);
+                if let Some(l) = self.listeners.get_mut(idx) {
+                    l.ready = true;
+                }
+            } else {
+                let slot = (ev.token & 0xffff_ffff) as u32;
+                let generation = (ev.token >> 32) as u32;
+                let Some(s) = self.slots.get_mut(slot as usize) else {
+                    continue;
+                };
+                if s.generation != generation {
+                    continue; // a late event for a closed connection
+                }
+                if let Some(c) = s.conn.as_mut() {
+                    c.readable |= ev.readable();
+                    c.writable |= ev.writable();
+                    if !s.pending {
+                        s.pending = true;
+                        self.pending.push(slot);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_signals(&mut self) {
+        while let Ok(Some(sig)) = self.signals.read() {
+            match sig {
+                libc::SIGINT | libc::SIGTERM | libc::SIGQUIT => {
+                    self.log
+                        .notice(format_args!("signal {sig} received, exiting"));
+                    self.stop = true;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn accept(&mut self, now: Millis) {
+        if now < self.accept_resume_at {
+            return;
+        }
+        for li in 0..self.listeners.len() {
+            for _ in 0..ACCEPTS_PER_TURN {
+                if self.active >= self.config.worker_connections {
+                    return; // resumed when a connection closes
+                }
+                let Some(l) = self.listeners.get_mut(li) else {
+                    break;
+                };
+                if !l.ready {
+                    break;
+                }
+                match l.sock.accept() {
+                    Ok((sock, _peer)) => {
+                        let spec = l.spec;
+                        self.stats.accepted += 1;
+                        self.add_conn(sock, spec, now);
+                    }
+                    Err(e) => match classify(&e) {
+                        ErrorKind::WouldBlock => l.ready = false,
+                        ErrorKind::Interrupted | ErrorKind::PeerGone => {}
+                        ErrorKind::NoDescriptors => {
+                            self.log
+                                .error(format_args!("accept4() failed ({e}), pausing accepts"));
+                            self.accept_resume_at = now + ACCEPT_BACKOFF_MS;
+                            return;
+                        }
+                        ErrorKind::Other => {
+                            self.log.error(format_args!("accept4() failed ({e})"));
+                            break;
+                        }
+                    },
+                }
+            }
+        }
+    }
+
+    fn add_conn(&mut self, sock: Socket, spec: usize, now: Millis) {
+        // Nagle only delays responses that are already written whole.
+        if let Err(e) = sock.set_nodelay() {
+            self.log
+                .info(format_args!("setsockopt(TCP_NODELAY) failed ({e})"));
+        }
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                let Ok(s) = u32::try_from(self.slots.len()) else {
+                    return;
+                };
+                self.slots.push(Slot {
+                    generation: 0,
+                    conn: None,
+                    pending: false,
+                    armed: None,
+                });
+                s
+            }
+        };
+        let Some(s) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        let token = u64::from(s.generation) << 32 | u64::from(slot);
+        if let Err(e) = self.epoll.add(sock.as_raw_fd(), token, Interest::ReadWrite) {
+            self.log.error(format_args!("epoll_ctl() failed ({e})"));
+            self.free.push(slot);
+            return;
+        }
+        let deadline = now + ms(self.config.client_header_timeout);
+        let mut conn = Conn::new(sock, spec, deadline);
+        // Most clients send their request with the handshake's last ACK:
+        // try reading at once instead of waiting a turn for the event.
+        conn.readable = true;
+        conn.writable = true;
+        s.conn = Some(conn);
+        s.pending = true;
+        s.armed = None;
+        self.pending.push(slot);
+        self.active += 1;
+        self.stats.handled += 1;
+    }
+
+    fn run_pending(&mut self, now: Millis) {
+        let mut list = std::mem::replace(&mut self.pending, std::mem::take(&mut self.spare));
+        let unix_now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        for &slot in &list {
+            let Some(s) = self.slots.get_mut(slot as usize) else {
+                continue;
+            };
+            s.pending = false;
+            let Some(conn) = s.conn.as_mut() else {
+                continue;
+            };
+            let mut env = Env {
+                config: &self.config,
+                specs: &self.specs,
+                pool: &mut self.pool,
+                roots: &mut self.roots,
+                now,
+                unix_now,
+                date: self.dates.get(unix_now),
+                scratch: &mut self.scratch,
+                draining: self.stop,
+            };
+            let result = conn.drive(&mut env);
+            self.after_drive(slot, result);
+        }
+        list.clear();
+        self.spare = list;
+    }
+
+    /// Act on what a drive or a timeout said.
+    fn after_drive(&mut self, slot: u32, result: Drive) {
+        let Some(s) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        match result {
+            Drive::Close => {
+                s.conn = None; // Drop closes the socket, which leaves epoll.
+                s.generation = s.generation.wrapping_add(1);
+                s.armed = None;
+                self.free.push(slot);
+                self.active = self.active.saturating_sub(1);
+                return;
+            }
+            Drive::Again => {
+                if !s.pending {
+                    s.pending = true;
+                    self.pending.push(slot);
+                }
+            }
+            Drive::Wait => {}
+        }
+        let Some(conn) = s.conn.as_ref() else { return };
+        if s.armed.is_none_or(|a| conn.deadline < a) {
+            s.armed = Some(conn.deadline);
+            self.timers.push(conn.deadline, slot, s.generation);
+        }
+    }
+
+    fn expire(&mut self, now: Millis) {
+        while let Some(e) = self.timers.pop_due(now) {
+            let Some(s) = self.slots.get_mut(e.slot as usize) else {
+                continue;
+            };
+            if s.generation != e.generation {
+                continue;
+            }
+            if s.armed == Some(e.at) {
+                s.armed = None;
+            }
+            let Some(conn) = s.conn.as_mut() else {
+                continue;
+            };
+            if conn.deadline > now {
+                // The deadline moved later since this entry was armed.
+                if s.armed.is_none() {
+                    s.armed = Some(conn.deadline);
+                    self.timers.push(conn.deadline, e.slot, e.generation);
+                }
+                continue;
+            }
+            let unix_now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+            let mut env = Env {
+                config: &self.config,
+                specs: &self.specs,
+                pool: &mut self.pool,
+                roots: &mut self.roots,
+                now,
+                unix_now,
+                date: self.dates.get(unix_now),
+                scratch: &mut self.scratch,
+                draining: self.stop,
+            };
+            let result = conn.on_timeout(&mut env);
+            self.after_drive(e.slot, result);
+        }
+    }
+}

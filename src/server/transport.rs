@@ -1,0 +1,113 @@
+//! The connection's view of its socket: a small trait, so the whole state
+//! machine can be driven in tests and by the fuzzer without a socket.
+
+use std::io::{self, IoSlice};
+
+use crate::sys::{File, Socket};
+
+/// Byte I/O of one client connection.
+pub trait Transport {
+    /// Read into `buf`; `Ok(0)` is end of stream.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Write the slices in order; `more` says further bytes follow at once.
+    fn writev(&mut self, bufs: &[IoSlice<'_>], more: bool) -> io::Result<usize>;
+    /// Send `count` bytes of `file` from `*offset`, advancing it.
+    fn sendfile(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize>;
+    /// Shut down the writing side (lingering close).
+    fn shutdown_write(&mut self) -> io::Result<()>;
+}
+
+impl Transport for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Socket::read(self, buf)
+    }
+    fn writev(&mut self, bufs: &[IoSlice<'_>], more: bool) -> io::Result<usize> {
+        Socket::writev(self, bufs, more)
+    }
+    fn sendfile(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
+        Socket::sendfile(self, file, offset, count)
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        Socket::shutdown_write(self)
+    }
+}
+
+/// An in-memory transport for tests and the fuzzer: reads come from queued
+/// chunks (then `EAGAIN`, or end of stream once `eof` is set), writes go to
+/// `output`, at most `write_limit` bytes per call (short writes on demand).
+#[derive(Debug, Default)]
+pub struct MemTransport {
+    pub input: std::collections::VecDeque<Vec<u8>>,
+    pub eof: bool,
+    pub output: Vec<u8>,
+    pub write_limit: Option<usize>,
+    pub shut: bool,
+}
+
+impl MemTransport {
+    /// Queue bytes for the connection to read.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.input.push_back(bytes.to_vec());
+    }
+
+    fn room(&self, want: usize) -> usize {
+        self.write_limit.map_or(want, |l| l.min(want))
+    }
+}
+
+fn would_block() -> io::Error {
+    io::Error::from_raw_os_error(libc::EAGAIN)
+}
+
+impl Transport for MemTransport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(mut chunk) = self.input.pop_front() else {
+            return if self.eof { Ok(0) } else { Err(would_block()) };
+        };
+        let n = chunk.len().min(buf.len());
+        let rest = chunk.split_off(n);
+        if let Some(dst) = buf.get_mut(..n) {
+            dst.copy_from_slice(&chunk);
+        }
+        if !rest.is_empty() {
+            self.input.push_front(rest);
+        }
+        Ok(n)
+    }
+
+    fn writev(&mut self, bufs: &[IoSlice<'_>], _more: bool) -> io::Result<usize> {
+        if self.shut {
+            return Err(io::Error::from_raw_os_error(libc::EPIPE));
+        }
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let mut left = self.room(total);
+        if left == 0 && total > 0 {
+            return Err(would_block());
+        }
+        let mut n = 0;
+        for b in bufs {
+            let take = left.min(b.len());
+            self.output.extend_from_slice(b.get(..take).unwrap_or(&[]));
+            left -= take;
+            n += take;
+        }
+        Ok(n)
+    }
+
+    fn sendfile(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
+        let count = self.room(count);
+        if count == 0 {
+            return Err(would_block());
+        }
+        let mut buf = vec![0u8; count];
+        let n = file.read_at(&mut buf, *offset)?;
+        self.output.extend_from_slice(buf.get(..n).unwrap_or(&[]));
+        *offset += n as u64;
+        Ok(n)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shut = true;
+        Ok(())
+    }
+}
