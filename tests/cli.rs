@@ -202,8 +202,10 @@ fn test_flag_on_more_invalid_configs() {
 #[test]
 fn include_and_quotes_and_comments() {
     let dir = TempDir::new("cli-include");
-    dir.write("www/index.html", "included site\n");
-    dir.write("www/page.html", "page\n");
+    // `root "www"` stands in conf.d/site.conf, so it is conf.d/www: a
+    // relative path is relative to the file that holds it (CONFIG.md).
+    dir.write("conf.d/www/index.html", "included site\n");
+    dir.write("www/index.html", "WRONG: relative to the main file\n");
     let (part, ports) = expand_config(
         "server {\n    listen 127.0.0.1:$P0; # comment after a directive\n    root \"www\";\n    location = '/q' { return 200 \"a;b # not a comment\"; }\n}\n",
         dir.path(),
