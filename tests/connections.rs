@@ -476,3 +476,129 @@ fn client_disconnect_mid_response_does_not_kill_the_server() {
     assert_status(&r, 200);
     assert!(srv.is_running());
 }
+
+/// CPU time (user + system) of a process so far, from /proc/PID/stat, in
+/// clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn worker_connections_limit_pauses_accepting_without_spinning() {
+    // At the limit, accepting pauses until a connection closes, and the loop
+    // does not spin on the full backlog (issue 2, CONFIG.md).
+    let srv = site_with("worker_connections 4;");
+    let mut served = Vec::new();
+    let mut stalled = None;
+    for _ in 0..8 {
+        let mut c = srv.connect(0);
+        c.send(b"GET /a.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+        c.stream
+            .set_read_timeout(Some(Duration::from_millis(700)))
+            .unwrap();
+        match c.fill() {
+            Ok(n) if n > 0 => {
+                c.stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                assert_eq!(c.read_response().body, b"AAAA\n");
+                served.push(c);
+            }
+            Err(e) if is_timeout(&e) => {
+                c.stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                stalled = Some(c);
+                break;
+            }
+            other => panic!("unexpected read result {other:?}"),
+        }
+    }
+    assert!(
+        !served.is_empty() && served.len() <= 4,
+        "{} connections served with worker_connections 4",
+        served.len()
+    );
+    let mut stalled = stalled.expect("no connection was held back at the limit");
+
+    // Held at the limit for a second: the server must be (nearly) idle.
+    let before = cpu_ticks(srv.pid());
+    thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(srv.pid()) - before;
+    assert!(
+        used < 30,
+        "server used {used} ticks of CPU in 1 s while paused"
+    );
+
+    // One closes: the waiting one is accepted and answered.
+    drop(served.pop());
+    let start = Instant::now();
+    let r = stalled.read_response();
+    assert_status(&r, 200);
+    assert_eq!(r.body, b"AAAA\n");
+    assert!(start.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn send_timeout_drops_a_client_that_stops_reading() {
+    const LEN: usize = 48 * 1024 * 1024;
+    let dir = TempDir::new("send-timeout");
+    dir.write("www/big.bin", vec![0u8; LEN]);
+    let srv = Server::start(
+        dir,
+        "send_timeout 1s;\nserver { listen 127.0.0.1:$P0; root www; }",
+    );
+    let mut c = srv.connect(0);
+    c.send(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+    // Read nothing for well over send_timeout: the socket buffers fill up
+    // and the server's writes stop making progress.
+    thread::sleep(Duration::from_millis(2500));
+    let start = Instant::now();
+    let mut total = 0usize;
+    c.stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        use std::io::Read;
+        match c.stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) if is_reset(&e) => break,
+            Err(e) if is_timeout(&e) => panic!(
+                "connection still open after {total} bytes; send_timeout 1s should have closed it"
+            ),
+            Err(e) => panic!("read failed: {e}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "still reading");
+    }
+    assert!(
+        total < LEN,
+        "all {total} bytes arrived: the server waited for a client that did not read"
+    );
+}
+
+#[test]
+fn stalled_discarded_body_is_timed_out() {
+    // A GET whose declared body never fully arrives: the server either answers
+    // first and closes (HTTP.md rule 19), or waits client_body_timeout and
+    // answers 408; in both cases the connection is closed within ~3 s.
+    let srv = site_with("client_body_timeout 1s;");
+    let mut c = srv.connect(0);
+    c.send(b"GET /a.txt HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789");
+    let start = Instant::now();
+    while let Some(r) = c.try_read_response() {
+        assert!(
+            matches!(r.status, 200 | 408),
+            "unexpected answer:\n{}",
+            r.describe()
+        );
+        assert!(start.elapsed() < Duration::from_secs(3));
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "closed after {:?}",
+        start.elapsed()
+    );
+}
