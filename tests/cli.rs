@@ -71,6 +71,28 @@ fn test_flag_accepts_a_missing_root() {
 }
 
 #[test]
+fn two_unnamed_servers_on_one_address_only_warn() {
+    // CONFIG.md: as in nginx, a warning and the first is used.
+    let dir = TempDir::new("cli-unnamed");
+    dir.write("one/index.html", "one\n");
+    dir.write("two/index.html", "two\n");
+    let (text, ports) = expand_config(
+        "server { listen 127.0.0.1:$P0; root one; }\nserver { listen 127.0.0.1:$P0; root two; }\n",
+        dir.path(),
+    );
+    let conf = dir.write("c.conf", text);
+    let out = run_cli(&["-t", "-c", conf.to_str().unwrap()], dir.path(), LIMIT);
+    assert!(
+        out.stderr.contains("test is successful"),
+        "stderr: {}",
+        out.stderr
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let srv = Server::start_with(dir, conf, ports);
+    assert_eq!(srv.get("/").body, b"one\n");
+}
+
+#[test]
 fn missing_config_file_is_an_error() {
     let dir = TempDir::new("cli-no-file");
     let out = run_cli(&["-t", "-c", "nope.conf"], dir.path(), LIMIT);
