@@ -21,6 +21,7 @@ use crate::http::request::MAX_REQUEST_LINE;
 use crate::http::{Method, MethodSet, Request};
 use crate::sys::{Dir, File};
 
+pub mod cgi;
 mod encode;
 mod error_page;
 mod listing;
@@ -29,6 +30,7 @@ mod redirect;
 mod static_file;
 #[cfg(test)]
 mod tests;
+pub mod upload;
 
 use static_file::Purpose;
 
@@ -65,6 +67,38 @@ pub struct Ctx<'c> {
     pub roots: &'c mut RootCache,
     /// Wall clock, seconds since the epoch (for listings).
     pub now: i64,
+    /// The connection's addresses (for CGI and logs).
+    pub conn: ConnInfo,
+}
+
+/// The two ends of the client connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnInfo {
+    pub peer: std::net::SocketAddr,
+    pub local: std::net::SocketAddr,
+}
+
+impl Default for ConnInfo {
+    fn default() -> ConnInfo {
+        let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        ConnInfo {
+            peer: any,
+            local: any,
+        }
+    }
+}
+
+/// What the server does with a request. Only `Upload` and `Cgi` take the
+/// request body; with `Reply` an unread body is discarded or the connection
+/// closed (HTTP.md rule 19).
+#[derive(Debug)]
+pub enum Action<'c> {
+    /// Answer at once.
+    Reply(Reply<'c>),
+    /// Stream the decoded body into the sink, then send `sink.finish()`.
+    Upload(upload::UploadSink),
+    /// Run a CGI script with the body on its stdin.
+    Cgi(cgi::CgiPlan),
 }
 
 /// A response body.
@@ -143,6 +177,13 @@ pub struct Route<'c, 'p> {
     pub path: &'p str,
     /// The location chosen for `path`.
     pub location: &'c Location,
+}
+
+/// Decide what a parsed request becomes: CONFIG.md's order of decisions,
+/// then DELETE, an upload (`upload_store` routes: POST/PUT), a CGI
+/// (`cgi .EXT` routes, never inside an `upload_store`), or a static answer.
+pub fn dispatch<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Action<'c> {
+    Action::Reply(handle(ctx, req))
 }
 
 /// Answer a parsed request on the chosen virtual server.

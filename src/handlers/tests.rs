@@ -115,6 +115,7 @@ fn send(cfg: &Config, method: &str, target: &str, extra: &str) -> Got {
         server: &cfg.servers[0],
         roots: &mut roots,
         now: 0,
+        conn: Default::default(),
     };
     owned(handle(&mut ctx, &req))
 }
@@ -602,6 +603,7 @@ fn error_page_served_with_original_status() {
         server: &cfg.servers[0],
         roots: &mut roots,
         now: 0,
+        conn: Default::default(),
     };
     let r = owned(error_reply(&mut ctx, 500));
     assert_eq!(r.status, 500);

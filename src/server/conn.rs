@@ -565,6 +565,7 @@ fn prepare(env: &mut Env<'_>, spec: usize, served: u64, req: &Request<'_>) -> Pr
         server,
         roots: env.roots,
         now: env.unix_now,
+        conn: Default::default(),
     };
     let reply = handlers::handle(&mut ctx, req);
 
@@ -640,6 +641,7 @@ fn prepare_error(env: &mut Env<'_>, spec: usize, status: u16) -> Prepared {
                 server,
                 roots: env.roots,
                 now: env.unix_now,
+                conn: Default::default(),
             };
             handlers::error_reply(&mut ctx, status)
         }

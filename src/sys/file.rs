@@ -201,6 +201,76 @@ impl Dir {
         fstat_fd(fd.as_raw_fd())
     }
 
+    /// Create a new, empty file with a random hidden name in the folder
+    /// `rel` beneath this one (`O_EXCL`, mode 0644), for an upload in
+    /// progress. Returns the file and its name.
+    pub fn create_temp(&self, rel: &[u8]) -> io::Result<(File, String)> {
+        let parent = open_beneath(self.fd.as_raw_fd(), rel, libc::O_PATH | libc::O_DIRECTORY)?;
+        for _ in 0..8 {
+            let mut r = [0u8; 8];
+            super::process::random_bytes(&mut r)?;
+            let name = format!(".upload-{:016x}.part", u64::from_ne_bytes(r));
+            let c = cstring(name.as_bytes())?;
+            // SAFETY: `c` is NUL-terminated; the mode argument is passed with O_CREAT.
+            let fd = unsafe {
+                libc::openat(
+                    parent.as_raw_fd(),
+                    c.as_ptr(),
+                    libc::O_WRONLY
+                        | libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_CLOEXEC
+                        | libc::O_NOFOLLOW,
+                    0o644 as libc::c_uint,
+                )
+            };
+            match cvt!(fd) {
+                // SAFETY: a fresh descriptor that only we own.
+                Ok(fd) => {
+                    return Ok((
+                        File {
+                            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+                        },
+                        name,
+                    ));
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::from_raw_os_error(libc::EEXIST))
+    }
+
+    /// Rename `from` to `to`, both names in the folder `rel` beneath this
+    /// one (single components), replacing `to` if it exists.
+    pub fn rename(&self, rel: &[u8], from: &[u8], to: &[u8]) -> io::Result<()> {
+        let parent = open_beneath(self.fd.as_raw_fd(), rel, libc::O_PATH | libc::O_DIRECTORY)?;
+        let (f, t) = (cstring(from)?, cstring(to)?);
+        let p = parent.as_raw_fd();
+        // SAFETY: both names are NUL-terminated; both are resolved in `p`.
+        cvt!(unsafe { libc::renameat(p, f.as_ptr(), p, t.as_ptr()) })?;
+        Ok(())
+    }
+
+    /// Remove the file `rel` beneath this folder: its parent is opened
+    /// beneath the anchor, then the last component is unlinked there. A
+    /// folder fails with `EISDIR`.
+    pub fn unlink(&self, rel: &[u8]) -> io::Result<()> {
+        let rel = rel.strip_suffix(b"/").unwrap_or(rel);
+        let (dir, name) = match rel.iter().rposition(|&b| b == b'/') {
+            Some(i) => (rel.get(..i).unwrap_or(b""), rel.get(i + 1..).unwrap_or(b"")),
+            None => (&b""[..], rel),
+        };
+        if name.is_empty() || name == b"." || name == b".." {
+            return Err(io::Error::from_raw_os_error(libc::EISDIR));
+        }
+        let parent = open_beneath(self.fd.as_raw_fd(), dir, libc::O_PATH | libc::O_DIRECTORY)?;
+        let c = cstring(name)?;
+        // SAFETY: `c` is NUL-terminated and resolved in the open parent.
+        cvt!(unsafe { libc::unlinkat(parent.as_raw_fd(), c.as_ptr(), 0) })?;
+        Ok(())
+    }
+
     /// List the folder `rel` beneath this one: every entry but `.` and `..`
     /// with its metadata. Entries that are symlinks leading out of the listed
     /// folder, or that vanish while listed, are left out.
@@ -276,6 +346,48 @@ impl File {
         fstat_fd(self.fd.as_raw_fd())
     }
 
+    /// An unnamed temporary file in `dir` (`O_TMPFILE`): it vanishes with
+    /// its last descriptor, so nothing is ever left behind.
+    pub fn temporary(dir: &Path) -> io::Result<File> {
+        let p = cstring(dir.as_os_str().as_bytes())?;
+        // SAFETY: `p` is NUL-terminated; O_TMPFILE requires the mode argument.
+        let fd = cvt!(unsafe {
+            libc::open(
+                p.as_ptr(),
+                libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
+                0o600 as libc::c_uint,
+            )
+        })?;
+        // SAFETY: a fresh descriptor that only we own.
+        Ok(File {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Write all of `buf` at the file offset (regular files: the disk may
+    /// be touched from the loop, as nginx does without aio).
+    pub fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            // SAFETY: `buf` is a valid readable region of `buf.len()` bytes.
+            let r = unsafe { libc::write(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+            match cvt!(r) {
+                Ok(0) => return Err(io::Error::from_raw_os_error(libc::ENOSPC)),
+                Ok(n) => buf = buf.get(usize::try_from(n).unwrap_or(0)..).unwrap_or(&[]),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Move the file offset back to 0 (a spooled body about to become a
+    /// CGI's stdin).
+    pub fn rewind(&self) -> io::Result<()> {
+        // SAFETY: lseek takes no pointers.
+        cvt!(unsafe { libc::lseek(self.fd.as_raw_fd(), 0, libc::SEEK_SET) })?;
+        Ok(())
+    }
+
     /// `pread(2)` at `offset` (small files are copied into the response
     /// buffer so head and body leave in one `writev`).
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -338,6 +450,32 @@ mod tests {
             names,
             vec![b"a.txt".to_vec(), b"in".to_vec(), b"sub".to_vec()]
         );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn temp_rename_unlink_beneath() {
+        let d = tmpdir("temp");
+        let root = Dir::open(&d.join("root")).unwrap();
+        let (f, name) = root.create_temp(b"sub").unwrap();
+        assert!(name.starts_with(".upload-"));
+        f.write_all(b"data").unwrap();
+        root.rename(b"sub", name.as_bytes(), b"x.txt").unwrap();
+        assert_eq!(std::fs::read(d.join("root/sub/x.txt")).unwrap(), b"data");
+        assert!(root.create_temp(b"../..").is_err());
+        assert_eq!(
+            root.unlink(b"sub").unwrap_err().raw_os_error(),
+            Some(libc::EISDIR)
+        );
+        assert!(root.unlink(b"../secret").is_err());
+        assert!(d.join("secret").exists());
+        root.unlink(b"sub/x.txt").unwrap();
+        assert!(!d.join("root/sub/x.txt").exists());
+        let t = File::temporary(&d).unwrap();
+        t.write_all(b"spool").unwrap();
+        t.rewind().unwrap();
+        let mut b = [0u8; 5];
+        assert_eq!(t.read_at(&mut b, 0).unwrap(), 5);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

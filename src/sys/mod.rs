@@ -9,6 +9,7 @@ use std::io;
 
 pub mod epoll;
 pub mod file;
+pub mod process;
 pub mod signal;
 pub mod socket;
 

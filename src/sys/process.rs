@@ -1,0 +1,242 @@
+//! Pipes and child processes for CGI. Pipes are created `O_CLOEXEC`; the
+//! server's ends are then made non-blocking, the child's stay blocking.
+//! `spawn` builds every pointer array before `fork`; the child only calls
+//! async-signal-safe functions (`dup2`, `chdir`, `setpgid`, `sigprocmask`,
+//! `signal`, `execve`, `_exit`).
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use super::cvt;
+
+/// One end of a pipe.
+#[derive(Debug)]
+pub struct Pipe {
+    fd: OwnedFd,
+}
+
+/// `pipe2(O_CLOEXEC)`: (read end, write end), both blocking.
+pub fn pipe() -> io::Result<(Pipe, Pipe)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    cvt!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: both descriptors are fresh and owned by nobody else.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((Pipe { fd: r }, Pipe { fd: w }))
+}
+
+/// Set or clear `O_NONBLOCK` on any descriptor.
+pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: F_GETFL takes no pointer.
+    let flags = cvt!(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let flags = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: F_SETFL with an int argument.
+    cvt!(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) })?;
+    Ok(())
+}
+
+impl Pipe {
+    /// Make this end non-blocking (the server's ends).
+    pub fn set_nonblocking(&self) -> io::Result<()> {
+        set_nonblocking(self.fd.as_raw_fd(), true)
+    }
+
+    /// `read(2)`.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is a valid writable region of `buf.len()` bytes.
+        let n =
+            cvt!(unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// `write(2)`.
+    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is a valid readable region of `buf.len()` bytes.
+        let n = cvt!(unsafe { libc::write(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+}
+
+impl AsRawFd for Pipe {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// `splice(2)` up to `len` bytes from `from` to `to` (one must be a pipe),
+/// non-blocking on the pipe side and moving pages where it can.
+pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    // SAFETY: null offsets mean "use and advance the file offsets"; the
+    // descriptors are open for the duration of the call.
+    let n = cvt!(unsafe {
+        libc::splice(
+            from,
+            std::ptr::null_mut(),
+            to,
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    })?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// What a child is started with.
+pub struct Command<'a> {
+    /// The program to execute (a path; no PATH lookup here).
+    pub program: &'a CString,
+    pub argv: &'a [CString],
+    pub envp: &'a [CString],
+    /// Working folder of the child.
+    pub cwd: &'a CString,
+    pub stdin: RawFd,
+    pub stdout: RawFd,
+    pub stderr: RawFd,
+}
+
+/// `fork` + `execve`. The child gets `stdin`/`stdout`/`stderr` as fds 0-2,
+/// runs in `cwd`, in a process group of its own (so a timeout can kill its
+/// grandchildren too), with every signal unblocked and at its default
+/// disposition. Returns the child's pid.
+pub fn spawn(cmd: &Command<'_>) -> io::Result<libc::pid_t> {
+    let mut argv: Vec<*const libc::c_char> = cmd.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = cmd.envp.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let fds = [cmd.stdin, cmd.stdout, cmd.stderr];
+    // SAFETY: fork has no preconditions; the child below only makes
+    // async-signal-safe calls on data prepared before the fork.
+    let pid = cvt!(unsafe { libc::fork() })?;
+    if pid == 0 {
+        // SAFETY: in the child; every call is async-signal-safe and every
+        // pointer refers to memory built before fork (argv, envp, cwd).
+        unsafe {
+            // Move the descriptors out of 0..2 first so no dup2 overwrites
+            // one that a later dup2 still needs.
+            let mut moved = [0 as libc::c_int; 3];
+            for (i, &fd) in fds.iter().enumerate() {
+                moved[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3);
+                if moved[i] < 0 {
+                    libc::_exit(126);
+                }
+            }
+            for (i, &fd) in moved.iter().enumerate() {
+                if libc::dup2(fd, i as libc::c_int) < 0 {
+                    libc::_exit(126);
+                }
+            }
+            libc::setpgid(0, 0);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            for sig in 1..32 {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+            }
+            if libc::chdir(cmd.cwd.as_ptr()) < 0 {
+                libc::_exit(126);
+            }
+            libc::execve(cmd.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    Ok(pid)
+}
+
+/// `kill(-pid, sig)` then `kill(pid, sig)`: the child's whole process group,
+/// and the child itself should it have left the group.
+pub fn kill_group(pid: libc::pid_t, sig: libc::c_int) {
+    if pid <= 0 {
+        return;
+    }
+    // SAFETY: kill takes no pointers; a stale pid at worst gets ESRCH.
+    unsafe {
+        libc::kill(-pid, sig);
+        libc::kill(pid, sig);
+    }
+}
+
+/// Reap one exited child without blocking: `Some((pid, status))`, or `None`
+/// when no child has exited.
+pub fn reap() -> Option<(libc::pid_t, libc::c_int)> {
+    let mut status = 0;
+    // SAFETY: `status` is a live int.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    (pid > 0).then_some((pid, status))
+}
+
+/// Fill `buf` from the kernel's CSPRNG (`getrandom(2)`).
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = buf.get_mut(done..).unwrap_or(&mut []);
+        // SAFETY: `rest` is a valid writable region of `rest.len()` bytes.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        match cvt!(n) {
+            Ok(n) => done += usize::try_from(n).unwrap_or(0),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> CString {
+        CString::new(s).unwrap()
+    }
+
+    #[test]
+    fn spawn_runs_a_child_with_pipes_and_cwd() {
+        let (in_r, in_w) = pipe().unwrap();
+        let (out_r, out_w) = pipe().unwrap();
+        let prog = c("/bin/sh");
+        let argv = [c("sh"), c("-c"), c("read x; echo \"$x $(pwd) $FOO\"")];
+        let envp = [c("FOO=bar"), c("PATH=/usr/bin:/bin")];
+        let cwd = c("/tmp");
+        let pid = spawn(&Command {
+            program: &prog,
+            argv: &argv,
+            envp: &envp,
+            cwd: &cwd,
+            stdin: in_r.as_raw_fd(),
+            stdout: out_w.as_raw_fd(),
+            stderr: 2,
+        })
+        .unwrap();
+        drop((in_r, out_w));
+        in_w.write(b"hello\n").unwrap();
+        drop(in_w);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        loop {
+            let n = out_r.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(String::from_utf8_lossy(&got), "hello /tmp bar\n");
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(r, pid);
+        assert_eq!(libc::WEXITSTATUS(status), 0);
+    }
+
+    #[test]
+    fn random_bytes_are_not_all_zero() {
+        let mut a = [0u8; 32];
+        random_bytes(&mut a).unwrap();
+        assert_ne!(a, [0u8; 32]);
+    }
+}
