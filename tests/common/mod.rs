@@ -437,6 +437,13 @@ pub fn reasons(status: u16) -> &'static [&'static str] {
         500 => &["Internal Server Error"],
         501 => &["Not Implemented"],
         505 => &["HTTP Version Not Supported", "HTTP Version not supported"],
+        100 => &["Continue"],
+        201 => &["Created"],
+        204 => &["No Content"],
+        502 => &["Bad Gateway"],
+        503 => &["Service Unavailable", "Service Temporarily Unavailable"],
+        504 => &["Gateway Timeout", "Gateway Time-out"],
+        507 => &["Insufficient Storage"],
         _ => &[],
     }
 }
@@ -854,4 +861,369 @@ pub fn checksum(data: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+// ---------------------------------------------------------------------------
+// Request bodies: chunked and multipart encoders, writing while reading
+// ---------------------------------------------------------------------------
+
+/// `body` in chunked framing (RFC 9112 §7.1), cut into chunks of the given
+/// sizes in turn (cycled; a size of 0 in `sizes` is skipped), then the last
+/// chunk and an empty trailer section.
+pub fn chunked(body: &[u8], sizes: &[usize]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 8 + 16);
+    let mut rest = body;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let size = sizes.get(i % sizes.len().max(1)).copied().unwrap_or(4096);
+        i += 1;
+        if size == 0 {
+            continue;
+        }
+        let n = size.min(rest.len());
+        let _ = write!(out, "{n:x}\r\n");
+        out.extend_from_slice(&rest[..n]);
+        out.extend_from_slice(b"\r\n");
+        rest = &rest[n..];
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// One part of a `multipart/form-data` body.
+pub struct Part<'a> {
+    /// The form field name.
+    pub name: &'a str,
+    /// `Some` for a file part.
+    pub filename: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub data: &'a [u8],
+}
+
+impl<'a> Part<'a> {
+    pub fn field(name: &'a str, value: &'a str) -> Part<'a> {
+        Part {
+            name,
+            filename: None,
+            content_type: None,
+            data: value.as_bytes(),
+        }
+    }
+
+    pub fn file(name: &'a str, filename: &'a str, data: &'a [u8]) -> Part<'a> {
+        Part {
+            name,
+            filename: Some(filename),
+            content_type: Some("application/octet-stream"),
+            data,
+        }
+    }
+}
+
+/// A `multipart/form-data` body (RFC 7578) with this boundary, as browsers
+/// write it: CRLF line ends, no preamble, no epilogue after the close
+/// delimiter's CRLF.
+pub fn multipart(boundary: &str, parts: &[Part<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in parts {
+        let _ = write!(
+            out,
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"",
+            p.name
+        );
+        if let Some(f) = p.filename {
+            let _ = write!(out, "; filename=\"{f}\"");
+        }
+        out.extend_from_slice(b"\r\n");
+        if let Some(t) = p.content_type {
+            let _ = write!(out, "Content-Type: {t}\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(p.data);
+        out.extend_from_slice(b"\r\n");
+    }
+    let _ = write!(out, "--{boundary}--\r\n");
+    out
+}
+
+impl Conn {
+    /// Send `bytes` from another thread while this one reads the response:
+    /// a server may answer (413, 507, a CGI echoing its stdin) before it has
+    /// read the whole body, and a client that only reads after writing
+    /// everything would then deadlock or lose the answer to a reset. Write
+    /// errors (the server closed early) are ignored; the response decides.
+    pub fn send_while_reading(&mut self, bytes: Vec<u8>) -> Response {
+        let mut writer = self.stream.try_clone().expect("cannot clone the stream");
+        let t = thread::spawn(move || {
+            let _ = writer.write_all(&bytes);
+        });
+        let r = self.read_response();
+        let _ = t.join();
+        r
+    }
+
+    /// Like `send_while_reading`, but the server may also close without
+    /// answering (`None`).
+    pub fn send_while_trying_to_read(&mut self, bytes: Vec<u8>) -> Option<Response> {
+        let mut writer = self.stream.try_clone().expect("cannot clone the stream");
+        let t = thread::spawn(move || {
+            let _ = writer.write_all(&bytes);
+        });
+        let r = self.try_read_response();
+        let _ = t.join();
+        r
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Files and folders
+// ---------------------------------------------------------------------------
+
+impl TempDir {
+    /// Write an executable script (mode 0755) to `self/rel`.
+    pub fn write_script(&self, rel: &str, text: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.write(rel, text);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+}
+
+/// The names in a folder, hidden ones included, sorted; empty if it does
+/// not exist.
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// Every path under `root` (relative), with its size (`None` for a
+/// folder), skipping the subtrees in `skip`; symlinks are not followed.
+pub fn tree_snapshot(
+    root: &Path,
+    skip: &[PathBuf],
+) -> std::collections::BTreeMap<PathBuf, Option<u64>> {
+    fn walk(
+        root: &Path,
+        dir: &Path,
+        skip: &[PathBuf],
+        out: &mut std::collections::BTreeMap<PathBuf, Option<u64>>,
+    ) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd.filter_map(Result::ok) {
+            let p = e.path();
+            if skip.contains(&p) {
+                continue;
+            }
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => {
+                    out.insert(rel, None);
+                    walk(root, &p, skip, out);
+                }
+                Ok(m) => {
+                    out.insert(rel, Some(m.len()));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, root, skip, &mut out);
+    out
+}
+
+/// Poll `cond` every 20 ms until it holds or `limit` has passed; whether it
+/// held.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Copy a folder tree (files keep their permission bits).
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = e.file_type().unwrap();
+        let dest = to.join(e.file_name());
+        if t.is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else if t.is_file() {
+            fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// The repository's `localserver.conf` and `www/`, copied into a temporary
+/// folder and served on a free port instead of 8080 (nothing else changed),
+/// so tests may upload and delete without touching the working tree.
+pub fn start_shipped_site(name: &str) -> Server {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = TempDir::new(name);
+    copy_tree(&repo.join("www"), &dir.join("www"));
+    let conf = fs::read_to_string(repo.join("localserver.conf")).unwrap();
+    assert!(
+        conf.contains("127.0.0.1:8080"),
+        "localserver.conf should listen on 127.0.0.1:8080"
+    );
+    let port = free_port();
+    let conf = conf.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    let conf_path = dir.write("localserver.conf", conf);
+    Server::start_with(dir, conf_path, vec![port])
+}
+
+// ---------------------------------------------------------------------------
+// Programs and processes (CGI)
+// ---------------------------------------------------------------------------
+
+/// The first executable called `name` in PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| {
+            fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// The absolute path of the real Python 3 interpreter (what `python3` in
+/// PATH runs, past any pyenv-style shim), so test configurations name a
+/// program that starts fast and needs no environment.
+pub fn python3() -> &'static str {
+    static PY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PY.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3 is needed by the CGI tests");
+        let p = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        assert!(
+            p.starts_with('/'),
+            "python3 did not say where it lives: {p:?}"
+        );
+        p
+    })
+}
+
+/// Process ids (other than ours) whose command line contains `needle`.
+/// Zombies have an empty command line and are not counted here.
+pub fn pids_with_cmdline(needle: &str) -> Vec<u32> {
+    let me = std::process::id();
+    let mut pids = Vec::new();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return pids;
+    };
+    for e in rd.filter_map(Result::ok) {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        if let Ok(cmd) = fs::read(format!("/proc/{pid}/cmdline")) {
+            let cmd: Vec<u8> = cmd
+                .into_iter()
+                .map(|b| if b == 0 { b' ' } else { b })
+                .collect();
+            if contains(&cmd, needle.as_bytes()) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+/// (pid, state letter) of every process whose parent is `ppid`.
+pub fn children_of(ppid: u32) -> Vec<(u32, char)> {
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.filter_map(Result::ok) {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) S ppid ...": comm may hold spaces and parentheses.
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let mut f = stat[close + 1..].split_whitespace();
+        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let parent = f.next().and_then(|s| s.parse::<u32>().ok());
+        if parent == Some(ppid) {
+            out.push((pid, state));
+        }
+    }
+    out
+}
+
+/// Assert that within `limit` the server has no child process left (no
+/// running script and no zombie).
+#[track_caller]
+pub fn assert_no_children(srv: &Server, limit: Duration) {
+    let pid = srv.pid();
+    if !wait_until(limit, || children_of(pid).is_empty()) {
+        let kids = children_of(pid);
+        let zombies = kids.iter().filter(|(_, s)| *s == 'Z').count();
+        panic!(
+            "server {pid} still has {} children ({zombies} zombies) after {limit:?}: {kids:?}",
+            kids.len()
+        );
+    }
+}
+
+/// Assert that within `limit` no process runs with `needle` in its command
+/// line (a CGI script that must have been killed).
+#[track_caller]
+pub fn assert_no_process(needle: &str, limit: Duration) {
+    if !wait_until(limit, || pids_with_cmdline(needle).is_empty()) {
+        panic!(
+            "processes still running {limit:?} later with {needle:?} in their command line: {:?}",
+            pids_with_cmdline(needle)
+        );
+    }
+}
+
+/// Open descriptors of a process.
+pub fn fd_count(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|rd| rd.count())
+        .unwrap_or(0)
+}
+
+/// On drop, SIGKILL every process (by its id) whose command line contains
+/// the needle: scripts a test started through the server under its own
+/// unique folder, so that a failing test leaves no sleeper behind.
+pub struct Reaper(pub String);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for pid in pids_with_cmdline(&self.0) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
