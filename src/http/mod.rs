@@ -3,6 +3,7 @@
 //! Nothing here touches a file descriptor or allocates on the hot path.
 
 pub mod bytes;
+pub mod chunked;
 pub mod date;
 pub mod path;
 pub mod request;
