@@ -267,7 +267,19 @@ impl<T: Transport> Conn<T> {
                             self.deadline = env.now + ms(env.config.send_timeout);
                             self.clamp_deadline_to_cgi();
                         }
-                        WriteOutcome::Done => {}
+                        WriteOutcome::Done => {
+                            // Nothing left to send: the clock that runs is
+                            // the body's (while it comes) or the script's.
+                            let alive = self.cgi.as_ref().filter(|c| !c.eof);
+                            self.deadline = match alive {
+                                _ if self.state == State::Body => {
+                                    env.now + ms(env.config.client_body_timeout)
+                                }
+                                Some(c) => c.deadline,
+                                None => env.now + ms(env.config.send_timeout),
+                            };
+                            self.clamp_deadline_to_cgi();
+                        }
                     }
                     progressed = true;
                     continue;
