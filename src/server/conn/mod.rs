@@ -229,7 +229,10 @@ impl<T: Transport> Conn<T> {
     /// The deadline passed: say 408 to a slow head or body, 504 for a CGI
     /// that ran out of time before its headers, otherwise close.
     pub fn on_timeout(&mut self, env: &mut Env<'_>) -> Drive {
-        let cgi_late = self.cgi.as_ref().is_some_and(|c| !c.eof && c.deadline <= env.now);
+        let cgi_late = self
+            .cgi
+            .as_ref()
+            .is_some_and(|c| !c.eof && c.deadline <= env.now);
         let cgi_started = self.cgi.as_ref().is_some_and(|c| c.has_answered());
         match self.state {
             // RFC 9110 §15.5.9: the head (or body) did not arrive in time.

@@ -283,3 +283,192 @@ fn oversized_head_gets_431() {
     w.run(&mut c, &req);
     assert_eq!(responses(&c.io.output)[0].0, 431);
 }
+
+/// Drive until the output holds a complete answer with `needle`, letting a
+/// CGI child run in real time (no epoll here: pipes are polled).
+fn run_until(w: &mut World, c: &mut Conn<MemTransport>, needle: &[u8]) -> Drive {
+    let mut d = Drive::Wait;
+    for _ in 0..500 {
+        d = w.run(c, b"");
+        if d == Drive::Close || c.io.output.windows(needle.len()).any(|x| x == needle) {
+            if c.state() == State::Idle || d == Drive::Close || c.state() == State::Linger {
+                return d;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    d
+}
+
+fn upload_world(name: &str) -> World {
+    let w = World::new(
+        name,
+        "location /up/ { upload_store up; allowed_methods GET PUT POST DELETE; \
+         client_max_body_size 64; }",
+    );
+    std::fs::create_dir_all(w.dir.join("up")).unwrap();
+    w
+}
+
+fn stored(w: &World) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(w.dir.join("up"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn chunked_put_is_stored_whole_and_the_connection_stays_in_step() {
+    let mut w = upload_world("chunked-put");
+    let mut c = w.conn();
+    let req = b"PUT /up/a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+                5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nTrailer: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+    // One byte at a time: the decoder and the state machine resume anywhere.
+    for b in req.iter() {
+        w.run(&mut c, std::slice::from_ref(b));
+    }
+    let r = responses(&c.io.output);
+    assert_eq!(
+        r.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![201, 404],
+        "{r:?}"
+    );
+    assert!(r[0].1.contains("Location: /up/a.txt"));
+    assert_eq!(
+        std::fs::read(w.dir.join("up/a.txt")).unwrap(),
+        b"hello, world"
+    );
+    assert_eq!(stored(&w), vec!["a.txt"]);
+}
+
+#[test]
+fn chunked_body_over_the_limit_is_413_and_leaves_nothing() {
+    let mut w = upload_world("chunked-413");
+    let mut c = w.conn();
+    let mut req =
+        b"PUT /up/big.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..10 {
+        req.extend_from_slice(b"10\r\n0123456789abcdef\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    w.run(&mut c, &req);
+    let r = responses(&c.io.output);
+    assert_eq!(r[0].0, 413);
+    assert!(r[0].1.contains("Connection: close"));
+    assert!(stored(&w).is_empty(), "{:?}", stored(&w));
+}
+
+#[test]
+fn malformed_chunk_is_400_and_closes() {
+    let mut w = upload_world("chunked-400");
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"PUT /up/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0x1\r\na\r\n0\r\n\r\n",
+    );
+    let r = responses(&c.io.output);
+    assert_eq!(r[0].0, 400);
+    assert_eq!(c.state(), State::Linger);
+    assert!(stored(&w).is_empty());
+}
+
+#[test]
+fn expect_continue_gets_100_before_the_body() {
+    let mut w = upload_world("expect");
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"PUT /up/e.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+    );
+    assert_eq!(c.io.output, b"HTTP/1.1 100 Continue\r\n\r\n");
+    w.run(&mut c, b"data");
+    let out = String::from_utf8_lossy(&c.io.output).to_string();
+    assert!(out.contains("\r\n\r\nHTTP/1.1 201 "), "{out}");
+    // ...but not when the answer is already known (rule 20).
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"PUT /up/e.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 400\r\nExpect: 100-continue\r\n\r\n",
+    );
+    assert!(c.io.output.starts_with(b"HTTP/1.1 413 "));
+}
+
+#[test]
+fn client_gone_mid_upload_leaves_nothing() {
+    let mut w = upload_world("gone");
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"PUT /up/g.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nhalf",
+    );
+    assert_eq!(c.state(), State::Body);
+    assert_eq!(stored(&w).len(), 1, "the temporary file exists meanwhile");
+    c.io.eof = true;
+    c.readable = true;
+    assert_eq!(w.run(&mut c, b""), Drive::Close);
+    drop(c);
+    assert!(stored(&w).is_empty(), "{:?}", stored(&w));
+    assert_eq!(w.pool.out, 0);
+}
+
+#[test]
+fn cgi_gets_the_body_and_its_output_is_chunked() {
+    let mut w = World::new(
+        "cgi",
+        "location /cgi/ { cgi .sh /bin/sh; allowed_methods GET POST; }",
+    );
+    std::fs::create_dir_all(w.dir.join("www/cgi")).unwrap();
+    std::fs::write(
+        w.dir.join("www/cgi/echo.sh"),
+        "printf 'Content-Type: text/plain\\r\\n\\r\\n'; printf 'len=%s ' \"$CONTENT_LENGTH\"; cat\n",
+    )
+    .unwrap();
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"POST /cgi/echo.sh HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    run_until(&mut w, &mut c, b"0\r\n\r\n");
+    let out = String::from_utf8_lossy(&c.io.output).to_string();
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(out.contains("Transfer-Encoding: chunked"), "{out}");
+    assert!(out.contains("len=5 hello"), "{out}");
+    assert!(out.ends_with("0\r\n\r\n"), "{out}");
+    assert_eq!(c.state(), State::Idle);
+    // A chunked body reaches the script de-chunked, with CONTENT_LENGTH.
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"POST /cgi/echo.sh HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    );
+    let out = String::from_utf8_lossy(&c.io.output).to_string();
+    assert!(
+        out.starts_with("HTTP/1.1 400 "),
+        "TE in HTTP/1.0 is refused: {out}"
+    );
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"POST /cgi/echo.sh HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+    );
+    run_until(&mut w, &mut c, b"0\r\n\r\n");
+    let out = String::from_utf8_lossy(&c.io.output).to_string();
+    assert!(out.contains("len=5 abcde"), "{out}");
+}
+
+#[test]
+fn cgi_without_headers_is_502() {
+    let mut w = World::new("cgi502", "location /cgi/ { cgi .sh /bin/sh; }");
+    std::fs::create_dir_all(w.dir.join("www/cgi")).unwrap();
+    std::fs::write(w.dir.join("www/cgi/fail.sh"), "exit 3\n").unwrap();
+    let mut c = w.conn();
+    w.run(&mut c, b"GET /cgi/fail.sh HTTP/1.1\r\nHost: x\r\n\r\n");
+    run_until(&mut w, &mut c, b" 502 ");
+    assert!(
+        c.io.output.starts_with(b"HTTP/1.1 502 "),
+        "{}",
+        String::from_utf8_lossy(&c.io.output)
+    );
+}
