@@ -290,10 +290,10 @@ fn run_until(w: &mut World, c: &mut Conn<MemTransport>, needle: &[u8]) -> Drive 
     let mut d = Drive::Wait;
     for _ in 0..500 {
         d = w.run(c, b"");
-        if d == Drive::Close || c.io.output.windows(needle.len()).any(|x| x == needle) {
-            if c.state() == State::Idle || d == Drive::Close || c.state() == State::Linger {
-                return d;
-            }
+        let found = c.io.output.windows(needle.len()).any(|x| x == needle);
+        let settled = matches!(c.state(), State::Idle | State::Linger);
+        if d == Drive::Close || (found && settled) {
+            return d;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
