@@ -1,8 +1,41 @@
 //! CGI: what to run for a request, with which environment, and how to read
-//! the script's header block. Running it is the server's job.
-//! (Interface fixed; the implementation is to be written.)
+//! the script's header block (RFC 3875, CONFIG.md "CGI"). Running it is the
+//! server's job.
+//!
+//! The script is found by walking the normalised path's segments: the
+//! first prefix whose last segment ends with a configured `.EXT` and maps
+//! (through `root` or `alias`, beneath the anchor) to a regular file is the
+//! script, the rest of the path is `PATH_INFO`. A folder named like a script
+//! is walked through; a FIFO, socket or device (or a folder at the end of
+//! the path) is 403. A script that lies inside any `upload_store` folder of
+//! the configuration is refused (403): uploaded files are never run, even
+//! through another route whose root contains the upload folder.
+//!
+//! Everything the child needs (program, argv, envp, cwd) is built here,
+//! before `fork`, as `CString`s.
 
 use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use memchr::memchr;
+
+use super::static_file::{self, status_of};
+use super::{Ctx, RootCache, Route};
+use crate::config::{Config, Location};
+use crate::http::Request;
+use crate::http::bytes::{is_field_value_byte, is_tchar, is_token, parse_u64_digits, trim_ows};
+use crate::sys::FileKind;
+
+/// Largest CGI header block read (the blank line included).
+pub const MAX_CGI_HEAD: usize = 16 * 1024;
+
+/// Most header fields passed on from a CGI response.
+pub const MAX_CGI_HEADERS: usize = 64;
+
+/// `PATH` in a script's environment.
+const SCRIPT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// Everything needed to start one CGI process, built before `fork`.
 #[derive(Debug)]
@@ -22,8 +55,325 @@ impl CgiPlan {
     /// Set (or replace) `CONTENT_LENGTH`, once a chunked body has been
     /// decoded into a temporary file and its size is known.
     pub fn set_content_length(&mut self, n: u64) {
-        let _ = n;
+        self.set_env("CONTENT_LENGTH", n.to_string().as_bytes());
     }
+
+    /// Set (or replace) the variable `name` (e.g. `SESSION_ID`). `false`,
+    /// and nothing changed, when `name` is empty or holds `=` or NUL, or
+    /// `value` holds NUL.
+    pub fn set_env(&mut self, name: &str, value: &[u8]) -> bool {
+        if name.is_empty() || name.contains(['=', '\0']) {
+            return false;
+        }
+        let Some(entry) = env_entry(name.as_bytes(), value) else {
+            return false;
+        };
+        match self.envp.iter_mut().find(|e| key_of(e) == name.as_bytes()) {
+            Some(slot) => *slot = entry,
+            None => self.envp.push(entry),
+        }
+        true
+    }
+
+    /// The value of the variable `name`, if set.
+    pub fn env(&self, name: &str) -> Option<&[u8]> {
+        self.envp.iter().find_map(|e| {
+            let b = e.as_bytes();
+            (key_of(e) == name.as_bytes()).then(|| b.get(name.len() + 1..).unwrap_or(&[]))
+        })
+    }
+}
+
+/// The `NAME` of a `NAME=value` entry.
+fn key_of(entry: &CString) -> &[u8] {
+    let b = entry.as_bytes();
+    b.split(|&c| c == b'=').next().unwrap_or(b)
+}
+
+/// `NAME=value` as a C string; `None` if either holds NUL.
+fn env_entry(name: &[u8], value: &[u8]) -> Option<CString> {
+    let mut v = Vec::with_capacity(name.len() + 1 + value.len());
+    v.extend_from_slice(name);
+    v.push(b'=');
+    v.extend_from_slice(value);
+    CString::new(v).ok()
+}
+
+/// A script found in the request path.
+struct Script<'c, 'p> {
+    /// `SCRIPT_NAME`: the URL path of the script.
+    name: &'p str,
+    /// `PATH_INFO`: the rest of the path (empty or starting with `/`).
+    info: &'p str,
+    interpreter: &'c Path,
+    /// `SCRIPT_FILENAME`: root/alias + the script's relative path.
+    file: PathBuf,
+    /// `DOCUMENT_ROOT`: the route's root or alias folder.
+    root: PathBuf,
+}
+
+/// The interpreter configured for a path segment: that of the longest
+/// `.EXT` the segment ends with.
+fn interpreter_for<'c>(loc: &'c Location, seg: &str) -> Option<&'c Path> {
+    loc.cgi
+        .iter()
+        .filter(|(ext, _)| seg.ends_with(ext.as_str()))
+        .max_by_key(|(ext, _)| ext.len())
+        .map(|(_, interp)| interp.as_path())
+}
+
+/// `base` + `rel` (`rel` relative and normalised; empty means `base` itself).
+fn join(base: &Path, rel: &str) -> PathBuf {
+    if rel.is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(rel)
+    }
+}
+
+/// Walk the segments of the normalised `path` for a script (see the module
+/// docs). `Ok(None)`: no segment names a script; the request is static.
+fn find_script<'c, 'p>(
+    roots: &mut RootCache,
+    loc: &'c Location,
+    path: &'p str,
+) -> Result<Option<Script<'c, 'p>>, u16> {
+    // `path` starts with `/`; each turn looks at the segment after `at`.
+    let mut at = 0;
+    loop {
+        let start = at + 1;
+        let Some(tail) = path.get(start..) else {
+            return Ok(None);
+        };
+        let end = tail.find('/').map_or(path.len(), |i| start + i);
+        let seg = path.get(start..end).unwrap_or("");
+        if let Some(interpreter) = interpreter_for(loc, seg) {
+            let name = path.get(..end).unwrap_or(path);
+            if let Some((base, rel, alias)) = static_file::map(loc, name) {
+                let (dir, rel_b) = static_file::anchor(roots, base, rel.as_bytes(), alias)
+                    .map_err(|e| status_of(&e))?;
+                let meta = dir.stat(rel_b).map_err(|e| status_of(&e))?;
+                match meta.kind {
+                    FileKind::Regular => {
+                        // An alias naming the script itself: its folder is the root.
+                        let root = if rel.is_empty() {
+                            base.parent().unwrap_or(base)
+                        } else {
+                            base
+                        };
+                        return Ok(Some(Script {
+                            name,
+                            info: path.get(end..).unwrap_or(""),
+                            interpreter,
+                            file: join(base, rel),
+                            root: root.to_path_buf(),
+                        }));
+                    }
+                    FileKind::Directory if end < path.len() => {}
+                    _ => return Err(403),
+                }
+            }
+        }
+        if end >= path.len() {
+            return Ok(None);
+        }
+        at = end;
+    }
+}
+
+/// Whether `file` lies inside an `upload_store` folder of any route (an
+/// unresolvable path counts as inside: refusing is the safe answer).
+fn in_upload_store(config: &Config, file: &Path) -> bool {
+    let Ok(real) = std::fs::canonicalize(file) else {
+        return true;
+    };
+    config
+        .servers
+        .iter()
+        .flat_map(|s| &s.locations)
+        .filter_map(|l| l.upload_store.as_deref())
+        .any(|store| std::fs::canonicalize(store).is_ok_and(|s| real.starts_with(s)))
+}
+
+/// Whether `p` is a regular file that someone may execute.
+fn executable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The interpreter as an absolute path: a path (the configuration made it
+/// absolute) is taken as it is, a bare name is looked up in the server's
+/// `PATH` (absolute entries only, as `execvp` would, minus the relative
+/// ones that would depend on the server's folder). `None` when there is no
+/// such executable file.
+fn resolve_program(interp: &Path) -> Option<PathBuf> {
+    if interp.as_os_str().as_bytes().contains(&b'/') {
+        let p = std::path::absolute(interp).ok()?;
+        return executable(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH");
+    let path = path
+        .as_deref()
+        .map_or(SCRIPT_PATH.as_bytes(), |p| p.as_bytes());
+    path.split(|&b| b == b':')
+        .map(|d| Path::new(std::ffi::OsStr::from_bytes(d)))
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join(interp))
+        .find(|p| executable(p))
+}
+
+fn cstring(p: &[u8]) -> Result<CString, u16> {
+    CString::new(p).map_err(|_| 500u16)
+}
+
+/// The CGI plan for a routed request in a `cgi` route: `Ok(None)` when its
+/// path names no script (it is then served as a static resource); `Err`:
+/// 404/403 for a script that is missing or not a regular file (or lies in
+/// an upload folder), 502 when the interpreter cannot be found (the
+/// gateway is missing, as nginx answers for an unreachable upstream), 500
+/// when a path cannot be passed to `execve`.
+pub(super) fn plan(
+    ctx: &mut Ctx<'_>,
+    req: &Request<'_>,
+    route: &Route<'_, '_>,
+) -> Result<Option<CgiPlan>, u16> {
+    let Some(script) = find_script(ctx.roots, route.location, route.path)? else {
+        return Ok(None);
+    };
+    let file = std::path::absolute(&script.file).map_err(|_| 500u16)?;
+    if in_upload_store(ctx.config, &file) {
+        return Err(403);
+    }
+    let program = resolve_program(script.interpreter).ok_or(502u16)?;
+    let folder = file.parent().ok_or(500u16)?;
+    let program = cstring(program.as_os_str().as_bytes())?;
+    let argv = vec![program.clone(), cstring(file.as_os_str().as_bytes())?];
+    let cwd = cstring(folder.as_os_str().as_bytes())?;
+    let envp = environment(ctx, req, &script, &file);
+    Ok(Some(CgiPlan {
+        program,
+        argv,
+        envp,
+        cwd,
+    }))
+}
+
+/// The environment of CONFIG.md "CGI": the RFC 3875 §4.1 meta-variables,
+/// `SCRIPT_FILENAME`, `REQUEST_URI`, `DOCUMENT_ROOT`, `REDIRECT_STATUS`,
+/// `PATH`, then one `HTTP_*` per request header name (see [`header_vars`]).
+/// A value that cannot be a C string (it holds NUL) is left out.
+fn environment(
+    ctx: &Ctx<'_>,
+    req: &Request<'_>,
+    script: &Script<'_, '_>,
+    file: &Path,
+) -> Vec<CString> {
+    let mut vars: Vec<(&[u8], Vec<u8>)> = Vec::with_capacity(24 + req.headers.len());
+    let mut set = |name: &'static str, value: &[u8]| vars.push((name.as_bytes(), value.to_vec()));
+    set("GATEWAY_INTERFACE", b"CGI/1.1");
+    set("SERVER_SOFTWARE", crate::SERVER_NAME.as_bytes());
+    set("SERVER_PROTOCOL", req.version.as_str().as_bytes());
+    set("SERVER_NAME", &server_name(ctx, req));
+    set("SERVER_PORT", ctx.conn.local.port().to_string().as_bytes());
+    set("REQUEST_METHOD", req.method_raw);
+    let mut uri = req.path.to_vec();
+    if let Some(q) = req.query {
+        uri.push(b'?');
+        uri.extend_from_slice(q);
+    }
+    set("REQUEST_URI", &uri);
+    set("QUERY_STRING", req.query.unwrap_or(b""));
+    set("SCRIPT_NAME", script.name.as_bytes());
+    set("PATH_INFO", script.info.as_bytes());
+    if !script.info.is_empty() {
+        let server = ctx.server;
+        let loc = server.find_location(script.info);
+        if let Some((base, rel, _)) = static_file::map(loc, script.info) {
+            let translated = std::path::absolute(join(base, rel)).unwrap_or_default();
+            set("PATH_TRANSLATED", translated.as_os_str().as_bytes());
+        }
+    }
+    set("SCRIPT_FILENAME", file.as_os_str().as_bytes());
+    let root = std::path::absolute(&script.root).unwrap_or_default();
+    set("DOCUMENT_ROOT", root.as_os_str().as_bytes());
+    set(
+        "REMOTE_ADDR",
+        ctx.conn.peer.ip().to_canonical().to_string().as_bytes(),
+    );
+    set("REMOTE_PORT", ctx.conn.peer.port().to_string().as_bytes());
+    if let Some(n) = req.content_length {
+        set("CONTENT_LENGTH", n.to_string().as_bytes());
+    }
+    if let Some(t) = req.header("content-type") {
+        set("CONTENT_TYPE", t);
+    }
+    // php-cgi (force-cgi-redirect) refuses to run without it.
+    set("REDIRECT_STATUS", b"200");
+    set("PATH", SCRIPT_PATH.as_bytes());
+    let headers = header_vars(req);
+    vars.iter()
+        .map(|(k, v)| (*k, v.as_slice()))
+        .chain(headers.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+        .filter_map(|(k, v)| env_entry(k, v))
+        .collect()
+}
+
+/// `SERVER_NAME`: the request's host, else the server's first plain
+/// `server_name`, else the local address.
+fn server_name(ctx: &Ctx<'_>, req: &Request<'_>) -> Vec<u8> {
+    if let Some(h) = req.host.filter(|h| !h.is_empty()) {
+        return h.to_vec();
+    }
+    ctx.server
+        .names
+        .iter()
+        .find(|n| !n.is_empty() && !n.contains('*') && !n.starts_with('.'))
+        .map_or_else(
+            || ctx.conn.local.ip().to_canonical().to_string().into_bytes(),
+            |n| n.clone().into_bytes(),
+        )
+}
+
+/// One `HTTP_NAME` variable per request header name (RFC 3875 §4.1.18):
+/// the name uppercased with `-` as `_`, the values of repeated fields
+/// joined with `, ` (`; ` for `Cookie`, RFC 6265 §5.4). Left out:
+/// `Content-Length` and `Content-Type` (they have their own variables),
+/// `Transfer-Encoding` (the script gets the decoded body and its length),
+/// `Proxy` (httpoxy: `HTTP_PROXY` would pass for the proxy setting of the
+/// script's HTTP clients), and names that are not tokens or that hold `_`
+/// (nginx's `underscores_in_headers off`: `X_Forwarded` must not pass for
+/// `X-Forwarded`).
+fn header_vars(req: &Request<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for h in &req.headers {
+        let skipped = [
+            "content-length",
+            "content-type",
+            "transfer-encoding",
+            "proxy",
+        ]
+        .iter()
+        .any(|s| h.name.eq_ignore_ascii_case(s.as_bytes()));
+        if skipped || !is_token(h.name) || h.name.contains(&b'_') {
+            continue;
+        }
+        let mut key = b"HTTP_".to_vec();
+        key.extend(h.name.iter().map(|&b| {
+            if b == b'-' {
+                b'_'
+            } else {
+                b.to_ascii_uppercase()
+            }
+        }));
+        match out.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => {
+                let sep: &[u8] = if key == b"HTTP_COOKIE" { b"; " } else { b", " };
+                v.extend_from_slice(sep);
+                v.extend_from_slice(h.value);
+            }
+            None => out.push((key, h.value.to_vec())),
+        }
+    }
+    out
 }
 
 /// The header block of a CGI response (RFC 3875 §6).
@@ -42,9 +392,341 @@ pub struct CgiHead<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BadCgiHead(pub &'static str);
 
+/// Header fields of a script that the server never passes on: hop-by-hop
+/// fields (RFC 9110 §7.6.1: the server frames the response itself) and
+/// `Date`/`Server`, which the server writes.
+const DROPPED: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "date",
+    "server",
+];
+
 /// Parse the header block at the start of `buf`: `Ok(None)` until the blank
 /// line arrives, then the head and the number of bytes it took.
+///
+/// Lines end with CRLF or a bare LF. Each is `Name: value` with a token
+/// name and a value of field-value bytes (no CR, NUL or other control);
+/// `Status`, `Location`, `Content-Type` and `Content-Length` may appear
+/// once each. `Status` is three digits in 200..=599 (a 1xx cannot be a
+/// final response) and an optional reason, which is dropped. A head with
+/// none of `Status`, `Location`, `Content-Type` is taken leniently as 200,
+/// and so is an empty one (a blank first line). A first line without a
+/// colon means the script sent no head at all: refused, as is a block
+/// that has not ended within [`MAX_CGI_HEAD`] bytes or holds more than
+/// [`MAX_CGI_HEADERS`] other fields. The fields in [`DROPPED`] are
+/// skipped. A line that can no longer become valid is refused as soon as
+/// it is seen, before its end arrives.
 pub fn parse_head(buf: &[u8]) -> Result<Option<(CgiHead<'_>, usize)>, BadCgiHead> {
-    let _ = buf;
-    Ok(None)
+    let window = buf.get(..buf.len().min(MAX_CGI_HEAD)).unwrap_or(buf);
+    let mut head = CgiHead {
+        status: 200,
+        content_type: None,
+        location: None,
+        content_length: None,
+        headers: arrayvec::ArrayVec::new(),
+    };
+    let mut status = None;
+    let mut pos = 0;
+    loop {
+        let rest = window.get(pos..).unwrap_or(&[]);
+        let Some(lf) = memchr(b'\n', rest) else {
+            check_partial(rest, pos == 0)?;
+            return if buf.len() > MAX_CGI_HEAD {
+                Err(BadCgiHead("header block too large"))
+            } else {
+                Ok(None)
+            };
+        };
+        let line = rest.get(..lf).unwrap_or(&[]);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let first = pos == 0;
+        pos += lf + 1;
+        if line.is_empty() {
+            break;
+        }
+        let Some(colon) = memchr(b':', line) else {
+            return Err(BadCgiHead(if first {
+                "no header block"
+            } else {
+                "header line without a colon"
+            }));
+        };
+        let name = line.get(..colon).unwrap_or(&[]);
+        let value = trim_ows(line.get(colon + 1..).unwrap_or(&[]));
+        if !is_token(name) {
+            return Err(BadCgiHead("bad header name"));
+        }
+        if !value.iter().all(|&b| is_field_value_byte(b)) {
+            return Err(BadCgiHead("bad header value"));
+        }
+        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+        if is("status") {
+            if status.is_some() {
+                return Err(BadCgiHead("Status given twice"));
+            }
+            status = Some(parse_status(value)?);
+        } else if is("location") {
+            head.location = Some(once(head.location, value, "Location")?);
+        } else if is("content-type") {
+            head.content_type = Some(once(head.content_type, value, "Content-Type")?);
+        } else if is("content-length") {
+            if head.content_length.is_some() {
+                return Err(BadCgiHead("Content-Length given twice"));
+            }
+            head.content_length =
+                Some(parse_u64_digits(value).ok_or(BadCgiHead("bad Content-Length"))?);
+        } else if !DROPPED.iter().any(|d| is(d)) {
+            head.headers
+                .try_push((name, value))
+                .map_err(|_| BadCgiHead("too many header fields"))?;
+        }
+    }
+    head.status = match (status, head.location) {
+        (Some(s), _) => s,
+        (None, Some(_)) => 302,
+        (None, None) => 200,
+    };
+    Ok(Some((head, pos)))
+}
+
+/// A special field's value, refused when empty or given twice.
+fn once<'a>(
+    seen: Option<&'a [u8]>,
+    value: &'a [u8],
+    what: &'static str,
+) -> Result<&'a [u8], BadCgiHead> {
+    match (seen, value.is_empty()) {
+        (Some(_), _) => Err(BadCgiHead(what)),
+        (None, true) => Err(BadCgiHead(what)),
+        (None, false) => Ok(value),
+    }
+}
+
+/// `Status: 404 Not Found` → 404.
+fn parse_status(value: &[u8]) -> Result<u16, BadCgiHead> {
+    let bad = BadCgiHead("bad Status");
+    let (code, reason) = value.split_at_checked(3).ok_or(bad)?;
+    if !(reason.is_empty() || reason.starts_with(b" ") || reason.starts_with(b"\t")) {
+        return Err(bad);
+    }
+    let code = parse_u64_digits(code).ok_or(bad)?;
+    u16::try_from(code)
+        .ok()
+        .filter(|c| (200..=599).contains(c))
+        .ok_or(bad)
+}
+
+/// The unfinished last line `rest`: refused at once when no ending can make
+/// it valid, i.e. its name part (before any colon) holds a byte that is not
+/// a `tchar` (a trailing CR may still be the start of a CRLF).
+fn check_partial(rest: &[u8], first: bool) -> Result<(), BadCgiHead> {
+    let name = match memchr(b':', rest) {
+        Some(colon) => rest.get(..colon).unwrap_or(&[]),
+        None => rest.strip_suffix(b"\r").unwrap_or(rest),
+    };
+    if name.iter().all(|&b| is_tchar(b)) {
+        Ok(())
+    } else if first {
+        Err(BadCgiHead("no header block"))
+    } else {
+        Err(BadCgiHead("bad header name"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Case = (
+        &'static str,
+        &'static [u8],
+        Result<Option<(u16, usize)>, BadCgiHead>,
+    );
+
+    #[test]
+    fn parse_head_table() {
+        let bad = |w| Err(BadCgiHead(w));
+        let cases: &[Case] = &[
+            (
+                "content type only",
+                b"Content-Type: text/html\r\n\r\nbody",
+                Ok(Some((200, 27))),
+            ),
+            (
+                "status",
+                b"Status: 404 Not Found\r\n\r\n",
+                Ok(Some((404, 25))),
+            ),
+            (
+                "status without reason",
+                b"Status: 201\n\n",
+                Ok(Some((201, 13))),
+            ),
+            ("location → 302", b"Location: /x\n\n", Ok(Some((302, 14)))),
+            (
+                "location + status",
+                b"Location: http://a/\nStatus: 301\n\n",
+                Ok(Some((301, 33))),
+            ),
+            (
+                "LF only",
+                b"Content-Type: a/b\nX: y\n\nrest",
+                Ok(Some((200, 24))),
+            ),
+            ("empty head", b"\r\nbody", Ok(Some((200, 2)))),
+            ("no special field", b"X-A: 1\r\n\r\n", Ok(Some((200, 10)))),
+            ("partial", b"Content-Type: text/html\r\n", Ok(None)),
+            ("partial line", b"Content-Ty", Ok(None)),
+            ("partial CR", b"Status: 200\r\n\r", Ok(None)),
+            ("empty", b"", Ok(None)),
+            ("no head", b"<html>\n", bad("no header block")),
+            ("no head, unfinished", b"<html", bad("no header block")),
+            (
+                "no colon later",
+                b"A: b\nfoo\n\n",
+                bad("header line without a colon"),
+            ),
+            (
+                "space in name",
+                b"Content Type: x\n\n",
+                bad("bad header name"),
+            ),
+            ("obs-fold", b"A: b\n c: d\n\n", bad("bad header name")),
+            ("CR in value", b"A: b\rc\n\n", bad("bad header value")),
+            ("NUL in value", b"A: b\0c\n\n", bad("bad header value")),
+            ("status letters", b"Status: abc\n\n", bad("bad Status")),
+            ("status too big", b"Status: 600\n\n", bad("bad Status")),
+            (
+                "status 1xx",
+                b"Status: 101 Switching\n\n",
+                bad("bad Status"),
+            ),
+            ("status 4 digits", b"Status: 2000\n\n", bad("bad Status")),
+            ("status short", b"Status: 20\n\n", bad("bad Status")),
+            (
+                "status twice",
+                b"Status: 200\nStatus: 200\n\n",
+                bad("Status given twice"),
+            ),
+            (
+                "bad length",
+                b"Content-Length: 1x\n\n",
+                bad("bad Content-Length"),
+            ),
+            (
+                "negative length",
+                b"Content-Length: -1\n\n",
+                bad("bad Content-Length"),
+            ),
+            (
+                "length twice",
+                b"Content-Length: 1\nContent-Length: 1\n\n",
+                bad("Content-Length given twice"),
+            ),
+            ("empty location", b"Location:\n\n", bad("Location")),
+            (
+                "two types",
+                b"Content-Type: a/b\nContent-type: a/c\n\n",
+                bad("Content-Type"),
+            ),
+        ];
+        for (name, input, want) in cases {
+            let got = parse_head(input).map(|o| o.map(|(h, n)| (h.status, n)));
+            assert_eq!(got, *want, "{name}");
+            // Every prefix of a complete head is partial (or already refused).
+            if let Ok(Some((_, n))) = want {
+                for cut in 0..*n {
+                    assert_eq!(parse_head(&input[..cut]), Ok(None), "{name} cut at {cut}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parse_head_fields() {
+        let input = b"Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n\
+            Content-Length: 12\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Empty:\r\n\
+            Connection: close\r\nTransfer-Encoding: chunked\r\nDate: x\r\nServer: y\r\n\r\nhello";
+        let (h, n) = parse_head(input).unwrap().unwrap();
+        assert_eq!(&input[n..], b"hello");
+        assert_eq!(h.status, 200);
+        assert_eq!(h.content_type, Some(&b"text/plain; charset=utf-8"[..]));
+        assert_eq!(h.content_length, Some(12));
+        assert_eq!(h.location, None);
+        let kept: Vec<_> = h.headers.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(
+            kept,
+            vec![
+                (&b"Set-Cookie"[..], &b"a=1"[..]),
+                (b"Set-Cookie", b"b=2"),
+                (b"X-Empty", b""),
+            ]
+        );
+        let (h, _) = parse_head(b"location:  /a?b  \n\n").unwrap().unwrap();
+        assert_eq!((h.status, h.location), (302, Some(&b"/a?b"[..])));
+    }
+
+    #[test]
+    fn parse_head_limits() {
+        // 64 other fields are fine, 65 are not.
+        let mut ok = String::new();
+        for i in 0..MAX_CGI_HEADERS {
+            ok.push_str(&format!("X-{i}: v\n"));
+        }
+        let mut over = ok.clone();
+        over.push_str("X-last: v\n\n");
+        ok.push('\n');
+        assert_eq!(
+            parse_head(ok.as_bytes()).unwrap().unwrap().0.headers.len(),
+            64
+        );
+        assert_eq!(
+            parse_head(over.as_bytes()),
+            Err(BadCgiHead("too many header fields"))
+        );
+        // Up to 16 KiB without a blank line: still waiting; beyond: refused.
+        let mut long = b"X-Long: ".to_vec();
+        long.resize(MAX_CGI_HEAD, b'a');
+        assert_eq!(parse_head(&long), Ok(None));
+        long.push(b'a');
+        assert_eq!(parse_head(&long), Err(BadCgiHead("header block too large")));
+        // A head ending exactly at the limit is accepted, whatever follows.
+        let mut exact = b"X-Long: ".to_vec();
+        exact.resize(MAX_CGI_HEAD - 2, b'a');
+        exact.extend_from_slice(b"\n\nbody");
+        assert_eq!(parse_head(&exact).unwrap().unwrap().1, MAX_CGI_HEAD);
+    }
+
+    #[test]
+    fn parse_head_byte_at_a_time_agrees() {
+        let inputs: &[&[u8]] = &[
+            b"Status: 404 Nope\r\nContent-Type: text/plain\r\n\r\nbody",
+            b"Location: /x\n\n",
+            b"<html>",
+            b"A: b\rc\n\n",
+            b"A: b\nfoo\n\n",
+        ];
+        for input in inputs {
+            let whole = parse_head(input).map(|o| o.map(|(h, n)| (h.status, n)));
+            let mut seen = Ok(None);
+            for cut in 1..=input.len() {
+                seen = parse_head(&input[..cut]).map(|o| o.map(|(h, n)| (h.status, n)));
+                if !matches!(seen, Ok(None)) {
+                    break;
+                }
+            }
+            // Refusals may come early, but they are the same refusal.
+            match (&whole, &seen) {
+                (Ok(Some(w)), Ok(Some(s))) => assert_eq!(w, s),
+                (Err(_), Err(_)) | (Ok(None), Ok(None)) => {}
+                _ => panic!("{input:?}: {whole:?} vs {seen:?}"),
+            }
+        }
+    }
 }

@@ -182,8 +182,32 @@ pub struct Route<'c, 'p> {
 /// Decide what a parsed request becomes: CONFIG.md's order of decisions,
 /// then DELETE, an upload (`upload_store` routes: POST/PUT), a CGI
 /// (`cgi .EXT` routes, never inside an `upload_store`), or a static answer.
+///
+/// In a `cgi` route a path that leads to a script runs it, whatever the
+/// (allowed) method, DELETE included: the script decides what its URLs
+/// mean. Elsewhere DELETE removes the file the route maps.
 pub fn dispatch<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Action<'c> {
-    Action::Reply(handle(ctx, req))
+    let mut buf = [0u8; MAX_REQUEST_LINE];
+    let route = match route(ctx, req, &mut buf) {
+        Ok(route) => route,
+        Err(reply) => return Action::Reply(reply),
+    };
+    let loc = route.location;
+    if loc.upload_store.is_some() {
+        // Files in an upload folder are never run (CONFIG.md).
+        return upload::dispatch(ctx, req, &route);
+    }
+    if !loc.cgi.is_empty() {
+        match cgi::plan(ctx, req, &route) {
+            Ok(Some(plan)) => return Action::Cgi(plan),
+            Ok(None) => {}
+            Err(status) => return Action::Reply(error_page::reply(ctx, status, loc)),
+        }
+    }
+    if req.method == Method::Delete {
+        return Action::Reply(upload::delete(ctx, &route));
+    }
+    Action::Reply(serve_static(ctx, req, &route))
 }
 
 /// Answer a parsed request on the chosen virtual server.

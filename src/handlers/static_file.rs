@@ -43,10 +43,16 @@ pub(super) fn status_of(e: &io::Error) -> u16 {
     }
 }
 
-/// The anchor folder and the path relative to it (no leading `/`), or
-/// `None` when the route maps to no folder (→ 404).
-fn map<'a>(loc: &'a Location, path: &'a str) -> Option<(&'a Path, &'a str, bool)> {
-    if let Some(alias) = &loc.alias {
+/// The anchor folder, the path relative to it (no leading `/`) and whether
+/// the anchor is an `alias` (which may name a file), or `None` when the
+/// route maps to no folder (→ 404). An `upload_store DIR` route maps like
+/// `alias DIR` (CONFIG.md: it "serves GET/DELETE from DIR"), whatever its
+/// `root` or `alias`; its folder is never a file.
+pub(super) fn map<'a>(loc: &'a Location, path: &'a str) -> Option<(&'a Path, &'a str, bool)> {
+    if let Some(store) = &loc.upload_store {
+        let rest = path.strip_prefix(loc.prefix.as_str())?;
+        Some((store.as_path(), rest.trim_start_matches('/'), false))
+    } else if let Some(alias) = &loc.alias {
         let rest = path.strip_prefix(loc.prefix.as_str())?;
         Some((alias.as_path(), rest.trim_start_matches('/'), true))
     } else {
@@ -58,7 +64,7 @@ fn map<'a>(loc: &'a Location, path: &'a str) -> Option<(&'a Path, &'a str, bool)
 /// The open anchor for `base`. An `alias` may name a file itself
 /// (`location = /favicon.ico { alias icons/site.ico; }`): then, unless a
 /// folder is asked for, the anchor is its folder and the lookup is its name.
-fn anchor<'r>(
+pub(super) fn anchor<'r>(
     roots: &'r mut RootCache,
     base: &'r Path,
     rel: &'r [u8],

@@ -1,15 +1,66 @@
-//! Uploads into an `upload_store` folder and DELETE.
-//! (Interface fixed; the implementation is to be written.)
+//! Uploads into an `upload_store` folder, and DELETE (CONFIG.md "Request
+//! bodies and uploads").
+//!
+//! An upload is written under a hidden temporary name (`.upload-*.part`,
+//! created `O_EXCL` in the upload folder itself, so the final `rename` is
+//! atomic) and renamed into place only once the whole body has arrived:
+//! a half-received file never appears under its name. Every temporary file
+//! not yet renamed is unlinked when the sink is dropped, so a client that
+//! goes away, a body over the limit or a failed `finish` leaves nothing
+//! behind.
+//!
+//! Names: a raw `POST`/`PUT PREFIX/NAME` stores exactly NAME, which must be
+//! a single, plain file name ([`sanitize`] must leave it unchanged, else
+//! 400); a multipart file part is stored under its file name made safe by
+//! [`sanitize`]. Every file operation goes through `sys::Dir`, beneath the
+//! upload folder: no name can leave it.
 
-use super::{Ctx, Reply};
-use crate::sys::File;
+use std::borrow::Cow;
+use std::io;
+
+use super::static_file::{self, status_of};
+use super::{Action, Body, Ctx, Reply, RootCache, Route, encode, error_page};
+use crate::config::{Location, Server};
+use crate::http::{Method, MethodSet, Request};
+use crate::sys::{Dir, File, FileKind};
+
+/// Longest file name stored (`NAME_MAX` of Linux file systems), in bytes.
+pub const MAX_NAME: usize = 255;
+
+/// `Content-Type` of the list of stored names.
+const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Where an upload's decoded body bytes go. Files are written under a
 /// temporary hidden name and renamed into place by `finish`; dropping an
 /// unfinished sink removes every temporary file (client gone, limit hit).
 #[derive(Debug)]
 pub struct UploadSink {
-    _private: (),
+    /// The upload folder, opened for this upload alone (`Dir` is not
+    /// `Clone`, and the root cache is not the sink's to keep).
+    dir: Dir,
+    /// The normalised request path: at `finish`, its location gives the
+    /// `add_header`s and `error_page`s (the sink holds no borrow of the
+    /// configuration).
+    path: String,
+    /// The route's prefix with one trailing `/`: stored files are at
+    /// `base_url` + their name (for `Location`).
+    base_url: String,
+    /// Body bytes taken so far (written or spliced).
+    bytes: u64,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// The body is the file: `temp` until renamed to `name`.
+    Raw { temp: Option<Temp>, name: String },
+}
+
+/// A temporary file being written, and its name in the upload folder.
+#[derive(Debug)]
+struct Temp {
+    file: File,
+    name: String,
 }
 
 impl UploadSink {
@@ -17,25 +68,367 @@ impl UploadSink {
     /// 507 when the disk is full, 400 for a malformed multipart body, 500
     /// for another I/O error.
     pub fn write(&mut self, data: &[u8]) -> Result<(), u16> {
-        let _ = data;
-        Err(500)
+        match &mut self.kind {
+            Kind::Raw { temp, .. } => {
+                let t = temp.as_ref().ok_or(500u16)?;
+                t.file.write_all(data).map_err(|e| io_status(&e))?;
+            }
+        }
+        self.bytes = self.bytes.saturating_add(data.len() as u64);
+        Ok(())
     }
 
     /// For a raw (not multipart) upload: the file being written, so the
     /// server may `splice` socket → pipe → file without copying.
     pub fn raw_file(&self) -> Option<&File> {
-        None
+        match &self.kind {
+            Kind::Raw { temp, .. } => temp.as_ref().map(|t| &t.file),
+        }
     }
 
     /// Account for `n` bytes the server spliced into `raw_file()`.
     pub fn spliced(&mut self, n: u64) {
-        let _ = n;
+        self.bytes = self.bytes.saturating_add(n);
+    }
+
+    /// Body bytes taken so far (written or spliced).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// The body is complete: rename into place and answer (201 + Location
     /// for a new file, 204 when one was replaced; multipart: 201 with the
     /// Location of the first file and every stored name in the body).
-    pub fn finish<'c>(self, ctx: &mut Ctx<'c>) -> Reply<'c> {
-        super::error_reply(ctx, 500)
+    ///
+    /// On failure the error page of the route is returned and every
+    /// temporary file is removed (by `Drop`).
+    pub fn finish<'c>(mut self, ctx: &mut Ctx<'c>) -> Reply<'c> {
+        let server: &'c Server = ctx.server;
+        let loc = server.find_location(&self.path);
+        match self.commit() {
+            Ok(Done::Replaced) => {
+                let mut r = Reply::status(204);
+                r.headers = &loc.add_headers;
+                r
+            }
+            Ok(Done::Created(names)) => self.created(loc, &names),
+            Err(status) => error_page::reply(ctx, status, loc),
+        }
+    }
+
+    /// Rename what was written into place.
+    fn commit(&mut self) -> Result<Done, u16> {
+        match &mut self.kind {
+            Kind::Raw { temp, name } => {
+                let t = temp.as_ref().ok_or(500u16)?;
+                let existed = target_exists(&self.dir, name.as_bytes())?;
+                self.dir
+                    .rename(b"", t.name.as_bytes(), name.as_bytes())
+                    .map_err(|e| io_status(&e))?;
+                // Renamed: nothing is left for `Drop` to remove.
+                *temp = None;
+                if existed {
+                    Ok(Done::Replaced)
+                } else {
+                    Ok(Done::Created(vec![name.clone()]))
+                }
+            }
+        }
+    }
+
+    /// 201 with the `Location` of the first stored file and every stored
+    /// name, one per line, as `text/plain`.
+    fn created<'c>(&self, loc: &'c Location, names: &[String]) -> Reply<'c> {
+        let mut r = Reply::status(201);
+        if let Some(first) = names.first() {
+            let mut url = String::with_capacity(self.base_url.len() + first.len() + 8);
+            encode::path(&mut url, self.base_url.as_bytes());
+            encode::href(&mut url, first.as_bytes());
+            r.location = Some(Cow::Owned(url));
+        }
+        let mut body = String::with_capacity(names.iter().map(|n| n.len() + 1).sum());
+        for n in names {
+            body.push_str(n);
+            body.push('\n');
+        }
+        r.content_type = Some(Cow::Borrowed(TEXT));
+        r.body = Body::Bytes(body.into_bytes());
+        r.headers = &loc.add_headers;
+        r
+    }
+}
+
+impl Drop for UploadSink {
+    /// Remove every temporary file not renamed into place.
+    fn drop(&mut self) {
+        match &mut self.kind {
+            Kind::Raw { temp, .. } => {
+                if let Some(t) = temp.take() {
+                    // Nothing more can be done about a failure here (the
+                    // name is hidden and unique, so it harms no one).
+                    let _ = self.dir.unlink(t.name.as_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// What `commit` achieved.
+enum Done {
+    /// A raw upload replaced an existing file.
+    Replaced,
+    /// New files, in the order stored.
+    Created(Vec<String>),
+}
+
+/// Whether `name` exists in the upload folder: a folder there cannot be
+/// replaced (409, as nginx's dav module answers a PUT to a collection).
+/// A symlink that leads out of the folder exists too (the rename replaces
+/// the link itself, never what it points to).
+fn target_exists(dir: &Dir, name: &[u8]) -> Result<bool, u16> {
+    match dir.stat(name) {
+        Ok(meta) if meta.kind == FileKind::Directory => Err(409),
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(_) => Ok(true),
+    }
+}
+
+/// The status for an error while storing an upload: a full disk or quota
+/// (or a file over the file system's size limit) is 507 (RFC 4918 §11.5),
+/// a folder in the way 409, a read-only or forbidden folder 403, anything
+/// else 500 (as nginx's dav module sorts them).
+pub(super) fn io_status(e: &io::Error) -> u16 {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG) => 507,
+        Some(libc::EISDIR) => 409,
+        Some(libc::EACCES | libc::EPERM | libc::EROFS) => 403,
+        _ => 500,
+    }
+}
+
+/// A file name made safe to store: the last component of `raw` (after the
+/// last `/` or `\`, as browsers on Windows may send a whole path), invalid
+/// UTF-8 replaced by U+FFFD, control characters (NUL included) and bidi
+/// controls removed, leading dots and white space removed (no hidden file,
+/// no `.`/`..`, no clash with `.upload-*.part`), trailing white space
+/// removed, cut to [`MAX_NAME`] bytes on a character boundary. `None` when
+/// nothing is left.
+pub fn sanitize(raw: &[u8]) -> Option<String> {
+    let last = raw
+        .rsplit(|&b| b == b'/' || b == b'\\')
+        .next()
+        .unwrap_or(raw);
+    let text = String::from_utf8_lossy(last);
+    let kept: String = text.chars().filter(|&c| !unwanted(c)).collect();
+    let name = kept
+        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_end();
+    let mut end = name.len().min(MAX_NAME);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let name = name.get(..end).unwrap_or("").trim_end();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// Characters never kept in a stored name: controls (C0, DEL, C1) and the
+/// bidi formatting characters that can make `gpj.exe` read as `exe.jpg`.
+fn unwanted(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// What an `upload_store` route does with a routed request: DELETE removes
+/// a file of its folder, POST/PUT store the body, GET/HEAD/OPTIONS are
+/// answered from the folder as by `alias DIR` (never as CGI).
+pub(super) fn dispatch<'c>(
+    ctx: &mut Ctx<'c>,
+    req: &Request<'_>,
+    route: &Route<'c, '_>,
+) -> Action<'c> {
+    let loc = route.location;
+    match req.method {
+        Method::Delete => Action::Reply(delete(ctx, route)),
+        Method::Post | Method::Put => match start(req, route) {
+            Ok(sink) => Action::Upload(sink),
+            Err(status) => Action::Reply(error_page::reply(ctx, status, loc)),
+        },
+        Method::Get | Method::Head | Method::Options => {
+            Action::Reply(super::serve_static(ctx, req, route))
+        }
+        _ => {
+            let mut r = error_page::reply(ctx, 405, loc);
+            r.allow = Some(upload_methods(loc.methods));
+            Action::Reply(r)
+        }
+    }
+}
+
+/// What an upload route can answer among the methods it allows.
+fn upload_methods(allowed: MethodSet) -> MethodSet {
+    [
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Put,
+        Method::Delete,
+        Method::Options,
+    ]
+    .into_iter()
+    .filter(|m| allowed.contains(*m))
+    .fold(MethodSet::EMPTY, MethodSet::with)
+}
+
+/// Open the sink for a POST/PUT on an upload route.
+fn start(req: &Request<'_>, route: &Route<'_, '_>) -> Result<UploadSink, u16> {
+    let loc = route.location;
+    let store = loc.upload_store.as_ref().ok_or(500u16)?;
+    let rest = route
+        .path
+        .strip_prefix(loc.prefix.as_str())
+        .ok_or(404u16)?
+        .trim_start_matches('/');
+    let name = raw_name(rest)?;
+    let dir = Dir::open(store).map_err(|e| io_status(&e))?;
+    // A folder in the way is refused before the body is read.
+    target_exists(&dir, name.as_bytes())?;
+    let _ = req;
+    let (file, temp) = dir.create_temp(b"").map_err(|e| io_status(&e))?;
+    let mut base_url = loc.prefix.trim_end_matches('/').to_string();
+    base_url.push('/');
+    Ok(UploadSink {
+        dir,
+        path: route.path.to_string(),
+        base_url,
+        bytes: 0,
+        kind: Kind::Raw {
+            temp: Some(Temp { file, name: temp }),
+            name: name.to_string(),
+        },
+    })
+}
+
+/// The NAME of a raw `POST`/`PUT PREFIX/NAME`: one plain file name that
+/// [`sanitize`] leaves as it is (400 otherwise: no folder, no hidden file,
+/// nothing the client did not ask for), so the file lands at exactly the
+/// URL the client named. The bare prefix names no file: 400.
+fn raw_name(rest: &str) -> Result<&str, u16> {
+    match sanitize(rest.as_bytes()) {
+        Some(clean) if clean == rest => Ok(rest),
+        _ => Err(400),
+    }
+}
+
+/// DELETE of the file that the route maps (root, alias or upload folder):
+/// 204; missing 404; a folder (or the route's folder itself) 403.
+pub(super) fn delete<'c>(ctx: &mut Ctx<'c>, route: &Route<'c, '_>) -> Reply<'c> {
+    let loc = route.location;
+    match remove(ctx.roots, loc, route.path) {
+        Ok(()) => {
+            let mut r = Reply::status(204);
+            r.headers = &loc.add_headers;
+            r
+        }
+        Err(status) => error_page::reply(ctx, status, loc),
+    }
+}
+
+/// Unlink the file at the normalised `path` of `loc`, beneath its anchor.
+fn remove(roots: &mut RootCache, loc: &Location, path: &str) -> Result<(), u16> {
+    let (base, rel, alias) = static_file::map(loc, path).ok_or(404u16)?;
+    let want_folder = path.ends_with('/');
+    let (dir, rel) = static_file::anchor(roots, base, rel.as_bytes(), alias && !want_folder)
+        .map_err(|e| status_of(&e))?;
+    let meta = dir.stat(rel).map_err(|e| status_of(&e))?;
+    if meta.kind == FileKind::Directory {
+        return Err(403);
+    }
+    if want_folder {
+        // `a.txt/` names a folder, and there is none.
+        return Err(404);
+    }
+    dir.unlink(rel).map_err(|e| match e.raw_os_error() {
+        Some(libc::EISDIR) => 403,
+        _ => status_of(&e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_to_status() {
+        let cases = [
+            (libc::ENOSPC, 507),
+            (libc::EDQUOT, 507),
+            (libc::EFBIG, 507),
+            (libc::EISDIR, 409),
+            (libc::EACCES, 403),
+            (libc::EROFS, 403),
+            (libc::EIO, 500),
+            (libc::ENOENT, 500),
+        ];
+        for (errno, want) in cases {
+            assert_eq!(
+                io_status(&io::Error::from_raw_os_error(errno)),
+                want,
+                "{errno}"
+            );
+        }
+    }
+
+    #[test]
+    fn sanitize_table() {
+        let long = "é".repeat(200);
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (b"a.txt", Some("a.txt")),
+            (b"../../etc/passwd", Some("passwd")),
+            (b"a/b", Some("b")),
+            (b"a\\b", Some("b")),
+            (b"C:\\Users\\me\\photo.jpg", Some("photo.jpg")),
+            (b".hidden", Some("hidden")),
+            (b".upload-0123.part", Some("upload-0123.part")),
+            (b"...", None),
+            (b".", None),
+            (b"..", None),
+            (b"", None),
+            (b"dir/", None),
+            (b"  . x.txt ", Some("x.txt")),
+            (b"a\0b.txt", Some("ab.txt")),
+            (b"a\r\nb\x7f", Some("ab")),
+            (b"\0", None),
+            (
+                "caf\u{e9} \u{65e5}\u{672c}.txt".as_bytes(),
+                Some("caf\u{e9} \u{65e5}\u{672c}.txt"),
+            ),
+            ("gpj.\u{202e}exe".as_bytes(), Some("gpj.exe")),
+            (b"bad\xffutf8", Some("bad\u{fffd}utf8")),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(
+                sanitize(raw).as_deref(),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        let a300 = "a".repeat(300);
+        assert_eq!(sanitize(a300.as_bytes()).unwrap().len(), MAX_NAME);
+        // 200 two-byte characters: cut at 254 bytes, never inside one.
+        let cut = sanitize(long.as_bytes()).unwrap();
+        assert_eq!(cut.len(), 254);
+        assert_eq!(cut, "é".repeat(127));
+    }
+
+    #[test]
+    fn raw_names() {
+        assert_eq!(raw_name("a.txt"), Ok("a.txt"));
+        assert_eq!(raw_name("caf\u{e9}.txt"), Ok("caf\u{e9}.txt"));
+        for bad in ["", "a/b", ".hidden", "a\\b", " a", "..", &"x".repeat(256)] {
+            assert_eq!(raw_name(bad), Err(400), "{bad:?}");
+        }
+        assert_eq!(raw_name(&"x".repeat(255)).map(str::len), Ok(255));
     }
 }

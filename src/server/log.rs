@@ -39,6 +39,12 @@ impl Log {
         Log { level, file }
     }
 
+    /// The descriptor messages go to (a CGI's stderr is this).
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.file.as_ref().map_or(2, AsRawFd::as_raw_fd)
+    }
+
     /// Log at `level`.
     pub fn write(&self, level: Level, args: fmt::Arguments<'_>) {
         if level < self.level {

@@ -3,7 +3,9 @@
 //! configuration is loaded.
 
 pub mod buffer;
+pub mod cgi;
 pub mod conn;
+pub mod inbound;
 pub mod log;
 pub mod reactor;
 pub mod timer;

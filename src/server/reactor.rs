@@ -7,26 +7,58 @@
 //! the list is not empty `epoll_wait` does not sleep, so a fast client never
 //! starves the others. Timers live in a lazy heap (see `timer`).
 //!
-//! Tokens: a connection's is `generation << 32 | slot`; a late event for a
-//! slot that was closed and reused carries the old generation and is dropped.
+//! Tokens: a connection's is `generation << 32 | slot` (28 generation bits);
+//! its CGI pipes add a tag bit above those; a late event for a slot that was
+//! closed and reused carries the old generation and is dropped. Children are
+//! reaped when `SIGCHLD` arrives on the signalfd, so no zombie remains.
 
 use std::io;
 use std::os::fd::AsRawFd;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, ListenerSpec};
-use crate::handlers::RootCache;
+use crate::handlers::{ConnInfo, RootCache};
 use crate::http::date::DateCache;
 use crate::http::response::HeadBuf;
 use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, SignalFd, Socket, classify};
 
 use super::buffer::BufPool;
+use super::cgi::{CgiTable, STDIN_TAG, STDOUT_TAG};
 use super::conn::{Conn, Drive, Env, ms};
 use super::log::Log;
 use super::timer::{Millis, Timers, wait_ms};
 
 const LISTENER_TAG: u64 = 1 << 63;
 const SIGNAL_TOKEN: u64 = 1 << 62;
+/// Generations wrap within 28 bits so tags never collide with them.
+const GEN_MASK: u32 = (1 << 28) - 1;
+
+fn token(slot: u32, generation: u32) -> u64 {
+    u64::from(generation & GEN_MASK) << 32 | u64::from(slot)
+}
+
+/// A `Env` for one connection, built from the reactor's fields (a macro, as
+/// a method would borrow all of `self` while a slot is borrowed).
+macro_rules! env {
+    ($r:expr, $now:expr, $unix:expr, $token:expr) => {
+        Env {
+            config: &$r.config,
+            specs: &$r.specs,
+            pool: &mut $r.pool,
+            roots: &mut $r.roots,
+            now: $now,
+            unix_now: $unix,
+            date: $r.dates.get($unix),
+            scratch: &mut $r.scratch,
+            draining: $r.stop,
+            epoll: Some(&$r.epoll),
+            token: $token,
+            cgi: &mut $r.cgi,
+            stderr: $r.log.fd(),
+            splice: $r.splice,
+        }
+    };
+}
 /// Accepts per listener per turn, so a connection storm cannot starve the
 /// connections already open.
 const ACCEPTS_PER_TURN: usize = 64;
@@ -80,6 +112,10 @@ pub struct Reactor {
     accept_resume_at: Millis,
     log: Log,
     stop: bool,
+    cgi: CgiTable,
+    /// Plain upload bodies go socket → pipe → file (`LOCALSERVER_SPLICE=0`
+    /// turns it off, for measuring against the read/write path).
+    splice: bool,
     pub stats: Stats,
 }
 
@@ -88,7 +124,7 @@ impl Reactor {
     /// the loop. Fails only if no listener at all could be bound.
     pub fn new(config: Config, log: Log) -> io::Result<Reactor> {
         let epoll = Epoll::new()?;
-        let signals = SignalFd::new(&[libc::SIGINT, libc::SIGTERM, libc::SIGQUIT])?;
+        let signals = SignalFd::new(&[libc::SIGINT, libc::SIGTERM, libc::SIGQUIT, libc::SIGCHLD])?;
         epoll.add(signals.as_raw_fd(), SIGNAL_TOKEN, Interest::Read)?;
         let specs = config.listeners();
         let mut listeners = Vec::new();
@@ -132,6 +168,8 @@ impl Reactor {
             accept_resume_at: 0,
             log,
             stop: false,
+            cgi: CgiTable::default(),
+            splice: std::env::var_os("LOCALSERVER_SPLICE").is_none_or(|v| v != "0"),
             stats: Stats::default(),
         })
     }
@@ -182,7 +220,7 @@ impl Reactor {
                 }
             } else {
                 let slot = (ev.token & 0xffff_ffff) as u32;
-                let generation = (ev.token >> 32) as u32;
+                let generation = ((ev.token >> 32) as u32) & GEN_MASK;
                 let Some(s) = self.slots.get_mut(slot as usize) else {
                     continue;
                 };
@@ -190,8 +228,12 @@ impl Reactor {
                     continue; // a late event for a closed connection
                 }
                 if let Some(c) = s.conn.as_mut() {
-                    c.readable |= ev.readable();
-                    c.writable |= ev.writable();
+                    if ev.token & (STDOUT_TAG | STDIN_TAG) != 0 {
+                        c.cgi_event(ev.token & STDOUT_TAG != 0, ev.token & STDIN_TAG != 0);
+                    } else {
+                        c.readable |= ev.readable();
+                        c.writable |= ev.writable();
+                    }
                     if !s.pending {
                         s.pending = true;
                         self.pending.push(slot);
@@ -208,6 +250,11 @@ impl Reactor {
                     self.log
                         .notice(format_args!("signal {sig} received, exiting"));
                     self.stop = true;
+                }
+                libc::SIGCHLD => {
+                    while let Some((pid, _status)) = crate::sys::reap() {
+                        self.cgi.running.remove(&pid);
+                    }
                 }
                 _ => {}
             }
@@ -230,10 +277,10 @@ impl Reactor {
                     break;
                 }
                 match l.sock.accept() {
-                    Ok((sock, _peer)) => {
+                    Ok((sock, peer)) => {
                         let spec = l.spec;
                         self.stats.accepted += 1;
-                        self.add_conn(sock, spec, now);
+                        self.add_conn(sock, spec, peer, now);
                     }
                     Err(e) => match classify(&e) {
                         ErrorKind::WouldBlock => l.ready = false,
@@ -253,8 +300,7 @@ impl Reactor {
             }
         }
     }
-
-    fn add_conn(&mut self, sock: Socket, spec: usize, now: Millis) {
+    fn add_conn(&mut self, sock: Socket, spec: usize, peer: std::net::SocketAddr, now: Millis) {
         // Nagle only delays responses that are already written whole.
         if let Err(e) = sock.set_nodelay() {
             self.log
@@ -278,14 +324,16 @@ impl Reactor {
         let Some(s) = self.slots.get_mut(slot as usize) else {
             return;
         };
-        let token = u64::from(s.generation) << 32 | u64::from(slot);
+        let token = token(slot, s.generation);
         if let Err(e) = self.epoll.add(sock.as_raw_fd(), token, Interest::ReadWrite) {
             self.log.error(format_args!("epoll_ctl() failed ({e})"));
             self.free.push(slot);
             return;
         }
-        let deadline = now + ms(self.config.client_header_timeout);
-        let mut conn = Conn::new(sock, spec, deadline);
+        let deadline = now + ms(self.config.client_header_timeout); // The listener's address stands for the local one: its port is
+        // right, and it saves a getsockname per connection.
+        let local = self.specs.get(spec).map_or(peer, |s| s.addr);
+        let mut conn = Conn::new(sock, spec, ConnInfo { peer, local }, deadline);
         // Most clients send their request with the handshake's last ACK:
         // try reading at once instead of waiting a turn for the event.
         conn.readable = true;
@@ -311,17 +359,7 @@ impl Reactor {
             let Some(conn) = s.conn.as_mut() else {
                 continue;
             };
-            let mut env = Env {
-                config: &self.config,
-                specs: &self.specs,
-                pool: &mut self.pool,
-                roots: &mut self.roots,
-                now,
-                unix_now,
-                date: self.dates.get(unix_now),
-                scratch: &mut self.scratch,
-                draining: self.stop,
-            };
+            let mut env = env!(self, now, unix_now, token(slot, s.generation));
             let result = conn.drive(&mut env);
             self.after_drive(slot, result);
         }
@@ -336,8 +374,7 @@ impl Reactor {
         };
         match result {
             Drive::Close => {
-                s.conn = None; // Drop closes the socket, which leaves epoll.
-                s.generation = s.generation.wrapping_add(1);
+                s.conn = None; // Drop closes the socket, which leaves epoll.                s.generation = s.generation.wrapping_add(1) & GEN_MASK;
                 s.armed = None;
                 self.free.push(slot);
                 self.active = self.active.saturating_sub(1);
@@ -383,17 +420,7 @@ impl Reactor {
             let unix_now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-            let mut env = Env {
-                config: &self.config,
-                specs: &self.specs,
-                pool: &mut self.pool,
-                roots: &mut self.roots,
-                now,
-                unix_now,
-                date: self.dates.get(unix_now),
-                scratch: &mut self.scratch,
-                draining: self.stop,
-            };
+            let mut env = env!(self, now, unix_now, token(e.slot, s.generation));
             let result = conn.on_timeout(&mut env);
             self.after_drive(e.slot, result);
         }

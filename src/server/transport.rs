@@ -15,6 +15,10 @@ pub trait Transport {
     fn sendfile(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize>;
     /// Shut down the writing side (lingering close).
     fn shutdown_write(&mut self) -> io::Result<()>;
+    /// The socket's descriptor, for `splice`; `None` where there is none.
+    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
 }
 
 impl Transport for Socket {
@@ -29,6 +33,9 @@ impl Transport for Socket {
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         Socket::shutdown_write(self)
+    }
+    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(self))
     }
 }
 

@@ -15,6 +15,7 @@ pub mod socket;
 
 pub use epoll::{Epoll, Event, Events, Interest};
 pub use file::{Dir, DirEntry, File, FileKind, Meta};
+pub use process::{Command, Pipe, kill_group, pipe, random_bytes, reap, spawn, splice};
 pub use signal::{SignalFd, ignore_sigpipe, raise_nofile_limit};
 pub use socket::{Listener, Socket};
 

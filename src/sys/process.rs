@@ -146,20 +146,23 @@ pub fn spawn(cmd: &Command<'_>) -> io::Result<libc::pid_t> {
             libc::_exit(127);
         }
     }
+    // Also from the parent, so the group exists before anyone may signal
+    // it (the classic race with the child's own setpgid); EACCES after the
+    // child's exec is harmless.
+    // SAFETY: setpgid takes no pointers.
+    unsafe { libc::setpgid(pid, pid) };
     Ok(pid)
 }
 
-/// `kill(-pid, sig)` then `kill(pid, sig)`: the child's whole process group,
-/// and the child itself should it have left the group.
+/// `kill(-pid, sig)`: the child's whole process group (it leads one of its
+/// own, see `spawn`). A group id cannot be reused while the group has a
+/// member, so this never reaches an unrelated process.
 pub fn kill_group(pid: libc::pid_t, sig: libc::c_int) {
     if pid <= 0 {
         return;
     }
-    // SAFETY: kill takes no pointers; a stale pid at worst gets ESRCH.
-    unsafe {
-        libc::kill(-pid, sig);
-        libc::kill(pid, sig);
-    }
+    // SAFETY: kill takes no pointers; a vanished group gets ESRCH.
+    unsafe { libc::kill(-pid, sig) };
 }
 
 /// Reap one exited child without blocking: `Some((pid, status))`, or `None`

@@ -2,14 +2,19 @@
 //! until it has to wait for the socket, a timer, or the next loop turn.
 //!
 //! ```text
-//!            first byte                 head complete          body read
-//!   Idle ───────────────▶ Head ───────────────────▶ Discard ────────────▶ Send
-//!    ▲  keep-alive          │ (no unread body) ──────────────────────────▶ │
-//!    └──────────────────────┼──────────────────────────────────────────────┤ sent
-//!                           │ bad head / timeout: error reply (close) ────▶│
-//!                           ▼                                              ▼
-//!                         Close ◀──────── EOF / timeout ──────── Linger (after an error)
+//!            first byte              head complete
+//!   Idle ───────────────▶ Head ─────┬──────────────────────────────────▶ Send ──┐
+//!    ▲  keep-alive                  ├─ body nobody takes ─▶ Discard ───▶ │      │
+//!    │                              ├─ upload / CGI body ─▶ Body ──────▶ │      │
+//!    │                              │                        │ (CGI)     │      │
+//!    │                              └─ CGI, no body ───────▶ Cgi ──────▶ │      │
+//!    └─────────────────────────────────────────────────────────── sent ◀─┘      │
+//!     bad head / timeout: error reply with close ─▶ Send ─▶ Linger ─▶ closed ◀──┘
 //! ```
+//!
+//! `body` streams request bodies into uploads and CGI stdin; `cgi_out`
+//! passes a script's output to the client; `exchange` turns what the
+//! handlers decided into heads.
 //!
 //! Invariants: each call does at most one read and one write step (the
 //! reactor's fairness budget); readiness flags are cleared only by `EAGAIN`
@@ -17,16 +22,20 @@
 //! body of a request is never parsed as the next request (HTTP.md rule 19).
 
 use std::io::IoSlice;
+use std::os::fd::RawFd;
 
 use crate::config::{Config, ListenerSpec};
-use crate::handlers::{self, Body, Ctx, Reply, RootCache};
-use crate::http::response::{HeadBuf, HeadWriter};
-use crate::http::{Method, Parse, ParseState, Request, Version, parse_head};
-use crate::sys::{ErrorKind, File, classify};
+use crate::handlers::{Body, ConnInfo, RootCache};
+use crate::http::response::HeadBuf;
+use crate::http::{Parse, ParseState, Version, parse_head};
+use crate::sys::{Epoll, ErrorKind, File, Pipe, classify};
 
 use super::buffer::{Buf, BufPool};
+use super::cgi::{CgiProc, CgiTable};
+use super::inbound::Inbound;
 use super::timer::Millis;
 use super::transport::Transport;
+use exchange::{Prepared, Started};
 
 /// Most bytes one `sendfile` call may move: keeps one large download from
 /// holding the loop while others wait.
@@ -54,6 +63,16 @@ pub struct Env<'a> {
     pub scratch: &'a mut HeadBuf,
     /// The server is stopping: finish this response, keep nothing alive.
     pub draining: bool,
+    /// Where CGI pipes are registered (`None` in tests: pipes are polled).
+    pub epoll: Option<&'a Epoll>,
+    /// This connection's token (slot + generation), for its CGI pipes.
+    pub token: u64,
+    /// Running CGI processes.
+    pub cgi: &'a mut CgiTable,
+    /// The error log's descriptor: a CGI's stderr.
+    pub stderr: RawFd,
+    /// Stream plain upload bodies with `splice` (socket → pipe → file).
+    pub splice: bool,
 }
 
 /// Where the connection stands.
@@ -65,6 +84,10 @@ pub enum State {
     Head,
     /// Reading and dropping a body no handler takes; the reply waits in `out`.
     Discard(u64),
+    /// Receiving a body for an upload or a CGI (whose output may flow meanwhile).
+    Body,
+    /// Passing a CGI's output on; the request body, if any, is in.
+    Cgi,
     /// Writing the reply.
     Send,
     /// Write side shut down after a closing reply; reading until EOF.
@@ -104,6 +127,18 @@ struct Ending {
     linger: bool,
 }
 
+/// What is remembered of the request while its body or a CGI runs.
+#[derive(Clone, Copy, Debug)]
+struct Exchange {
+    version: Version,
+    /// A HEAD request: the head of the answer only.
+    head_only: bool,
+    /// The connection may stay open afterwards.
+    keep_alive: bool,
+    /// Index of the virtual server in `config.servers`.
+    server: usize,
+}
+
 /// One client connection over a transport `T`.
 pub struct Conn<T> {
     pub io: T,
@@ -122,11 +157,19 @@ pub struct Conn<T> {
     /// Index of the listener's `ListenerSpec` (for virtual hosts).
     spec: usize,
     requests: u64,
+    info: ConnInfo,
+    exchange: Option<Exchange>,
+    /// A request body being received.
+    inbound: Option<Box<Inbound>>,
+    /// The CGI answering the current request.
+    cgi: Option<Box<CgiProc>>,
+    /// Pipe pair for splicing an upload body (socket → pipe → file).
+    splice: Option<(Pipe, Pipe)>,
 }
 
 impl<T: Transport> Conn<T> {
     /// A new connection, waiting for its first head until `deadline`.
-    pub fn new(io: T, spec: usize, deadline: Millis) -> Conn<T> {
+    pub fn new(io: T, spec: usize, info: ConnInfo, deadline: Millis) -> Conn<T> {
         Conn {
             io,
             state: State::Head,
@@ -140,6 +183,11 @@ impl<T: Transport> Conn<T> {
             deadline,
             spec,
             requests: 0,
+            info,
+            exchange: None,
+            inbound: None,
+            cgi: None,
+            splice: None,
         }
     }
 
@@ -161,6 +209,8 @@ impl<T: Transport> Conn<T> {
             let step = match self.state {
                 State::Idle | State::Head => self.step_head(env, &mut reads),
                 State::Discard(left) => self.step_discard(env, left, &mut reads),
+                State::Body => self.step_body(env, &mut reads, &mut writes),
+                State::Cgi => self.step_cgi(env, &mut writes),
                 State::Send => self.step_send(env, &mut writes),
                 State::Linger => self.step_linger(&mut reads),
             };
@@ -176,19 +226,27 @@ impl<T: Transport> Conn<T> {
         }
     }
 
-    /// The deadline passed: say 408 to a slow head, otherwise close.
+    /// The deadline passed: say 408 to a slow head or body, 504 for a CGI
+    /// that ran out of time before its headers, otherwise close.
     pub fn on_timeout(&mut self, env: &mut Env<'_>) -> Drive {
+        let cgi_late = self
+            .cgi
+            .as_ref()
+            .is_some_and(|c| !c.eof && c.deadline <= env.now);
+        let cgi_started = self.cgi.as_ref().is_some_and(|c| c.has_answered());
         match self.state {
-            State::Head => {
-                // RFC 9110 §15.5.9: the head did not arrive in time.
-                self.reply_error(env, 408);
-                self.drive(env)
+            // RFC 9110 §15.5.9: the head (or body) did not arrive in time.
+            State::Head => self.reply_error(env, 408),
+            State::Body | State::Cgi if cgi_late && !cgi_started => {
+                self.reply_error(env, 504);
             }
-            State::Idle | State::Discard(_) | State::Send | State::Linger => {
+            State::Body if !cgi_started => self.reply_error(env, 408),
+            _ => {
                 self.release(env.pool);
-                Drive::Close
+                return Drive::Close;
             }
         }
+        self.drive(env)
     }
 
     /// Give every pooled buffer back (the connection is closing).
@@ -200,6 +258,11 @@ impl<T: Transport> Conn<T> {
             pool.put(b);
         }
         self.body = OutBody::None;
+        self.inbound = None;
+        if let Some(mut c) = self.cgi.take() {
+            c.release(pool);
+        }
+        self.splice = None;
     }
 
     fn step_head(&mut self, env: &mut Env<'_>, reads: &mut u8) -> Step {
@@ -211,19 +274,20 @@ impl<T: Transport> Conn<T> {
             buf.make_contiguous();
             let full = buf.is_full();
             let outcome = match parse_head(buf.readable(), &mut self.parse) {
-                Ok(Parse::Complete(req, used)) => {
-                    Ok((prepare(env, self.spec, self.requests, &req), used))
-                }
+                Ok(Parse::Complete(req, used)) => Ok((
+                    exchange::start(env, self.spec, self.requests, self.info, &req),
+                    used,
+                )),
                 // A full buffer without the end of the head: over MAX_HEAD (rule 14).
                 Ok(Parse::Partial) if full => Err(431),
                 Ok(Parse::Partial) => Err(0),
                 Err(e) => Err(e.status()),
             };
             match outcome {
-                Ok((prepared, used)) => {
+                Ok((started, used)) => {
                     buf.consume(used);
                     self.parse = ParseState::default();
-                    self.install(env, prepared);
+                    self.begin(env, started);
                     return Step::Continue;
                 }
                 Err(0) => {}
@@ -446,6 +510,17 @@ impl<T: Transport> Conn<T> {
     fn finish_exchange(&mut self, env: &mut Env<'_>) -> Step {
         self.requests += 1;
         let mut ending = std::mem::take(&mut self.ending);
+        // An answer sent before its request's body was all read: the rest of
+        // that body must never be parsed as a request (HTTP.md rule 19).
+        if self.inbound.take().is_some() {
+            ending.close = true;
+            ending.linger = true;
+        }
+        if let Some(mut c) = self.cgi.take() {
+            c.release(env.pool);
+        }
+        self.splice = None;
+        self.exchange = None;
         // Closing with unread bytes would send a reset that can destroy the
         // reply in flight (rule 18: they are not read as requests either).
         ending.linger |= self.readable || self.inbuf.as_ref().is_some_and(|b| !b.is_empty());
@@ -472,12 +547,70 @@ impl<T: Transport> Conn<T> {
 
     /// Queue an error reply that closes the connection.
     fn reply_error(&mut self, env: &mut Env<'_>, status: u16) {
-        let prepared = prepare_error(env, self.spec, status);
+        let server = match self.exchange {
+            Some(x) => Some(x.server),
+            None => env.specs.get(self.spec).map(|s| s.default),
+        };
+        let prepared = exchange::prepare_error(env, server, status);
         // Whatever was buffered can no longer be trusted as a request.
         if let Some(b) = self.inbuf.take() {
             env.pool.put(b);
         }
+        // A body in flight is abandoned (an upload's temporary file goes
+        // with it) and a CGI still running is killed.
+        self.inbound = None;
+        if let Some(mut c) = self.cgi.take() {
+            c.release(env.pool);
+        }
+        self.splice = None;
+        self.exchange = None;
         self.install(env, prepared);
+    }
+
+    /// Start what the head asked for.
+    fn begin(&mut self, env: &mut Env<'_>, started: Started) {
+        match started {
+            Started::Reply(p) => self.install(env, p),
+            Started::Body {
+                inbound,
+                cgi,
+                exchange,
+                expect_continue,
+            } => {
+                if expect_continue {
+                    // RFC 9110 §10.1.1: the client waits for this before the body.
+                    let out = self.out.get_or_insert_with(|| env.pool.get());
+                    out.push(b"HTTP/1.1 100 Continue\r\n\r\n");
+                }
+                self.exchange = Some(exchange);
+                self.inbound = Some(Box::new(inbound));
+                self.cgi = cgi.map(Box::new);
+                self.state = State::Body;
+                self.deadline = env.now + ms(env.config.client_body_timeout);
+                self.clamp_deadline_to_cgi();
+            }
+            Started::Cgi { cgi, exchange } => {
+                self.exchange = Some(exchange);
+                self.deadline = cgi.deadline;
+                self.cgi = Some(Box::new(cgi));
+                self.state = State::Cgi;
+            }
+        }
+    }
+
+    /// A running CGI's own deadline comes first.
+    fn clamp_deadline_to_cgi(&mut self) {
+        if let Some(c) = self.cgi.as_ref().filter(|c| !c.eof) {
+            self.deadline = self.deadline.min(c.deadline);
+        }
+    }
+
+    /// Readiness of this connection's CGI pipes, from the loop.
+    pub fn cgi_event(&mut self, stdout: bool, stdin: bool) {
+        if let Some(c) = self.cgi.as_mut() {
+            c.stdout_ready |= stdout;
+            c.stdin_ready |= stdin;
+        }
     }
 
     /// Put a prepared reply in place: head (and a small body) into the
@@ -536,458 +669,12 @@ enum WriteOutcome {
     Closed,
 }
 
-/// A reply turned into a head (in `Env::scratch`) and what follows it.
-struct Prepared {
-    body: Body,
-    ending: Ending,
-    /// Body bytes to read and drop before the reply is sent.
-    discard: u64,
-}
+mod body;
+mod exchange;
+#[cfg(test)]
+mod tests;
 
 /// A duration in timer milliseconds.
 pub fn ms(d: std::time::Duration) -> Millis {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2)
-}
-
-/// Route a parsed request to its handler and build the reply's head.
-fn prepare(env: &mut Env<'_>, spec: usize, served: u64, req: &Request<'_>) -> Prepared {
-    let config = env.config;
-    let server = env
-        .specs
-        .get(spec)
-        .map(|s| s.select(config, req.host))
-        .and_then(|i| config.servers.get(i));
-    let Some(server) = server else {
-        return prepare_error(env, spec, 500);
-    };
-    let mut ctx = Ctx {
-        config,
-        server,
-        roots: env.roots,
-        now: env.unix_now,
-        conn: Default::default(),
-    };
-    let reply = handlers::handle(&mut ctx, req);
-
-    let mut ending = Ending {
-        close: reply.close
-            || !req.keep_alive
-            || served + 1 >= config.keepalive_requests
-            || env.draining,
-        linger: reply.close,
-    };
-    // No handler takes a body yet (the next issue adds them): a chunked one
-    // closes the connection; a small declared one is read and dropped first
-    // so the connection stays in step (HTTP.md rule 19).
-    let declared = req.content_length.unwrap_or(0);
-    let mut discard = 0;
-    if req.chunked {
-        ending = Ending {
-            close: true,
-            linger: true,
-        };
-    } else if declared > 0 {
-        if ending.close || req.expect_continue || declared > MAX_DISCARD {
-            ending = Ending {
-                close: true,
-                linger: true,
-            };
-        } else {
-            discard = declared;
-        }
-    }
-    let keep_alive_10 = req.version == Version::Http10 && !ending.close;
-    if !write_head(
-        env.scratch,
-        env.date,
-        &reply,
-        req.version,
-        ending.close,
-        keep_alive_10,
-    ) {
-        return Prepared {
-            body: Body::Empty,
-            ending: Ending {
-                close: true,
-                linger: true,
-            },
-            discard: 0,
-        };
-    }
-    let body = if req.method == Method::Head {
-        Body::Empty
-    } else {
-        reply.body
-    };
-    Prepared {
-        body,
-        ending,
-        discard,
-    }
-}
-
-/// An error reply that closes the connection, for when there is no request
-/// to route (bad head, timeout): the listener's default server answers.
-fn prepare_error(env: &mut Env<'_>, spec: usize, status: u16) -> Prepared {
-    let config = env.config;
-    let server = env
-        .specs
-        .get(spec)
-        .and_then(|s| config.servers.get(s.default));
-    let reply = match server {
-        Some(server) => {
-            let mut ctx = Ctx {
-                config,
-                server,
-                roots: env.roots,
-                now: env.unix_now,
-                conn: Default::default(),
-            };
-            handlers::error_reply(&mut ctx, status)
-        }
-        None => Reply::status(status),
-    };
-    let body = if write_head(env.scratch, env.date, &reply, Version::Http11, true, false) {
-        reply.body
-    } else {
-        Body::Empty
-    };
-    Prepared {
-        body,
-        ending: Ending {
-            close: true,
-            linger: true,
-        },
-        discard: 0,
-    }
-}
-
-/// Serialise the reply's head into `env.scratch`. `false` when it did not fit
-/// and a bodiless 500 head was written instead.
-fn write_head(
-    scratch: &mut HeadBuf,
-    date: &[u8; 29],
-    reply: &Reply<'_>,
-    version: Version,
-    close: bool,
-    keep_alive_10: bool,
-) -> bool {
-    let mut w = HeadWriter::new(scratch, version, reply.status, date);
-    if let Some(ct) = &reply.content_type {
-        w.header("Content-Type", ct.as_bytes());
-    }
-    // RFC 9110 §8.6: no Content-Length on 1xx and 204; a 304 sends none here.
-    if !matches!(reply.status, 100..=199 | 204 | 304) {
-        w.header_u64("Content-Length", reply.body.len());
-    }
-    if let Some(t) = reply.last_modified {
-        w.header_date("Last-Modified", t);
-    }
-    if let Some(loc) = &reply.location {
-        w.header("Location", loc.as_bytes());
-    }
-    if let Some(allow) = reply.allow {
-        let mut list = arrayvec::ArrayString::<96>::new();
-        for (i, m) in allow.iter().enumerate() {
-            if i > 0 {
-                list.push_str(", ");
-            }
-            list.push_str(m.as_str());
-        }
-        w.header("Allow", list.as_bytes());
-    }
-    for (name, value) in reply.headers {
-        w.header(name, value.as_bytes());
-    }
-    if close {
-        w.header("Connection", b"close");
-    } else if keep_alive_10 {
-        w.header("Connection", b"keep-alive");
-    }
-    if w.finish().is_err() {
-        // The head outgrew its buffer (huge add_header values): answer 500
-        // with a minimal head rather than a truncated one.
-        let mut w = HeadWriter::new(scratch, version, 500, date);
-        w.header_u64("Content-Length", 0);
-        w.header("Connection", b"close");
-        let _ = w.finish();
-        return false;
-    }
-    true
-}
-
-#[cfg(test)]
-mod tests {
-    //! The whole state machine driven over an in-memory transport.
-    use super::*;
-    use crate::config;
-    use crate::server::transport::MemTransport;
-    use std::path::PathBuf;
-
-    struct World {
-        config: Config,
-        specs: Vec<ListenerSpec>,
-        pool: BufPool,
-        roots: RootCache,
-        scratch: HeadBuf,
-        now: Millis,
-        dir: PathBuf,
-    }
-
-    impl World {
-        fn new(name: &str, extra: &str) -> World {
-            let dir = std::env::temp_dir().join(format!("ls-conn-{}-{name}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(dir.join("www/sub")).unwrap();
-            std::fs::write(dir.join("www/index.html"), b"<h1>home</h1>").unwrap();
-            let big: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
-            std::fs::write(dir.join("www/big.bin"), &big).unwrap();
-            let text = format!(
-                "keepalive_timeout 5s; client_header_timeout 2s; keepalive_requests 100;\n\
-                 server {{ listen 127.0.0.1:8080; root {}; {extra} }}\n",
-                dir.join("www").display()
-            );
-            let (config, _) = config::parse_str(&text, "test.conf", &dir).unwrap();
-            let specs = config.listeners();
-            World {
-                config,
-                specs,
-                pool: BufPool::new(8),
-                roots: RootCache::default(),
-                scratch: HeadBuf::new(),
-                now: 1_000,
-                dir,
-            }
-        }
-
-        fn conn(&self) -> Conn<MemTransport> {
-            let mut c = Conn::new(MemTransport::default(), 0, self.now + 2_000);
-            c.writable = true;
-            c
-        }
-
-        fn env(&mut self) -> Env<'_> {
-            Env {
-                config: &self.config,
-                specs: &self.specs,
-                pool: &mut self.pool,
-                roots: &mut self.roots,
-                now: self.now,
-                unix_now: 1_700_000_000,
-                date: b"Tue, 14 Nov 2023 22:13:20 GMT",
-                scratch: &mut self.scratch,
-                draining: false,
-            }
-        }
-
-        /// Feed `bytes` and drive until the connection waits or closes.
-        fn run(&mut self, c: &mut Conn<MemTransport>, bytes: &[u8]) -> Drive {
-            if !bytes.is_empty() {
-                c.io.feed(bytes);
-                c.readable = true;
-            }
-            for _ in 0..10_000 {
-                match c.drive(&mut self.env()) {
-                    Drive::Again => continue,
-                    d => {
-                        if d == Drive::Wait && c.writable && c.state() == State::Send {
-                            continue;
-                        }
-                        return d;
-                    }
-                }
-            }
-            panic!("connection never settled");
-        }
-    }
-
-    impl Drop for World {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-
-    /// Split a byte stream into responses (heads + Content-Length bodies).
-    fn responses(out: &[u8]) -> Vec<(u16, String, Vec<u8>)> {
-        let mut v = Vec::new();
-        let mut rest = out;
-        while let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&rest[..end]).to_string();
-            let status: u16 = head[9..12].parse().unwrap();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Content-Length: "))
-                .map_or(0, |n| n.trim().parse().unwrap());
-            let body_end = (end + 4 + len).min(rest.len());
-            v.push((status, head, rest[end + 4..body_end].to_vec()));
-            rest = &rest[body_end..];
-        }
-        v
-    }
-
-    #[test]
-    fn get_then_idle_holds_no_buffer() {
-        let mut w = World::new("get", "");
-        let mut c = w.conn();
-        let d = w.run(&mut c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!(d, Drive::Wait);
-        let r = responses(&c.io.output);
-        assert_eq!(r.len(), 1);
-        assert_eq!(r[0].0, 200);
-        assert_eq!(r[0].2, b"<h1>home</h1>");
-        assert_eq!(c.state(), State::Idle);
-        assert!(
-            !c.holds_buffers(),
-            "an idle keep-alive connection holds no buffer"
-        );
-        assert_eq!(w.pool.out, 0);
-    }
-
-    #[test]
-    fn pipelined_requests_are_answered_in_order() {
-        let mut w = World::new("pipe", "");
-        let mut c = w.conn();
-        let d = w.run(
-            &mut c,
-            b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\nHEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
-        );
-        assert_eq!(d, Drive::Wait);
-        let out = String::from_utf8_lossy(&c.io.output).to_string();
-        let a = out.find("200 OK").unwrap();
-        let b = out[a + 1..].find("200 OK").unwrap() + a + 1;
-        let nf = out.find(" 404 ").unwrap();
-        assert!(a < b && b < nf, "{out}");
-        assert_eq!(
-            out.matches("<h1>home</h1>").count(),
-            1,
-            "HEAD sends no body"
-        );
-        assert!(!c.holds_buffers());
-    }
-
-    #[test]
-    fn request_split_at_every_byte_gives_the_same_answer() {
-        let req = b"GET /index.html HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n";
-        let mut w = World::new("split", "");
-        let mut whole = w.conn();
-        w.run(&mut whole, req);
-        for cut in 1..req.len() {
-            let mut c = w.conn();
-            assert_eq!(w.run(&mut c, &req[..cut]), Drive::Wait);
-            assert!(
-                c.io.output.is_empty(),
-                "no answer before the head ends (cut {cut})"
-            );
-            w.run(&mut c, &req[cut..]);
-            assert_eq!(c.io.output, whole.io.output, "cut at {cut}");
-        }
-    }
-
-    #[test]
-    fn short_writes_deliver_every_byte() {
-        let mut w = World::new("short", "");
-        let mut c = w.conn();
-        c.io.write_limit = Some(777);
-        let mut d = w.run(&mut c, b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
-        // The transport never blocks, so "Wait" only happens once done; a
-        // real socket would clear `writable` on a short write and wait.
-        for _ in 0..1000 {
-            if c.state() == State::Idle {
-                break;
-            }
-            c.writable = true;
-            d = w.run(&mut c, b"");
-        }
-        assert_eq!(d, Drive::Wait);
-        let r = responses(&c.io.output);
-        let want: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        assert_eq!(r.len(), 1);
-        assert_eq!(r[0].2, want);
-    }
-
-    #[test]
-    fn bad_head_gets_400_then_lingers() {
-        let mut w = World::new("bad", "");
-        let mut c = w.conn();
-        let d = w.run(&mut c, b"GET / HTTP/1.1\r\nHost : x\r\n\r\n");
-        assert_eq!(d, Drive::Wait);
-        let r = responses(&c.io.output);
-        assert_eq!(r[0].0, 400);
-        assert!(r[0].1.contains("Connection: close"));
-        assert_eq!(c.state(), State::Linger);
-        assert!(c.io.shut, "write side shut down");
-        c.io.eof = true;
-        c.readable = true;
-        assert_eq!(w.run(&mut c, b""), Drive::Close);
-        assert_eq!(w.pool.out, 0, "every buffer back in the pool");
-    }
-
-    #[test]
-    fn unread_body_is_discarded_not_parsed() {
-        let mut w = World::new("discard", "");
-        let mut c = w.conn();
-        w.run(
-            &mut c,
-            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 27\r\n\r\nGET /evil HTTP/1.1\r\nX: y\r\n\r\n",
-        );
-        w.run(&mut c, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
-        let r = responses(&c.io.output);
-        assert_eq!(r.iter().map(|r| r.0).collect::<Vec<_>>(), vec![200, 404]);
-    }
-
-    #[test]
-    fn slow_head_times_out_with_408() {
-        let mut w = World::new("slow", "");
-        let mut c = w.conn();
-        assert_eq!(w.run(&mut c, b"GET / HT"), Drive::Wait);
-        w.now += 2_001;
-        assert!(c.deadline <= w.now);
-        let d = c.on_timeout(&mut w.env());
-        assert_eq!(d, Drive::Wait);
-        assert_eq!(responses(&c.io.output)[0].0, 408);
-        assert_eq!(c.state(), State::Linger);
-    }
-
-    #[test]
-    fn http10_closes_and_keep_alive_10_stays() {
-        let mut w = World::new("h10", "");
-        let mut c = w.conn();
-        assert_eq!(w.run(&mut c, b"GET / HTTP/1.0\r\n\r\n"), Drive::Close);
-        let mut c = w.conn();
-        assert_eq!(
-            w.run(&mut c, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
-            Drive::Wait
-        );
-        let r = responses(&c.io.output);
-        assert!(r[0].1.contains("Connection: keep-alive"), "{}", r[0].1);
-    }
-
-    #[test]
-    fn keepalive_requests_limit_closes() {
-        let mut w = World::new("limit", "");
-        w.config.keepalive_requests = 2;
-        let mut c = w.conn();
-        assert_eq!(
-            w.run(&mut c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Drive::Wait
-        );
-        assert_eq!(
-            w.run(&mut c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Drive::Close
-        );
-        let r = responses(&c.io.output);
-        assert!(r[1].1.contains("Connection: close"));
-    }
-
-    #[test]
-    fn oversized_head_gets_431() {
-        let mut w = World::new("big", "");
-        let mut c = w.conn();
-        let mut req = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
-        for i in 0..400 {
-            req.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "a".repeat(40)).as_bytes());
-        }
-        w.run(&mut c, &req);
-        assert_eq!(responses(&c.io.output)[0].0, 431);
-    }
 }

@@ -1,0 +1,191 @@
+//! A running CGI script as the loop sees it: its pid, our non-blocking ends
+//! of its stdin and stdout pipes (registered in the same epoll instance as
+//! the sockets), a buffer of its output, and where that output stands.
+//!
+//! The script's stderr is the server's error log descriptor. Children are
+//! reaped through `SIGCHLD` on the signalfd (see `reactor`); a script whose
+//! client left, or that ran past `cgi_timeout`, is killed with its whole
+//! process group when its `CgiProc` is dropped before its output ended.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+
+use crate::handlers::cgi::CgiPlan;
+use crate::sys::{self, Command, Epoll, File, Interest, Pipe};
+
+use super::buffer::{Buf, BufPool};
+use super::timer::Millis;
+
+/// Token bit of a CGI's stdout pipe (the rest is the connection's token).
+pub const STDOUT_TAG: u64 = 1 << 61;
+/// Token bit of a CGI's stdin pipe.
+pub const STDIN_TAG: u64 = 1 << 60;
+
+/// Running scripts: pid → token of the connection that owns it.
+#[derive(Default)]
+pub struct CgiTable {
+    pub running: HashMap<libc::pid_t, u64>,
+}
+
+/// What the script's stdin is.
+pub enum Stdin<'a> {
+    /// Nothing: an empty pipe, closed at once (EOF).
+    Empty,
+    /// A pipe we write the body into.
+    Pipe,
+    /// A spooled body (already rewound).
+    File(&'a File),
+}
+
+/// How the script's body reaches the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutFraming {
+    /// Not decided yet (header block not complete).
+    Pending,
+    /// The script gave `Content-Length`: this many bytes still to pass.
+    Length(u64),
+    /// HTTP/1.1 without a length: chunked.
+    Chunked,
+    /// HTTP/1.0 without a length: the end is marked by closing.
+    Close,
+    /// HEAD: the body is read and dropped.
+    Drop,
+}
+
+/// One running script.
+pub struct CgiProc {
+    pub pid: libc::pid_t,
+    /// Our end of its stdin while the body streams in (taken by the body sink).
+    pub stdin: Option<Pipe>,
+    pub stdout: Pipe,
+    pub stdout_ready: bool,
+    pub stdin_ready: bool,
+    /// Output read but not yet passed on.
+    pub buf: Option<Buf>,
+    pub framing: OutFraming,
+    /// The script closed its stdout.
+    pub eof: bool,
+    /// When it is killed (`cgi_timeout`).
+    pub deadline: Millis,
+}
+
+impl CgiProc {
+    /// Start `plan` with the given stdin, stderr to `stderr`, pipes
+    /// registered in `epoll` (when given) under `token`.
+    pub fn spawn(
+        plan: &CgiPlan,
+        stdin: Stdin<'_>,
+        stderr: RawFd,
+        epoll: Option<&Epoll>,
+        token: u64,
+        deadline: Millis,
+    ) -> io::Result<CgiProc> {
+        let (out_r, out_w) = sys::pipe()?;
+        let (child_in, ours_in, keep_file): (Option<Pipe>, Option<Pipe>, Option<RawFd>) =
+            match stdin {
+                Stdin::Empty => {
+                    let (r, _w) = sys::pipe()?; // write end dropped: EOF at once
+                    (Some(r), None, None)
+                }
+                Stdin::Pipe => {
+                    let (r, w) = sys::pipe()?;
+                    (Some(r), Some(w), None)
+                }
+                Stdin::File(f) => (None, None, Some(f.as_raw_fd())),
+            };
+        let stdin_fd = match (&child_in, keep_file) {
+            (Some(p), _) => p.as_raw_fd(),
+            (None, Some(fd)) => fd,
+            (None, None) => return Err(io::Error::from_raw_os_error(libc::EBADF)),
+        };
+        let pid = sys::spawn(&Command {
+            program: &plan.program,
+            argv: &plan.argv,
+            envp: &plan.envp,
+            cwd: &plan.cwd,
+            stdin: stdin_fd,
+            stdout: out_w.as_raw_fd(),
+            stderr,
+        })?;
+        drop(child_in);
+        drop(out_w);
+        out_r.set_nonblocking()?;
+        if let Some(w) = &ours_in {
+            w.set_nonblocking()?;
+        }
+        if let Some(ep) = epoll {
+            ep.add(out_r.as_raw_fd(), token | STDOUT_TAG, Interest::Read)?;
+            if let Some(w) = &ours_in {
+                ep.add(w.as_raw_fd(), token | STDIN_TAG, Interest::Write)?;
+            }
+        }
+        Ok(CgiProc {
+            pid,
+            stdin: ours_in,
+            stdout: out_r,
+            // Without an epoll (tests) the pipes are simply tried each turn.
+            stdout_ready: epoll.is_none(),
+            stdin_ready: true,
+            buf: None,
+            framing: OutFraming::Pending,
+            eof: false,
+            deadline,
+        })
+    }
+
+    /// One read of the script's output into its buffer: `Ok(true)` if bytes
+    /// arrived or EOF was seen, `Ok(false)` when nothing could be read.
+    pub fn read_output(&mut self, pool: &mut BufPool) -> io::Result<bool> {
+        let buf = self.buf.get_or_insert_with(|| pool.get());
+        let space = buf.writable();
+        let want = space.len();
+        if want == 0 {
+            return Ok(false);
+        }
+        match self.stdout.read(space) {
+            Ok(0) => {
+                self.eof = true;
+                self.stdout_ready = false;
+                Ok(true)
+            }
+            Ok(n) => {
+                buf.commit(n);
+                if n < want {
+                    self.stdout_ready = false;
+                }
+                Ok(true)
+            }
+            Err(e) => match sys::classify(&e) {
+                sys::ErrorKind::WouldBlock => {
+                    self.stdout_ready = false;
+                    Ok(false)
+                }
+                sys::ErrorKind::Interrupted => Ok(false),
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// Whether the script's header block was answered to the client.
+    pub fn has_answered(&self) -> bool {
+        self.framing != OutFraming::Pending
+    }
+
+    /// Give the output buffer back.
+    pub fn release(&mut self, pool: &mut BufPool) {
+        if let Some(b) = self.buf.take() {
+            pool.put(b);
+        }
+    }
+}
+
+impl Drop for CgiProc {
+    fn drop(&mut self) {
+        if !self.eof {
+            // The client left or the script ran too long: it and anything it
+            // started (same process group) go now. Reaped via SIGCHLD.
+            sys::kill_group(self.pid, libc::SIGKILL);
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! The `Body` and `Cgi` states: a request body streams from the socket
+//! through the connection's ring buffer (or, for a plain upload, through a
+//! pipe with `splice`, never entering user space) into its sink, while a
+//! CGI's output streams from its stdout pipe to the client. Each turn still
+//! does at most one socket read, one socket write and one pipe read.
+
+use std::os::fd::AsRawFd;
+
+use crate::handlers::cgi::parse_head as parse_cgi_head;
+use crate::sys::{self, ErrorKind, classify};
+
+use super::super::cgi::{OutFraming, Stdin};
+use super::super::inbound::{Feed, Sink, io_status};
+use super::super::transport::Transport;
+use super::exchange::{self, spawn, write_cgi_head};
+use super::{Conn, Env, ReadOutcome, State, Step, WriteOutcome, ms};
+
+/// Most bytes one `splice` moves: one pipe's worth (64 KiB by default).
+const SPLICE_CHUNK: usize = 64 * 1024;
+/// Room kept in the output buffer for a chunk's size line and CRLFs.
+const CHUNK_FRAME: usize = 16 + 4;
+
+impl<T: Transport> Conn<T> {
+    /// Receive the body; pass on a CGI's output meanwhile.
+    pub(super) fn step_body(&mut self, env: &mut Env<'_>, reads: &mut u8, writes: &mut u8) -> Step {
+        // Output first: a `100 Continue`, or what a CGI already said.
+        let out_step = self.pump_output(env, writes);
+        if matches!(out_step, Some(Step::Close | Step::Continue)) || self.state != State::Body {
+            return out_step.unwrap_or(Step::Continue);
+        }
+        match self.feed_buffered(env) {
+            Some(step) => return step,
+            None if self.sink_blocked() => return out_step.unwrap_or(Step::Wait),
+            None => {}
+        }
+        let step = if self.splice_ready(env) {
+            self.splice_in(env, reads)
+        } else {
+            match self.read_in(env.pool, reads) {
+                ReadOutcome::Got => {
+                    self.deadline = env.now + ms(env.config.client_body_timeout);
+                    self.clamp_deadline_to_cgi();
+                    Step::Continue
+                }
+                ReadOutcome::Wait => {
+                    self.drop_empty_inbuf(env.pool);
+                    Step::Wait
+                }
+                ReadOutcome::Budget => Step::Budget,
+                ReadOutcome::Closed => Step::Close,
+            }
+        };
+        match (step, out_step) {
+            (Step::Wait, Some(Step::Budget)) => Step::Budget,
+            (s, _) => s,
+        }
+    }
+
+    /// Pass a CGI's output on; the request body (if any) is all in.
+    pub(super) fn step_cgi(&mut self, env: &mut Env<'_>, writes: &mut u8) -> Step {
+        self.pump_output(env, writes).unwrap_or(Step::Wait)
+    }
+
+    /// Whether the sink cannot take bytes until its pipe drains.
+    fn sink_blocked(&self) -> bool {
+        let stdin_pipe = self
+            .inbound
+            .as_ref()
+            .is_some_and(|i| matches!(i.sink, Sink::CgiStdin(Some(_))));
+        stdin_pipe && self.cgi.as_ref().is_some_and(|c| !c.stdin_ready)
+    }
+
+    /// Feed what the input buffer holds into the sink. `Some(step)` when the
+    /// body completed or failed (the state changed), `None` to read more.
+    fn feed_buffered(&mut self, env: &mut Env<'_>) -> Option<Step> {
+        while !self.sink_blocked() {
+            let (Some(buf), Some(inbound)) = (self.inbuf.as_mut(), self.inbound.as_mut()) else {
+                break;
+            };
+            let (used, feed) = inbound.feed(buf.readable());
+            buf.consume(used);
+            match feed {
+                Feed::Done => return Some(self.body_done(env)),
+                Feed::Fail(status) => {
+                    self.reply_error(env, status);
+                    return Some(Step::Continue);
+                }
+                Feed::Blocked => {
+                    if let Some(c) = self.cgi.as_mut() {
+                        c.stdin_ready = false;
+                    }
+                }
+                Feed::NeedMore if buf.is_empty() => break,
+                // The other half of a wrapped ring: go round once more.
+                Feed::NeedMore => {}
+            }
+        }
+        // A Content-Length of 0 (or a body that ended exactly here).
+        if self.inbound.as_ref().is_some_and(|i| i.is_complete()) {
+            return Some(self.body_done(env));
+        }
+        self.drop_empty_inbuf(env.pool);
+        None
+    }
+
+    /// A plain upload with nothing buffered goes socket → pipe → file.
+    fn splice_ready(&self, env: &Env<'_>) -> bool {
+        env.splice
+            && self.inbuf.as_ref().is_none_or(|b| b.is_empty())
+            && self.io.raw_fd().is_some()
+            && self.inbound.as_ref().is_some_and(|i| {
+                i.remaining().is_some_and(|n| n > 0)
+                    && matches!(&i.sink, Sink::Upload(u) if u.raw_file().is_some())
+            })
+    }
+
+    /// One `splice` from the socket into a pipe, then from the pipe into
+    /// the upload's file: the body never enters user space.
+    fn splice_in(&mut self, env: &mut Env<'_>, reads: &mut u8) -> Step {
+        if !self.readable {
+            return Step::Wait;
+        }
+        if *reads == 0 {
+            return Step::Budget;
+        }
+        *reads -= 1;
+        let Some(sock) = self.io.raw_fd() else {
+            return Step::Close;
+        };
+        if self.splice.is_none() {
+            match sys::pipe().and_then(|(r, w)| {
+                r.set_nonblocking()?;
+                w.set_nonblocking()?;
+                Ok((r, w))
+            }) {
+                Ok(p) => self.splice = Some(p),
+                Err(_) => {
+                    self.reply_error(env, 500);
+                    return Step::Continue;
+                }
+            }
+        }
+        let (Some((pr, pw)), Some(inbound)) = (self.splice.as_ref(), self.inbound.as_mut()) else {
+            return Step::Close;
+        };
+        let want = usize::try_from(inbound.remaining().unwrap_or(0))
+            .unwrap_or(usize::MAX)
+            .min(SPLICE_CHUNK);
+        let n = match sys::splice(sock, pw.as_raw_fd(), want) {
+            Ok(0) => return Step::Close, // the client went away mid-body
+            Ok(n) => n,
+            Err(e) => match classify(&e) {
+                ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Step::Wait;
+                }
+                ErrorKind::Interrupted => return Step::Continue,
+                _ => return Step::Close,
+            },
+        };
+        if n < want {
+            self.readable = false;
+        }
+        // Drain the pipe into the file: it holds exactly `n` bytes.
+        let Sink::Upload(sink) = &mut inbound.sink else {
+            return Step::Close;
+        };
+        let Some(file) = sink.raw_file() else {
+            return Step::Close;
+        };
+        let mut moved = 0;
+        while moved < n {
+            match sys::splice(pr.as_raw_fd(), file.as_raw_fd(), n - moved) {
+                Ok(0) => break,
+                Ok(k) => moved += k,
+                Err(e) if classify(&e) == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.reply_error(env, io_status(&e));
+                    return Step::Continue;
+                }
+            }
+        }
+        sink.spliced(moved as u64);
+        if let super::super::inbound::Framing::Length(left) = &mut inbound.framing {
+            *left -= moved as u64;
+        }
+        inbound.decoded += moved as u64;
+        self.deadline = env.now + ms(env.config.client_body_timeout);
+        if inbound.is_complete() {
+            return self.body_done(env);
+        }
+        Step::Continue
+    }
+
+    /// The whole body is in: finish the upload, or let the CGI run.
+    fn body_done(&mut self, env: &mut Env<'_>) -> Step {
+        self.splice = None;
+        let Some(inbound) = self.inbound.take() else {
+            return Step::Close;
+        };
+        let Some(x) = self.exchange else {
+            return Step::Close;
+        };
+        let decoded = inbound.decoded;
+        match inbound.sink {
+            Sink::Upload(sink) => {
+                let p = exchange::finish_upload(env, x, self.info, sink);
+                self.exchange = None;
+                self.install(env, p);
+            }
+            // Dropping our end of the pipe is the script's EOF.
+            Sink::CgiStdin(pipe) => {
+                drop(pipe);
+                self.state = State::Cgi;
+            }
+            Sink::Spool(file, mut plan) => {
+                plan.set_content_length(decoded);
+                if env.cgi.running.len() >= env.config.cgi_max {
+                    self.reply_error(env, 503);
+                    return Step::Continue;
+                }
+                let cgi = file
+                    .rewind()
+                    .ok()
+                    .and_then(|()| spawn(env, &plan, Stdin::File(&file)));
+                match cgi {
+                    Some(cgi) => {
+                        self.cgi = Some(Box::new(cgi));
+                        self.state = State::Cgi;
+                    }
+                    None => self.reply_error(env, 502),
+                }
+            }
+        }
+        if self.state == State::Cgi {
+            self.deadline = self.cgi.as_ref().map_or(env.now, |c| c.deadline);
+        }
+        self.drop_empty_inbuf(env.pool);
+        Step::Continue
+    }
+
+    /// Move output along: parse the CGI's header block, frame its body into
+    /// the output buffer, write the output buffer, read more from the CGI.
+    /// `None` when there is nothing to do at all (no CGI, nothing pending).
+    fn pump_output(&mut self, env: &mut Env<'_>, writes: &mut u8) -> Option<Step> {
+        let mut progressed = false;
+        let mut budget_left_over = false;
+        let mut cgi_reads = 1u8;
+        loop {
+            if self.cgi.is_some() {
+                if let Some(step) = self.cgi_frame(env) {
+                    return Some(step);
+                }
+                if self.cgi_finished() {
+                    return Some(self.finish_exchange(env));
+                }
+            }
+            let pending = self.out.as_ref().is_some_and(|b| !b.is_empty());
+            if pending && self.writable {
+                if *writes == 0 {
+                    budget_left_over = true;
+                } else {
+                    *writes -= 1;
+                    match self.write_out(env) {
+                        WriteOutcome::Closed => return Some(Step::Close),
+                        WriteOutcome::Partial => {
+                            self.deadline = env.now + ms(env.config.send_timeout);
+                            self.clamp_deadline_to_cgi();
+                        }
+                        WriteOutcome::Done => {
+                            // Nothing left to send: the clock that runs is
+                            // the body's (while it comes) or the script's.
+                            let alive = self.cgi.as_ref().filter(|c| !c.eof);
+                            self.deadline = match alive {
+                                _ if self.state == State::Body => {
+                                    env.now + ms(env.config.client_body_timeout)
+                                }
+                                Some(c) => c.deadline,
+                                None => env.now + ms(env.config.send_timeout),
+                            };
+                            self.clamp_deadline_to_cgi();
+                        }
+                    }
+                    progressed = true;
+                    continue;
+                }
+            }
+            let Some(cgi) = self.cgi.as_mut() else { break };
+            if env.epoll.is_none() {
+                cgi.stdout_ready = true;
+            }
+            let room = cgi.buf.as_ref().is_none_or(|b| !b.is_full());
+            if cgi.eof || !cgi.stdout_ready || !room {
+                break;
+            }
+            if cgi_reads == 0 {
+                budget_left_over = true;
+                break;
+            }
+            cgi_reads -= 1;
+            match cgi.read_output(env.pool) {
+                Ok(true) => progressed = true,
+                Ok(false) => break,
+                Err(_) => {
+                    cgi.eof = true;
+                    progressed = true;
+                }
+            }
+        }
+        if budget_left_over {
+            Some(Step::Budget)
+        } else if progressed || self.cgi.is_some() {
+            Some(Step::Wait)
+        } else {
+            None
+        }
+    }
+
+    /// Parse the CGI's header block once it is complete, and frame buffered
+    /// body bytes into the output buffer. `Some(step)` when the exchange
+    /// changed course (502).
+    fn cgi_frame(&mut self, env: &mut Env<'_>) -> Option<Step> {
+        let x = self.exchange?;
+        let cgi = self.cgi.as_mut()?;
+        if cgi.framing == OutFraming::Pending {
+            let buf = cgi.buf.as_mut();
+            let outcome = match buf {
+                Some(b) if !b.is_empty() => {
+                    b.make_contiguous();
+                    match parse_cgi_head(b.readable()) {
+                        Ok(Some((head, used))) => {
+                            let (framing, close) = write_cgi_head(env, x, &head);
+                            Some(Ok((framing, close, used)))
+                        }
+                        Ok(None) if b.is_full() || cgi.eof => Some(Err(())),
+                        Ok(None) => None,
+                        Err(_) => Some(Err(())),
+                    }
+                }
+                _ if cgi.eof => Some(Err(())),
+                _ => None,
+            };
+            match outcome {
+                None => return None,
+                // RFC 3875 §6: no valid header block → the gateway failed.
+                Some(Err(())) => {
+                    self.reply_error(env, 502);
+                    return Some(Step::Continue);
+                }
+                Some(Ok((framing, close, used))) => {
+                    if let Some(b) = cgi.buf.as_mut() {
+                        b.consume(used);
+                    }
+                    cgi.framing = framing;
+                    self.ending.close |= close;
+                    let out = self.out.get_or_insert_with(|| env.pool.get());
+                    out.push(env.scratch);
+                }
+            }
+        }
+        self.frame_cgi_body(env);
+        None
+    }
+
+    /// Copy buffered CGI body bytes into the output buffer, framed.
+    fn frame_cgi_body(&mut self, env: &mut Env<'_>) {
+        let Some(cgi) = self.cgi.as_mut() else { return };
+        while let Some(src) = cgi.buf.as_mut().filter(|b| !b.is_empty()) {
+            let out = self.out.get_or_insert_with(|| env.pool.get());
+            let data = src.readable();
+            let n = match cgi.framing {
+                OutFraming::Pending => return,
+                OutFraming::Drop => data.len(),
+                OutFraming::Close => out.push(data),
+                OutFraming::Length(left) => {
+                    // Bytes past the declared length are dropped.
+                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
+                    let pushed = out.push(data.get(..take).unwrap_or(&[]));
+                    cgi.framing = OutFraming::Length(left - pushed as u64);
+                    if pushed == take { data.len() } else { pushed }
+                }
+                OutFraming::Chunked => {
+                    let room = out.free().saturating_sub(CHUNK_FRAME);
+                    let take = room.min(data.len());
+                    if take == 0 {
+                        break;
+                    }
+                    let mut line = arrayvec::ArrayString::<20>::new();
+                    let _ = std::fmt::Write::write_fmt(&mut line, format_args!("{take:x}\r\n"));
+                    out.push(line.as_bytes());
+                    out.push(data.get(..take).unwrap_or(&[]));
+                    out.push(b"\r\n");
+                    take
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            src.consume(n);
+        }
+        if cgi.eof && cgi.buf.as_ref().is_none_or(|b| b.is_empty()) {
+            if let Some(b) = cgi.buf.take() {
+                env.pool.put(b);
+            }
+            match cgi.framing {
+                OutFraming::Chunked => {
+                    let out = self.out.get_or_insert_with(|| env.pool.get());
+                    if out.free() >= 5 {
+                        out.push(b"0\r\n\r\n");
+                        cgi.framing = OutFraming::Drop;
+                    }
+                }
+                // The script said more than it sent: the only honest end is
+                // to close (the client sees a short body).
+                OutFraming::Length(left) if left > 0 => {
+                    self.ending.close = true;
+                    cgi.framing = OutFraming::Drop;
+                }
+                OutFraming::Close => {
+                    self.ending.close = true;
+                    cgi.framing = OutFraming::Drop;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The script's output has all been framed and written.
+    fn cgi_finished(&self) -> bool {
+        let Some(cgi) = self.cgi.as_ref() else {
+            return false;
+        };
+        let done_framing = matches!(cgi.framing, OutFraming::Drop | OutFraming::Length(0));
+        cgi.eof
+            && done_framing
+            && cgi.buf.as_ref().is_none_or(|b| b.is_empty())
+            && self.out.as_ref().is_none_or(|b| b.is_empty())
+            && self.state == State::Cgi
+    }
+}

@@ -1,0 +1,419 @@
+//! From a parsed head to what the connection does next: the handlers decide
+//! (`dispatch`), then this module turns the decision into a reply head in
+//! `Env::scratch`, a body to receive, or a CGI to start.
+
+use crate::handlers::cgi::{CgiHead, CgiPlan};
+use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply};
+use crate::http::response::{HeadBuf, HeadWriter};
+use crate::http::{Method, Request, Version};
+use crate::sys::File;
+
+use super::super::cgi::{CgiProc, OutFraming, Stdin};
+use super::super::inbound::{Inbound, Sink};
+use super::{Ending, Env, Exchange, MAX_DISCARD, ms};
+
+/// A reply turned into a head (in `Env::scratch`) and what follows it.
+pub(super) struct Prepared {
+    pub body: Body,
+    pub ending: Ending,
+    /// Body bytes to read and drop before the reply is sent.
+    pub discard: u64,
+}
+
+/// What a request starts.
+pub(super) enum Started {
+    /// An answer (head in `Env::scratch`).
+    Reply(Prepared),
+    /// A body to receive (for an upload or a CGI, maybe already running).
+    Body {
+        inbound: Inbound,
+        cgi: Option<CgiProc>,
+        exchange: Exchange,
+        expect_continue: bool,
+    },
+    /// A CGI with no body to send it.
+    Cgi { cgi: CgiProc, exchange: Exchange },
+}
+
+/// Route a parsed request and start what it asks for.
+pub(super) fn start(
+    env: &mut Env<'_>,
+    spec: usize,
+    served: u64,
+    info: ConnInfo,
+    req: &Request<'_>,
+) -> Started {
+    let config = env.config;
+    let Some((index, server)) = env
+        .specs
+        .get(spec)
+        .map(|s| s.select(config, req.host))
+        .and_then(|i| config.servers.get(i).map(|s| (i, s)))
+    else {
+        return Started::Reply(prepare_error(env, None, 500));
+    };
+    let mut ctx = Ctx {
+        config,
+        server,
+        roots: env.roots,
+        now: env.unix_now,
+        conn: info,
+    };
+    let action = handlers::dispatch(&mut ctx, req);
+    let exchange = Exchange {
+        version: req.version,
+        head_only: req.method == Method::Head,
+        keep_alive: req.keep_alive && served + 1 < config.keepalive_requests && !env.draining,
+        server: index,
+    };
+    let declared = req.content_length.unwrap_or(0);
+    let has_body = req.chunked || declared > 0;
+    // RFC 9110 §10.1.1; ignored for HTTP/1.0 (HTTP.md rule 20).
+    let expect_continue = req.expect_continue && has_body && req.version == Version::Http11;
+    let limit = body_limit(server, req);
+    match action {
+        Action::Reply(reply) => {
+            Started::Reply(prepare(env.scratch, env.date, req, exchange, reply))
+        }
+        Action::Upload(sink) => Started::Body {
+            inbound: Inbound::new(req.chunked, declared, limit, Sink::Upload(sink)),
+            cgi: None,
+            exchange,
+            expect_continue,
+        },
+        Action::Cgi(plan) => {
+            if env.cgi.running.len() >= config.cgi_max {
+                let mut ctx = Ctx {
+                    config,
+                    server,
+                    roots: env.roots,
+                    now: env.unix_now,
+                    conn: info,
+                };
+                let reply = handlers::error_reply(&mut ctx, 503);
+                return Started::Reply(prepare(env.scratch, env.date, req, exchange, reply));
+            }
+            if req.chunked {
+                // CONFIG.md: a chunked body is decoded into an unlinked
+                // temporary file first, so CONTENT_LENGTH is always set.
+                return match File::temporary(&std::env::temp_dir()) {
+                    Ok(f) => Started::Body {
+                        inbound: Inbound::new(true, 0, limit, Sink::Spool(f, Box::new(plan))),
+                        cgi: None,
+                        exchange,
+                        expect_continue,
+                    },
+                    Err(_) => Started::Reply(prepare_error(env, Some(index), 500)),
+                };
+            }
+            let stdin = if declared > 0 {
+                Stdin::Pipe
+            } else {
+                Stdin::Empty
+            };
+            match spawn(env, &plan, stdin) {
+                Some(mut cgi) if declared > 0 => {
+                    let pipe = cgi.stdin.take();
+                    Started::Body {
+                        inbound: Inbound::new(false, declared, limit, Sink::CgiStdin(pipe)),
+                        cgi: Some(cgi),
+                        exchange,
+                        expect_continue,
+                    }
+                }
+                Some(cgi) => Started::Cgi { cgi, exchange },
+                None => Started::Reply(prepare_error(env, Some(index), 502)),
+            }
+        }
+    }
+}
+
+/// Start a CGI process and count it as running.
+pub(super) fn spawn(env: &mut Env<'_>, plan: &CgiPlan, stdin: Stdin<'_>) -> Option<CgiProc> {
+    let deadline = env.now + ms(env.config.cgi_timeout);
+    let cgi = CgiProc::spawn(plan, stdin, env.stderr, env.epoll, env.token, deadline).ok()?;
+    env.cgi.running.insert(cgi.pid, env.token);
+    Some(cgi)
+}
+
+/// The framing a CGI body gets when the script gives no `Content-Length`.
+fn framing_for(x: Exchange) -> OutFraming {
+    if x.head_only {
+        OutFraming::Drop
+    } else if x.version == Version::Http10 {
+        OutFraming::Close
+    } else {
+        OutFraming::Chunked
+    }
+}
+
+/// `client_max_body_size` of the route the request maps to (0: no limit).
+fn body_limit(server: &crate::config::Server, req: &Request<'_>) -> u64 {
+    let mut buf = [0u8; crate::http::request::MAX_REQUEST_LINE];
+    match crate::http::path::normalize(req.path, &mut buf) {
+        Ok(path) => server.find_location(path).client_max_body_size,
+        Err(_) => 0,
+    }
+}
+
+/// An answer to a request: its head, and whether the connection reads and
+/// drops the request's body first, keeps going, or closes.
+fn prepare(
+    scratch: &mut HeadBuf,
+    date: &[u8; 29],
+    req: &Request<'_>,
+    x: Exchange,
+    reply: Reply<'_>,
+) -> Prepared {
+    let mut ending = Ending {
+        close: reply.close || !x.keep_alive,
+        linger: reply.close,
+    };
+    // The handler took no body: a small declared one is read and dropped
+    // first so the connection stays in step; anything else closes
+    // (HTTP.md rule 19).
+    let declared = req.content_length.unwrap_or(0);
+    let mut discard = 0;
+    if req.chunked {
+        ending = Ending {
+            close: true,
+            linger: true,
+        };
+    } else if declared > 0 {
+        if ending.close || req.expect_continue || declared > MAX_DISCARD {
+            ending = Ending {
+                close: true,
+                linger: true,
+            };
+        } else {
+            discard = declared;
+        }
+    }
+    let keep_alive_10 = req.version == Version::Http10 && !ending.close;
+    if !write_head(
+        scratch,
+        date,
+        &reply,
+        req.version,
+        ending.close,
+        keep_alive_10,
+    ) {
+        return Prepared {
+            body: Body::Empty,
+            ending: Ending {
+                close: true,
+                linger: true,
+            },
+            discard: 0,
+        };
+    }
+    let body = if x.head_only { Body::Empty } else { reply.body };
+    Prepared {
+        body,
+        ending,
+        discard,
+    }
+}
+
+/// The answer once a body is in (an upload's reply).
+fn prepare_after_body(
+    scratch: &mut HeadBuf,
+    date: &[u8; 29],
+    x: Exchange,
+    reply: Reply<'_>,
+) -> Prepared {
+    let ending = Ending {
+        close: reply.close || !x.keep_alive,
+        linger: reply.close,
+    };
+    let keep_alive_10 = x.version == Version::Http10 && !ending.close;
+    if !write_head(
+        scratch,
+        date,
+        &reply,
+        x.version,
+        ending.close,
+        keep_alive_10,
+    ) {
+        return Prepared {
+            body: Body::Empty,
+            ending: Ending {
+                close: true,
+                linger: true,
+            },
+            discard: 0,
+        };
+    }
+    let body = if x.head_only { Body::Empty } else { reply.body };
+    Prepared {
+        body,
+        ending,
+        discard: 0,
+    }
+}
+
+/// An error reply that closes the connection, from `server` (the
+/// listener's default one when no request could be routed).
+pub(super) fn prepare_error(env: &mut Env<'_>, server: Option<usize>, status: u16) -> Prepared {
+    let config = env.config;
+    let reply = match server.and_then(|i| config.servers.get(i)) {
+        Some(server) => {
+            let mut ctx = Ctx {
+                config,
+                server,
+                roots: env.roots,
+                now: env.unix_now,
+                conn: ConnInfo::default(),
+            };
+            handlers::error_reply(&mut ctx, status)
+        }
+        None => Reply::status(status),
+    };
+    let body = if write_head(env.scratch, env.date, &reply, Version::Http11, true, false) {
+        reply.body
+    } else {
+        Body::Empty
+    };
+    Prepared {
+        body,
+        ending: Ending {
+            close: true,
+            linger: true,
+        },
+        discard: 0,
+    }
+}
+
+/// Run an upload's `finish` on its virtual server.
+pub(super) fn finish_upload(
+    env: &mut Env<'_>,
+    x: Exchange,
+    info: ConnInfo,
+    sink: crate::handlers::upload::UploadSink,
+) -> Prepared {
+    let config = env.config;
+    let Some(server) = config.servers.get(x.server) else {
+        return prepare_error(env, None, 500);
+    };
+    let mut ctx = Ctx {
+        config,
+        server,
+        roots: env.roots,
+        now: env.unix_now,
+        conn: info,
+    };
+    let reply = sink.finish(&mut ctx);
+    prepare_after_body(env.scratch, env.date, x, reply)
+}
+
+/// Serialise the reply's head into `scratch`. `false` when it did not fit
+/// and a bodiless 500 head was written instead.
+fn write_head(
+    scratch: &mut HeadBuf,
+    date: &[u8; 29],
+    reply: &Reply<'_>,
+    version: Version,
+    close: bool,
+    keep_alive_10: bool,
+) -> bool {
+    let mut w = HeadWriter::new(scratch, version, reply.status, date);
+    if let Some(ct) = &reply.content_type {
+        w.header("Content-Type", ct.as_bytes());
+    }
+    // RFC 9110 §8.6: no Content-Length on 1xx and 204; a 304 sends none here.
+    if !matches!(reply.status, 100..=199 | 204 | 304) {
+        w.header_u64("Content-Length", reply.body.len());
+    }
+    if let Some(t) = reply.last_modified {
+        w.header_date("Last-Modified", t);
+    }
+    if let Some(loc) = &reply.location {
+        w.header("Location", loc.as_bytes());
+    }
+    if let Some(allow) = reply.allow {
+        let mut list = arrayvec::ArrayString::<96>::new();
+        for (i, m) in allow.iter().enumerate() {
+            if i > 0 {
+                list.push_str(", ");
+            }
+            list.push_str(m.as_str());
+        }
+        w.header("Allow", list.as_bytes());
+    }
+    for (name, value) in reply.headers {
+        w.header(name, value.as_bytes());
+    }
+    if finish_head(w, close, keep_alive_10) {
+        return true;
+    }
+    overflow_head(scratch, version, date);
+    false
+}
+
+/// Close the head with `Connection` and the blank line; `false` if the head
+/// did not fit its buffer.
+fn finish_head(mut w: HeadWriter<'_>, close: bool, keep_alive_10: bool) -> bool {
+    if close {
+        w.header("Connection", b"close");
+    } else if keep_alive_10 {
+        w.header("Connection", b"keep-alive");
+    }
+    w.finish().is_ok()
+}
+
+/// A head outgrew its buffer (huge header values): a minimal bodiless 500
+/// that closes, rather than a truncated head.
+fn overflow_head(scratch: &mut HeadBuf, version: Version, date: &[u8; 29]) {
+    let mut w = HeadWriter::new(scratch, version, 500, date);
+    w.header_u64("Content-Length", 0);
+    w.header("Connection", b"close");
+    let _ = w.finish();
+}
+
+/// The head of a CGI's answer: its status and headers, with our framing.
+/// Returns the framing of the body and whether the connection must close.
+pub(super) fn write_cgi_head(
+    env: &mut Env<'_>,
+    x: Exchange,
+    head: &CgiHead<'_>,
+) -> (OutFraming, bool) {
+    let (framing, mut close) = match head.content_length {
+        Some(_) if x.head_only => (OutFraming::Drop, false),
+        Some(n) => (OutFraming::Length(n), false),
+        None => {
+            let f = framing_for(x);
+            (f, f == OutFraming::Close)
+        }
+    };
+    close |= !x.keep_alive;
+    let mut w = HeadWriter::new(env.scratch, x.version, head.status, env.date);
+    if let Some(ct) = head.content_type {
+        w.header("Content-Type", ct);
+    }
+    if let Some(loc) = head.location {
+        w.header("Location", loc);
+    }
+    let bodiless = matches!(head.status, 100..=199 | 204 | 304);
+    match (head.content_length, bodiless) {
+        (_, true) => {}
+        (Some(n), false) => w.header_u64("Content-Length", n),
+        (None, false)
+            if framing == OutFraming::Chunked || (x.head_only && x.version == Version::Http11) =>
+        {
+            w.header("Transfer-Encoding", b"chunked")
+        }
+        (None, false) => {}
+    }
+    for (name, value) in &head.headers {
+        if let Ok(name) = std::str::from_utf8(name) {
+            w.header(name, value);
+        }
+    }
+    let keep_alive_10 = x.version == Version::Http10 && !close;
+    if !finish_head(w, close, keep_alive_10) {
+        overflow_head(env.scratch, x.version, env.date);
+        return (OutFraming::Drop, true);
+    }
+    let framing = if bodiless { OutFraming::Drop } else { framing };
+    (framing, close)
+}

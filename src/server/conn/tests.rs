@@ -1,0 +1,474 @@
+//! The whole state machine driven over an in-memory transport.
+
+use super::*;
+use crate::config;
+use crate::server::transport::MemTransport;
+use std::path::PathBuf;
+
+struct World {
+    config: Config,
+    specs: Vec<ListenerSpec>,
+    pool: BufPool,
+    roots: RootCache,
+    scratch: HeadBuf,
+    cgi: crate::server::cgi::CgiTable,
+    now: Millis,
+    dir: PathBuf,
+}
+
+impl World {
+    fn new(name: &str, extra: &str) -> World {
+        let dir = std::env::temp_dir().join(format!("ls-conn-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("www/sub")).unwrap();
+        std::fs::write(dir.join("www/index.html"), b"<h1>home</h1>").unwrap();
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(dir.join("www/big.bin"), &big).unwrap();
+        let text = format!(
+            "keepalive_timeout 5s; client_header_timeout 2s; keepalive_requests 100;\n\
+                 server {{ listen 127.0.0.1:8080; root {}; {extra} }}\n",
+            dir.join("www").display()
+        );
+        let (config, _) = config::parse_str(&text, "test.conf", &dir).unwrap();
+        let specs = config.listeners();
+        World {
+            config,
+            specs,
+            pool: BufPool::new(8),
+            roots: RootCache::default(),
+            scratch: HeadBuf::new(),
+            cgi: Default::default(),
+            now: 1_000,
+            dir,
+        }
+    }
+
+    fn conn(&self) -> Conn<MemTransport> {
+        let mut c = Conn::new(
+            MemTransport::default(),
+            0,
+            Default::default(),
+            self.now + 2_000,
+        );
+        c.writable = true;
+        c
+    }
+
+    fn env(&mut self) -> Env<'_> {
+        Env {
+            config: &self.config,
+            specs: &self.specs,
+            pool: &mut self.pool,
+            roots: &mut self.roots,
+            now: self.now,
+            unix_now: 1_700_000_000,
+            date: b"Tue, 14 Nov 2023 22:13:20 GMT",
+            scratch: &mut self.scratch,
+            draining: false,
+            epoll: None,
+            token: 0,
+            cgi: &mut self.cgi,
+            stderr: 2,
+            splice: false,
+        }
+    }
+
+    /// Feed `bytes` and drive until the connection waits or closes.
+    fn run(&mut self, c: &mut Conn<MemTransport>, bytes: &[u8]) -> Drive {
+        if !bytes.is_empty() {
+            c.io.feed(bytes);
+            c.readable = true;
+        }
+        for _ in 0..10_000 {
+            match c.drive(&mut self.env()) {
+                Drive::Again => continue,
+                d => {
+                    if d == Drive::Wait && c.writable && c.state() == State::Send {
+                        continue;
+                    }
+                    return d;
+                }
+            }
+        }
+        panic!("connection never settled");
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Split a byte stream into responses (heads + Content-Length bodies).
+fn responses(out: &[u8]) -> Vec<(u16, String, Vec<u8>)> {
+    let mut v = Vec::new();
+    let mut rest = out;
+    while let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&rest[..end]).to_string();
+        let status: u16 = head[9..12].parse().unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .map_or(0, |n| n.trim().parse().unwrap());
+        let body_end = (end + 4 + len).min(rest.len());
+        v.push((status, head, rest[end + 4..body_end].to_vec()));
+        rest = &rest[body_end..];
+    }
+    v
+}
+
+#[test]
+fn get_then_idle_holds_no_buffer() {
+    let mut w = World::new("get", "");
+    let mut c = w.conn();
+    let d = w.run(&mut c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(d, Drive::Wait);
+    let r = responses(&c.io.output);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].0, 200);
+    assert_eq!(r[0].2, b"<h1>home</h1>");
+    assert_eq!(c.state(), State::Idle);
+    assert!(
+        !c.holds_buffers(),
+        "an idle keep-alive connection holds no buffer"
+    );
+    assert_eq!(w.pool.out, 0);
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let mut w = World::new("pipe", "");
+    let mut c = w.conn();
+    let d = w.run(
+            &mut c,
+            b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\nHEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+    assert_eq!(d, Drive::Wait);
+    let out = String::from_utf8_lossy(&c.io.output).to_string();
+    let a = out.find("200 OK").unwrap();
+    let b = out[a + 1..].find("200 OK").unwrap() + a + 1;
+    let nf = out.find(" 404 ").unwrap();
+    assert!(a < b && b < nf, "{out}");
+    assert_eq!(
+        out.matches("<h1>home</h1>").count(),
+        1,
+        "HEAD sends no body"
+    );
+    assert!(!c.holds_buffers());
+}
+
+#[test]
+fn request_split_at_every_byte_gives_the_same_answer() {
+    let req = b"GET /index.html HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n";
+    let mut w = World::new("split", "");
+    let mut whole = w.conn();
+    w.run(&mut whole, req);
+    for cut in 1..req.len() {
+        let mut c = w.conn();
+        assert_eq!(w.run(&mut c, &req[..cut]), Drive::Wait);
+        assert!(
+            c.io.output.is_empty(),
+            "no answer before the head ends (cut {cut})"
+        );
+        w.run(&mut c, &req[cut..]);
+        assert_eq!(c.io.output, whole.io.output, "cut at {cut}");
+    }
+}
+
+#[test]
+fn short_writes_deliver_every_byte() {
+    let mut w = World::new("short", "");
+    let mut c = w.conn();
+    c.io.write_limit = Some(777);
+    let mut d = w.run(&mut c, b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    // The transport never blocks, so "Wait" only happens once done; a
+    // real socket would clear `writable` on a short write and wait.
+    for _ in 0..1000 {
+        if c.state() == State::Idle {
+            break;
+        }
+        c.writable = true;
+        d = w.run(&mut c, b"");
+    }
+    assert_eq!(d, Drive::Wait);
+    let r = responses(&c.io.output);
+    let want: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].2, want);
+}
+
+#[test]
+fn bad_head_gets_400_then_lingers() {
+    let mut w = World::new("bad", "");
+    let mut c = w.conn();
+    let d = w.run(&mut c, b"GET / HTTP/1.1\r\nHost : x\r\n\r\n");
+    assert_eq!(d, Drive::Wait);
+    let r = responses(&c.io.output);
+    assert_eq!(r[0].0, 400);
+    assert!(r[0].1.contains("Connection: close"));
+    assert_eq!(c.state(), State::Linger);
+    assert!(c.io.shut, "write side shut down");
+    c.io.eof = true;
+    c.readable = true;
+    assert_eq!(w.run(&mut c, b""), Drive::Close);
+    assert_eq!(w.pool.out, 0, "every buffer back in the pool");
+}
+
+#[test]
+fn unread_body_is_discarded_not_parsed() {
+    let mut w = World::new("discard", "");
+    let mut c = w.conn();
+    w.run(
+            &mut c,
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 27\r\n\r\nGET /evil HTTP/1.1\r\nX: y\r\n\r\n",
+        );
+    w.run(&mut c, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = responses(&c.io.output);
+    assert_eq!(r.iter().map(|r| r.0).collect::<Vec<_>>(), vec![200, 404]);
+}
+
+#[test]
+fn slow_head_times_out_with_408() {
+    let mut w = World::new("slow", "");
+    let mut c = w.conn();
+    assert_eq!(w.run(&mut c, b"GET / HT"), Drive::Wait);
+    w.now += 2_001;
+    assert!(c.deadline <= w.now);
+    let d = c.on_timeout(&mut w.env());
+    assert_eq!(d, Drive::Wait);
+    assert_eq!(responses(&c.io.output)[0].0, 408);
+    assert_eq!(c.state(), State::Linger);
+}
+
+#[test]
+fn http10_closes_and_keep_alive_10_stays() {
+    let mut w = World::new("h10", "");
+    let mut c = w.conn();
+    assert_eq!(w.run(&mut c, b"GET / HTTP/1.0\r\n\r\n"), Drive::Close);
+    let mut c = w.conn();
+    assert_eq!(
+        w.run(&mut c, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+        Drive::Wait
+    );
+    let r = responses(&c.io.output);
+    assert!(r[0].1.contains("Connection: keep-alive"), "{}", r[0].1);
+}
+
+#[test]
+fn keepalive_requests_limit_closes() {
+    let mut w = World::new("limit", "");
+    w.config.keepalive_requests = 2;
+    let mut c = w.conn();
+    assert_eq!(
+        w.run(&mut c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Drive::Wait
+    );
+    assert_eq!(
+        w.run(&mut c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Drive::Close
+    );
+    let r = responses(&c.io.output);
+    assert!(r[1].1.contains("Connection: close"));
+}
+
+#[test]
+fn oversized_head_gets_431() {
+    let mut w = World::new("big", "");
+    let mut c = w.conn();
+    let mut req = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..400 {
+        req.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "a".repeat(40)).as_bytes());
+    }
+    w.run(&mut c, &req);
+    assert_eq!(responses(&c.io.output)[0].0, 431);
+}
+
+/// Drive until the output holds a complete answer with `needle`, letting a
+/// CGI child run in real time (no epoll here: pipes are polled).
+fn run_until(w: &mut World, c: &mut Conn<MemTransport>, needle: &[u8]) -> Drive {
+    let mut d = Drive::Wait;
+    for _ in 0..500 {
+        d = w.run(c, b"");
+        let found = c.io.output.windows(needle.len()).any(|x| x == needle);
+        let settled = matches!(c.state(), State::Idle | State::Linger);
+        if d == Drive::Close || (found && settled) {
+            return d;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    d
+}
+
+fn upload_world(name: &str) -> World {
+    let w = World::new(
+        name,
+        "location /up/ { upload_store up; allowed_methods GET PUT POST DELETE; \
+         client_max_body_size 64; }",
+    );
+    std::fs::create_dir_all(w.dir.join("up")).unwrap();
+    w
+}
+
+fn stored(w: &World) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(w.dir.join("up"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn chunked_put_is_stored_whole_and_the_connection_stays_in_step() {
+    let mut w = upload_world("chunked-put");
+    let mut c = w.conn();
+    let req = b"PUT /up/a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+                5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nTrailer: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+    // One byte at a time: the decoder and the state machine resume anywhere.
+    for b in req.iter() {
+        w.run(&mut c, std::slice::from_ref(b));
+    }
+    let r = responses(&c.io.output);
+    assert_eq!(
+        r.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![201, 404],
+        "{r:?}"
+    );
+    assert!(r[0].1.contains("Location: /up/a.txt"));
+    assert_eq!(
+        std::fs::read(w.dir.join("up/a.txt")).unwrap(),
+        b"hello, world"
+    );
+    assert_eq!(stored(&w), vec!["a.txt"]);
+}
+
+#[test]
+fn chunked_body_over_the_limit_is_413_and_leaves_nothing() {
+    let mut w = upload_world("chunked-413");
+    let mut c = w.conn();
+    let mut req =
+        b"PUT /up/big.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..10 {
+        req.extend_from_slice(b"10\r\n0123456789abcdef\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    w.run(&mut c, &req);
+    let r = responses(&c.io.output);
+    assert_eq!(r[0].0, 413);
+    assert!(r[0].1.contains("Connection: close"));
+    assert!(stored(&w).is_empty(), "{:?}", stored(&w));
+}
+
+#[test]
+fn malformed_chunk_is_400_and_closes() {
+    let mut w = upload_world("chunked-400");
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"PUT /up/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0x1\r\na\r\n0\r\n\r\n",
+    );
+    let r = responses(&c.io.output);
+    assert_eq!(r[0].0, 400);
+    assert_eq!(c.state(), State::Linger);
+    assert!(stored(&w).is_empty());
+}
+
+#[test]
+fn expect_continue_gets_100_before_the_body() {
+    let mut w = upload_world("expect");
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"PUT /up/e.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+    );
+    assert_eq!(c.io.output, b"HTTP/1.1 100 Continue\r\n\r\n");
+    w.run(&mut c, b"data");
+    let out = String::from_utf8_lossy(&c.io.output).to_string();
+    assert!(out.contains("\r\n\r\nHTTP/1.1 201 "), "{out}");
+    // ...but not when the answer is already known (rule 20).
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"PUT /up/e.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 400\r\nExpect: 100-continue\r\n\r\n",
+    );
+    assert!(c.io.output.starts_with(b"HTTP/1.1 413 "));
+}
+
+#[test]
+fn client_gone_mid_upload_leaves_nothing() {
+    let mut w = upload_world("gone");
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"PUT /up/g.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nhalf",
+    );
+    assert_eq!(c.state(), State::Body);
+    assert_eq!(stored(&w).len(), 1, "the temporary file exists meanwhile");
+    c.io.eof = true;
+    c.readable = true;
+    assert_eq!(w.run(&mut c, b""), Drive::Close);
+    drop(c);
+    assert!(stored(&w).is_empty(), "{:?}", stored(&w));
+    assert_eq!(w.pool.out, 0);
+}
+
+#[test]
+fn cgi_gets_the_body_and_its_output_is_chunked() {
+    let mut w = World::new(
+        "cgi",
+        "location /cgi/ { cgi .sh /bin/sh; allowed_methods GET POST; }",
+    );
+    std::fs::create_dir_all(w.dir.join("www/cgi")).unwrap();
+    std::fs::write(
+        w.dir.join("www/cgi/echo.sh"),
+        "printf 'Content-Type: text/plain\\r\\n\\r\\n'; printf 'len=%s ' \"$CONTENT_LENGTH\"; cat\n",
+    )
+    .unwrap();
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"POST /cgi/echo.sh HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    run_until(&mut w, &mut c, b"0\r\n\r\n");
+    let out = String::from_utf8_lossy(&c.io.output).to_string();
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(out.contains("Transfer-Encoding: chunked"), "{out}");
+    assert!(out.contains("len=5 hello"), "{out}");
+    assert!(out.ends_with("0\r\n\r\n"), "{out}");
+    assert_eq!(c.state(), State::Idle);
+    // A chunked body reaches the script de-chunked, with CONTENT_LENGTH.
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"POST /cgi/echo.sh HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    );
+    let out = String::from_utf8_lossy(&c.io.output).to_string();
+    assert!(
+        out.starts_with("HTTP/1.1 400 "),
+        "TE in HTTP/1.0 is refused: {out}"
+    );
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"POST /cgi/echo.sh HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+    );
+    run_until(&mut w, &mut c, b"0\r\n\r\n");
+    let out = String::from_utf8_lossy(&c.io.output).to_string();
+    assert!(out.contains("len=5 abcde"), "{out}");
+}
+
+#[test]
+fn cgi_without_headers_is_502() {
+    let mut w = World::new("cgi502", "location /cgi/ { cgi .sh /bin/sh; }");
+    std::fs::create_dir_all(w.dir.join("www/cgi")).unwrap();
+    std::fs::write(w.dir.join("www/cgi/fail.sh"), "exit 3\n").unwrap();
+    let mut c = w.conn();
+    w.run(&mut c, b"GET /cgi/fail.sh HTTP/1.1\r\nHost: x\r\n\r\n");
+    run_until(&mut w, &mut c, b" 502 ");
+    assert!(
+        c.io.output.starts_with(b"HTTP/1.1 502 "),
+        "{}",
+        String::from_utf8_lossy(&c.io.output)
+    );
+}
