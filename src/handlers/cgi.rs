@@ -419,8 +419,8 @@ const DROPPED: [&str; 9] = [
 /// and so is an empty one (a blank first line). A first line without a
 /// colon means the script sent no head at all: refused, as is a block
 /// that has not ended within [`MAX_CGI_HEAD`] bytes or holds more than
-/// [`MAX_CGI_HEADERS`] other fields. The fields in [`DROPPED`] are
-/// skipped. A line that can no longer become valid is refused as soon as
+/// [`MAX_CGI_HEADERS`] other fields. Hop-by-hop fields (`Connection`,
+/// `Transfer-Encoding`, ...) and `Date`/`Server` are skipped. A line that can no longer become valid is refused as soon as
 /// it is seen, before its end arrives.
 pub fn parse_head(buf: &[u8]) -> Result<Option<(CgiHead<'_>, usize)>, BadCgiHead> {
     let window = buf.get(..buf.len().min(MAX_CGI_HEAD)).unwrap_or(buf);
