@@ -361,6 +361,18 @@ fn cgi_script_lookup() {
     );
     assert_eq!(env(&p, "DOCUMENT_ROOT").as_deref(), scripts.to_str());
     assert_eq!(env(&p, "SCRIPT_NAME").as_deref(), Some("/run/t.sh"));
+    // A folder whose first index is a script runs it; its source is never served.
+    let cfg_index = s.config(
+        "server {\n listen 127.0.0.1:8080;\n root @/www;\n\
+         location /cgi { cgi .py /bin/sh; index index.html index.py; }\n}\n",
+    );
+    s.file("www/cgi/app/index.py", "secret source")
+        .file("www/cgi/site/index.html", "home")
+        .file("www/cgi/site/index.py", "");
+    let p = cgi(&cfg_index, "GET", "/cgi/app/?q=1", "");
+    assert_eq!(env(&p, "SCRIPT_NAME").as_deref(), Some("/cgi/app/index.py"));
+    assert_eq!(env(&p, "REQUEST_URI").as_deref(), Some("/cgi/app/?q=1"));
+    assert_eq!(reply(&cfg_index, "GET", "/cgi/site/", "").body, b"home");
     // An interpreter that cannot be found: 502.
     assert_eq!(reply(&cfg, "GET", "/nointerp/a.py", "").status, 502);
     assert_eq!(reply(&cfg, "GET", "/nointerp/a.x", "").status, 502);
