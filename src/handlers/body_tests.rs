@@ -461,3 +461,143 @@ fn cgi_environment() {
     assert_eq!(env(&p, "QUERY_STRING").as_deref(), Some(""));
     assert_eq!(env(&p, "CONTENT_TYPE"), None);
 }
+
+/// A multipart/form-data body with boundary `XyZ`: `(name, filename, content)`.
+fn form(parts: &[(&str, Option<&str>, &str)]) -> Vec<u8> {
+    let mut b = Vec::new();
+    for (name, filename, content) in parts {
+        b.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"");
+        b.extend_from_slice(name.as_bytes());
+        b.push(b'"');
+        if let Some(f) = filename {
+            b.extend_from_slice(b"; filename=\"");
+            b.extend_from_slice(f.as_bytes());
+            b.push(b'"');
+        }
+        b.extend_from_slice(b"\r\nContent-Type: application/octet-stream\r\n\r\n");
+        b.extend_from_slice(content.as_bytes());
+        b.extend_from_slice(b"\r\n");
+    }
+    b.extend_from_slice(b"--XyZ--\r\n");
+    b
+}
+
+const FORM: &str = "Content-Type: multipart/form-data; boundary=XyZ";
+
+#[test]
+fn multipart_stores_every_file_part() {
+    let s = Site::new("multipart");
+    s.file("store/b.txt", "old b");
+    let cfg = s.config(UPLOADS);
+    let body = form(&[
+        ("f1", Some("a b.txt"), "first\r\nfile"),
+        ("field", None, "just a field"),
+        ("empty", Some(""), ""),
+        ("f2", Some("C:\\Users\\me\\b.txt"), "second"),
+    ]);
+    // Fed one byte at a time: the parts arrive in pieces.
+    let mut sink = upload(&cfg, "POST", "/up", FORM);
+    assert!(sink.raw_file().is_none());
+    for byte in &body {
+        sink.write(std::slice::from_ref(byte)).unwrap();
+    }
+    assert_eq!(sink.bytes(), body.len() as u64);
+    // Nothing is visible before the end.
+    assert_eq!(
+        names(&s, "store")
+            .iter()
+            .filter(|n| !n.starts_with('.'))
+            .count(),
+        1
+    );
+    let r = finish(&cfg, sink);
+    assert_eq!(r.status, 201);
+    assert_eq!(r.location.as_deref(), Some("/up/a%20b.txt"));
+    assert_eq!(r.text(), "a b.txt\nb.txt\n");
+    assert_eq!(r.content_type.as_deref(), Some("text/plain; charset=utf-8"));
+    assert_eq!(names(&s, "store"), vec!["a b.txt", "b.txt"]);
+    assert_eq!(
+        std::fs::read(s.path("store/a b.txt")).unwrap(),
+        b"first\r\nfile"
+    );
+    assert_eq!(std::fs::read(s.path("store/b.txt")).unwrap(), b"second");
+}
+
+#[test]
+fn multipart_names_stay_in_the_folder() {
+    let s = Site::new("multipart-names");
+    s.mkdir("store");
+    let cfg = s.config(UPLOADS);
+    let body = form(&[
+        ("a", Some("../../secret.txt"), "1"),
+        ("b", Some(".hidden"), "2"),
+        ("c", Some("..."), "3"),
+        ("d", Some("twice"), "old"),
+        ("e", Some("twice"), "new"),
+    ]);
+    // Any path of the route: the files land in its folder.
+    let mut sink = upload(&cfg, "POST", "/up/ignored", FORM);
+    sink.write(&body).unwrap();
+    let r = finish(&cfg, sink);
+    assert_eq!(r.status, 201);
+    let listed: Vec<String> = r.text().lines().map(str::to_string).collect();
+    assert_eq!(listed[..2], ["secret.txt", "hidden"]);
+    assert!(listed[2].starts_with("upload-"), "{listed:?}");
+    assert_eq!(listed[3], "twice");
+    assert_eq!(listed.len(), 4);
+    assert_eq!(std::fs::read(s.path("secret.txt")).unwrap(), b"TOP SECRET");
+    assert_eq!(std::fs::read(s.path("store/secret.txt")).unwrap(), b"1");
+    assert_eq!(std::fs::read(s.path("store/twice")).unwrap(), b"new");
+    let mut want = listed.clone();
+    want.sort();
+    assert_eq!(names(&s, "store"), want);
+}
+
+#[test]
+fn multipart_failures_store_nothing() {
+    let s = Site::new("multipart-fail");
+    s.mkdir("store/dir");
+    let cfg = s.config(UPLOADS);
+    let body = form(&[("a", Some("a.txt"), "aaa"), ("b", Some("b.txt"), "bbb")]);
+    // Truncated: the close delimiter never came.
+    let mut sink = upload(&cfg, "POST", "/up", FORM);
+    sink.write(&body[..body.len() - 9]).unwrap();
+    let r = finish(&cfg, sink);
+    assert_eq!(r.status, 400);
+    assert_eq!(names(&s, "store"), vec!["dir"]);
+    // Dropped halfway through the second file (client gone, limit hit).
+    let mut sink = upload(&cfg, "POST", "/up", FORM);
+    sink.write(&body[..body.len() - 15]).unwrap();
+    assert!(names(&s, "store").len() > 1);
+    drop(sink);
+    assert_eq!(names(&s, "store"), vec!["dir"]);
+    // Malformed in the middle: refused at once.
+    let mut sink = upload(&cfg, "POST", "/up", FORM);
+    let bad = b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"; filename=\"x\"\r\n\r\nx\r\n--XyZjunk";
+    assert_eq!(sink.write(bad), Err(400));
+    drop(sink);
+    assert_eq!(names(&s, "store"), vec!["dir"]);
+    // Only fields, no file: 400.
+    let mut sink = upload(&cfg, "POST", "/up", FORM);
+    sink.write(&form(&[("f", None, "v"), ("e", Some(""), "")]))
+        .unwrap();
+    assert_eq!(finish(&cfg, sink).status, 400);
+    // A folder in the way of one file: 409, and the other is not stored.
+    let mut sink = upload(&cfg, "POST", "/up", FORM);
+    sink.write(&form(&[("a", Some("a.txt"), "a"), ("d", Some("dir"), "d")]))
+        .unwrap();
+    assert_eq!(finish(&cfg, sink).status, 409);
+    assert_eq!(names(&s, "store"), vec!["dir"]);
+    // No boundary, or a bad one: 400 before the body.
+    for ct in [
+        "Content-Type: multipart/form-data",
+        "Content-Type: multipart/form-data; boundary=\"\"",
+    ] {
+        assert_eq!(reply(&cfg, "POST", "/up", ct).status, 400, "{ct}");
+    }
+    // PUT with a multipart type stores the body as it is.
+    let mut sink = upload(&cfg, "PUT", "/up/raw.bin", FORM);
+    sink.write(&body).unwrap();
+    assert_eq!(finish(&cfg, sink).status, 201);
+    assert_eq!(std::fs::read(s.path("store/raw.bin")).unwrap(), body);
+}
