@@ -104,6 +104,11 @@ impl PartSink for PartWriter<'_> {
         if self.parts.done.len() >= MAX_FILES {
             return Err(400);
         }
+        if let Some((t, _)) = self.parts.current.take() {
+            // A part not ended (the parser always ends one first): never
+            // leave its file behind.
+            let _ = self.dir.unlink(t.name.as_bytes());
+        }
         let (file, temp) = self.dir.create_temp(b"").map_err(|e| io_status(&e))?;
         let name = sanitize(filename).unwrap_or_else(|| generated_name(&temp));
         self.parts.current = Some((Temp { file, name: temp }, name));
