@@ -26,13 +26,16 @@ pub(super) enum Started {
     Reply(Prepared),
     /// A body to receive (for an upload or a CGI, maybe already running).
     Body {
-        inbound: Inbound,
-        cgi: Option<CgiProc>,
+        inbound: Box<Inbound>,
+        cgi: Option<Box<CgiProc>>,
         exchange: Exchange,
         expect_continue: bool,
     },
     /// A CGI with no body to send it.
-    Cgi { cgi: CgiProc, exchange: Exchange },
+    Cgi {
+        cgi: Box<CgiProc>,
+        exchange: Exchange,
+    },
 }
 
 /// Route a parsed request and start what it asks for.
@@ -76,7 +79,12 @@ pub(super) fn start(
             Started::Reply(prepare(env.scratch, env.date, req, exchange, reply))
         }
         Action::Upload(sink) => Started::Body {
-            inbound: Inbound::new(req.chunked, declared, limit, Sink::Upload(sink)),
+            inbound: Box::new(Inbound::new(
+                req.chunked,
+                declared,
+                limit,
+                Sink::Upload(sink),
+            )),
             cgi: None,
             exchange,
             expect_continue,
@@ -98,7 +106,12 @@ pub(super) fn start(
                 // temporary file first, so CONTENT_LENGTH is always set.
                 return match File::temporary(&std::env::temp_dir()) {
                     Ok(f) => Started::Body {
-                        inbound: Inbound::new(true, 0, limit, Sink::Spool(f, Box::new(plan))),
+                        inbound: Box::new(Inbound::new(
+                            true,
+                            0,
+                            limit,
+                            Sink::Spool(f, Box::new(plan)),
+                        )),
                         cgi: None,
                         exchange,
                         expect_continue,
@@ -115,13 +128,21 @@ pub(super) fn start(
                 Some(mut cgi) if declared > 0 => {
                     let pipe = cgi.stdin.take();
                     Started::Body {
-                        inbound: Inbound::new(false, declared, limit, Sink::CgiStdin(pipe)),
-                        cgi: Some(cgi),
+                        inbound: Box::new(Inbound::new(
+                            false,
+                            declared,
+                            limit,
+                            Sink::CgiStdin(pipe),
+                        )),
+                        cgi: Some(Box::new(cgi)),
                         exchange,
                         expect_continue,
                     }
                 }
-                Some(cgi) => Started::Cgi { cgi, exchange },
+                Some(cgi) => Started::Cgi {
+                    cgi: Box::new(cgi),
+                    exchange,
+                },
                 None => Started::Reply(prepare_error(env, Some(index), 502)),
             }
         }

@@ -583,8 +583,8 @@ impl<T: Transport> Conn<T> {
                     out.push(b"HTTP/1.1 100 Continue\r\n\r\n");
                 }
                 self.exchange = Some(exchange);
-                self.inbound = Some(Box::new(inbound));
-                self.cgi = cgi.map(Box::new);
+                self.inbound = Some(inbound);
+                self.cgi = cgi;
                 self.state = State::Body;
                 self.deadline = env.now + ms(env.config.client_body_timeout);
                 self.clamp_deadline_to_cgi();
@@ -592,7 +592,7 @@ impl<T: Transport> Conn<T> {
             Started::Cgi { cgi, exchange } => {
                 self.exchange = Some(exchange);
                 self.deadline = cgi.deadline;
-                self.cgi = Some(Box::new(cgi));
+                self.cgi = Some(cgi);
                 self.state = State::Cgi;
             }
         }
