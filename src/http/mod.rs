@@ -5,6 +5,7 @@
 
 pub mod bytes;
 pub mod chunked;
+pub mod cookie;
 pub mod date;
 pub mod multipart;
 pub mod path;
