@@ -33,6 +33,7 @@ use crate::sys::{Epoll, ErrorKind, File, Pipe, classify};
 use super::buffer::{Buf, BufPool};
 use super::cgi::{CgiProc, CgiTable};
 use super::inbound::Inbound;
+use super::session::{SessionStore, Sid};
 use super::timer::Millis;
 use super::transport::Transport;
 use exchange::{Prepared, Started};
@@ -73,6 +74,9 @@ pub struct Env<'a> {
     pub stderr: RawFd,
     /// Stream plain upload bodies with `splice` (socket → pipe → file).
     pub splice: bool,
+    /// The session store (`None` when no route has `session on`, or it
+    /// could not be opened).
+    pub sessions: Option<&'a mut SessionStore>,
 }
 
 /// Where the connection stands.
@@ -137,6 +141,10 @@ struct Exchange {
     keep_alive: bool,
     /// Index of the virtual server in `config.servers`.
     server: usize,
+    /// The request's session (`session on` routes).
+    session: Option<Sid>,
+    /// A session made for this request: its cookie goes on the answer.
+    new_session: bool,
 }
 
 /// One client connection over a transport `T`.

@@ -70,6 +70,7 @@ impl World {
             cgi: &mut self.cgi,
             stderr: 2,
             splice: false,
+            sessions: None,
         }
     }
 
