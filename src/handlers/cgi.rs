@@ -9,7 +9,8 @@
 //! is walked through; a FIFO, socket or device (or a folder at the end of
 //! the path) is 403. A script that lies inside any `upload_store` folder of
 //! the configuration is refused (403): uploaded files are never run, even
-//! through another route whose root contains the upload folder.
+//! through another route whose root contains the upload folder. A folder
+//! whose first existing `index` file is a script runs that script.
 //!
 //! Everything the child needs (program, argv, envp, cwd) is built here,
 //! before `fork`, as `CString`s.
@@ -181,6 +182,34 @@ fn find_script<'c, 'p>(
     }
 }
 
+/// For a folder path (ending in `/`): the path of its index file when the
+/// first index that exists is a script, as nginx's `index` hands it to
+/// FastCGI by an internal redirect (serving it as a file would disclose
+/// the script's source).
+fn index_script(roots: &mut RootCache, loc: &Location, path: &str) -> Option<String> {
+    if !path.ends_with('/') {
+        return None;
+    }
+    for index in &loc.index {
+        let index = index.trim_start_matches('/');
+        if index.is_empty() {
+            continue;
+        }
+        let candidate = format!("{path}{index}");
+        let Some((base, rel, alias)) = static_file::map(loc, &candidate) else {
+            continue;
+        };
+        let regular = static_file::anchor(roots, base, rel.as_bytes(), alias)
+            .and_then(|(dir, rel)| dir.stat(rel))
+            .is_ok_and(|m| m.kind == FileKind::Regular);
+        if regular {
+            let last = index.rsplit('/').next().unwrap_or(index);
+            return interpreter_for(loc, last).is_some().then_some(candidate);
+        }
+    }
+    None
+}
+
 /// Whether `file` lies inside an `upload_store` folder of any route (an
 /// unresolvable path counts as inside: refusing is the safe answer).
 fn in_upload_store(config: &Config, file: &Path) -> bool {
@@ -236,8 +265,20 @@ pub(super) fn plan(
     req: &Request<'_>,
     route: &Route<'_, '_>,
 ) -> Result<Option<CgiPlan>, u16> {
-    let Some(script) = find_script(ctx.roots, route.location, route.path)? else {
-        return Ok(None);
+    let loc = route.location;
+    let index;
+    let script = match find_script(ctx.roots, loc, route.path)? {
+        Some(script) => script,
+        None => {
+            let Some(path) = index_script(ctx.roots, loc, route.path) else {
+                return Ok(None);
+            };
+            index = path;
+            let Some(script) = find_script(ctx.roots, loc, &index)? else {
+                return Ok(None);
+            };
+            script
+        }
     };
     let file = std::path::absolute(&script.file).map_err(|_| 500u16)?;
     if in_upload_store(ctx.config, &file) {
@@ -419,8 +460,8 @@ const DROPPED: [&str; 9] = [
 /// and so is an empty one (a blank first line). A first line without a
 /// colon means the script sent no head at all: refused, as is a block
 /// that has not ended within [`MAX_CGI_HEAD`] bytes or holds more than
-/// [`MAX_CGI_HEADERS`] other fields. The fields in [`DROPPED`] are
-/// skipped. A line that can no longer become valid is refused as soon as
+/// [`MAX_CGI_HEADERS`] other fields. Hop-by-hop fields (`Connection`,
+/// `Transfer-Encoding`, ...) and `Date`/`Server` are skipped. A line that can no longer become valid is refused as soon as
 /// it is seen, before its end arrives.
 pub fn parse_head(buf: &[u8]) -> Result<Option<(CgiHead<'_>, usize)>, BadCgiHead> {
     let window = buf.get(..buf.len().min(MAX_CGI_HEAD)).unwrap_or(buf);

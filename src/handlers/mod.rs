@@ -1,12 +1,14 @@
-//! What a request becomes: a static file, a directory listing, a redirect or
-//! an error page. Handlers read the filesystem (beneath a root, through
-//! `sys::Dir`) but never touch a socket or epoll: they return a [`Reply`]
-//! that the server turns into bytes on the wire.
+//! What a request becomes: a static file, a directory listing, a redirect,
+//! an error page, a DELETE, an upload or a CGI. Handlers read and write the
+//! filesystem (beneath a root, through `sys::Dir`) but never touch a socket
+//! or epoll: [`dispatch`] returns an [`Action`] (a [`Reply`], an
+//! [`upload::UploadSink`] to stream the body into, or a [`cgi::CgiPlan`]
+//! to run) that the server carries out.
 //!
-//! [`handle`] follows CONFIG.md's order of decisions, head syntax and the
-//! virtual host being settled already: path (400) → location → `return` →
-//! method (501, 405) → declared body size (413) → the resource (404, 403,
-//! the answer). [`route`] is the first half, for callers that serve other
+//! [`dispatch`] and [`handle`] follow CONFIG.md's order of decisions, head
+//! syntax and the virtual host being settled already: path (400) → location
+//! → `return` → method (501, 405) → declared body size (413) → the resource
+//! (404, 403, the answer). [`route`] is the first half, for callers that serve other
 //! kinds of routes; [`serve_static`] the second. Every reply of a route
 //! carries the route's `add_header`s; every error goes through its
 //! `error_page`s.
@@ -21,6 +23,8 @@ use crate::http::request::MAX_REQUEST_LINE;
 use crate::http::{Method, MethodSet, Request};
 use crate::sys::{Dir, File};
 
+#[cfg(test)]
+mod body_tests;
 pub mod cgi;
 mod encode;
 mod error_page;
@@ -210,7 +214,8 @@ pub fn dispatch<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Action<'c> {
     Action::Reply(serve_static(ctx, req, &route))
 }
 
-/// Answer a parsed request on the chosen virtual server.
+/// Answer a parsed request on the chosen virtual server as a static route
+/// would (no DELETE, upload or CGI: see [`dispatch`]).
 pub fn handle<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Reply<'c> {
     // The request line is at most MAX_REQUEST_LINE bytes, so its path is too.
     let mut buf = [0u8; MAX_REQUEST_LINE];

@@ -10,12 +10,12 @@ use super::*;
 use crate::http::{Parse, ParseState, parse_head};
 
 /// A folder tree for one test, removed when dropped.
-struct Site {
-    dir: PathBuf,
+pub(super) struct Site {
+    pub(super) dir: PathBuf,
 }
 
 impl Site {
-    fn new(name: &str) -> Site {
+    pub(super) fn new(name: &str) -> Site {
         let dir = std::env::temp_dir().join(format!("ls-handlers-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("www")).unwrap();
@@ -23,11 +23,11 @@ impl Site {
         Site { dir }
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(super) fn path(&self, rel: &str) -> PathBuf {
         self.dir.join(rel)
     }
 
-    fn file(&self, rel: &str, body: &str) -> &Site {
+    pub(super) fn file(&self, rel: &str, body: &str) -> &Site {
         let p = self.dir.join(rel);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).unwrap();
@@ -36,13 +36,13 @@ impl Site {
         self
     }
 
-    fn mkdir(&self, rel: &str) -> &Site {
+    pub(super) fn mkdir(&self, rel: &str) -> &Site {
         std::fs::create_dir_all(self.dir.join(rel)).unwrap();
         self
     }
 
     /// A configuration whose `@` stand for this site's folder.
-    fn config(&self, text: &str) -> Config {
+    pub(super) fn config(&self, text: &str) -> Config {
         let text = text.replace('@', self.dir.to_str().unwrap());
         match crate::config::parse_str(&text, "test.conf", &self.dir) {
             Ok((c, _warnings)) => c,
@@ -59,25 +59,25 @@ impl Drop for Site {
 
 /// A `Reply` made owned, with the bytes of its body.
 #[derive(Debug, PartialEq, Eq)]
-struct Got {
-    status: u16,
-    content_type: Option<String>,
-    last_modified: Option<i64>,
-    location: Option<String>,
-    allow: Option<Vec<&'static str>>,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    len: u64,
-    close: bool,
+pub(super) struct Got {
+    pub(super) status: u16,
+    pub(super) content_type: Option<String>,
+    pub(super) last_modified: Option<i64>,
+    pub(super) location: Option<String>,
+    pub(super) allow: Option<Vec<&'static str>>,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Vec<u8>,
+    pub(super) len: u64,
+    pub(super) close: bool,
 }
 
 impl Got {
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
-fn owned(r: Reply<'_>) -> Got {
+pub(super) fn owned(r: Reply<'_>) -> Got {
     let len = r.body.len();
     let body = match r.body {
         Body::Empty => Vec::new(),

@@ -12,8 +12,21 @@
 //! Names: a raw `POST`/`PUT PREFIX/NAME` stores exactly NAME, which must be
 //! a single, plain file name ([`sanitize`] must leave it unchanged, else
 //! 400); a multipart file part is stored under its file name made safe by
-//! [`sanitize`]. Every file operation goes through `sys::Dir`, beneath the
-//! upload folder: no name can leave it.
+//! [`sanitize`] (`upload-<random hex>` when nothing is left of it). Every
+//! file operation goes through `sys::Dir`, beneath the upload folder: no
+//! name can leave it.
+//!
+//! Multipart (`POST` of `multipart/form-data`, to the prefix or any path
+//! of the route: files always land in the folder itself) is all or
+//! nothing: each file part is written to a temporary file of its own, and
+//! only when the whole body has arrived and parsed are they all renamed
+//! into place; a malformed or truncated body (400), a full disk (507) or a
+//! client gone leaves no file (only a `rename` failing halfway through,
+//! which the checks made before the first one leave unlikely, keeps the
+//! files already renamed). Parts without a `filename` (form fields) and
+//! parts with an empty one (a file input left empty) are skipped; a body
+//! with no file at all answers 400. Two parts with one name: the later
+//! wins, and the name is listed once.
 
 use std::borrow::Cow;
 use std::io;
@@ -21,11 +34,17 @@ use std::io;
 use super::static_file::{self, status_of};
 use super::{Action, Body, Ctx, Reply, RootCache, Route, encode, error_page};
 use crate::config::{Location, Server};
+use crate::http::bytes::trim_ows;
+use crate::http::multipart::{Multipart, MultipartError, PartInfo, PartSink};
 use crate::http::{Method, MethodSet, Request};
 use crate::sys::{Dir, File, FileKind};
 
 /// Longest file name stored (`NAME_MAX` of Linux file systems), in bytes.
 pub const MAX_NAME: usize = 255;
+
+/// Most files one multipart body may store (each holds a temporary file
+/// until the end of the body).
+pub const MAX_FILES: usize = 1000;
 
 /// `Content-Type` of the list of stored names.
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -54,6 +73,78 @@ pub struct UploadSink {
 enum Kind {
     /// The body is the file: `temp` until renamed to `name`.
     Raw { temp: Option<Temp>, name: String },
+    /// A multipart body: the parser (boxed: it holds an 8 KiB header
+    /// buffer) and the parts written so far.
+    Multipart(Box<Multipart>, Parts),
+}
+
+/// The file parts of a multipart body.
+#[derive(Debug, Default)]
+struct Parts {
+    /// The file part being written, and its final name.
+    current: Option<(Temp, String)>,
+    /// Complete parts, in body order: (temporary name, final name).
+    done: Vec<(String, String)>,
+}
+
+/// The parser's view of the upload folder: one temporary file per file part.
+struct PartWriter<'a> {
+    dir: &'a Dir,
+    parts: &'a mut Parts,
+}
+
+impl PartSink for PartWriter<'_> {
+    type Error = u16;
+
+    fn start(&mut self, part: &PartInfo<'_>) -> Result<(), u16> {
+        let Some(filename) = part.filename.filter(|f| !f.is_empty()) else {
+            // A form field, or a file input left empty: not stored.
+            return Ok(());
+        };
+        if self.parts.done.len() >= MAX_FILES {
+            return Err(400);
+        }
+        if let Some((t, _)) = self.parts.current.take() {
+            // A part not ended (the parser always ends one first): never
+            // leave its file behind.
+            let _ = self.dir.unlink(t.name.as_bytes());
+        }
+        let (file, temp) = self.dir.create_temp(b"").map_err(|e| io_status(&e))?;
+        let name = sanitize(filename).unwrap_or_else(|| generated_name(&temp));
+        self.parts.current = Some((Temp { file, name: temp }, name));
+        Ok(())
+    }
+
+    fn data(&mut self, bytes: &[u8]) -> Result<(), u16> {
+        match &self.parts.current {
+            Some((t, _)) => t.file.write_all(bytes).map_err(|e| io_status(&e)),
+            None => Ok(()),
+        }
+    }
+
+    fn end(&mut self) -> Result<(), u16> {
+        if let Some((t, name)) = self.parts.current.take() {
+            // The descriptor closes here; the name waits for `finish`.
+            self.parts.done.push((t.name, name));
+        }
+        Ok(())
+    }
+}
+
+/// A name for a file part whose file name leaves nothing once sanitised:
+/// `upload-<hex>`, from the random part of its temporary name
+/// (`.upload-<hex>.part`), so it is unique in the folder.
+fn generated_name(temp: &str) -> String {
+    let core = temp.trim_start_matches('.');
+    core.strip_suffix(".part").unwrap_or(core).to_string()
+}
+
+/// The status for a multipart error: the sink's own, else 400.
+fn multipart_status(e: &MultipartError<u16>) -> u16 {
+    match e {
+        MultipartError::Sink(status) => *status,
+        other => other.status(),
+    }
 }
 
 /// A temporary file being written, and its name in the upload folder.
@@ -73,6 +164,15 @@ impl UploadSink {
                 let t = temp.as_ref().ok_or(500u16)?;
                 t.file.write_all(data).map_err(|e| io_status(&e))?;
             }
+            Kind::Multipart(parser, parts) => {
+                let mut sink = PartWriter {
+                    dir: &self.dir,
+                    parts,
+                };
+                parser
+                    .feed(data, &mut sink)
+                    .map_err(|e| multipart_status(&e))?;
+            }
         }
         self.bytes = self.bytes.saturating_add(data.len() as u64);
         Ok(())
@@ -83,6 +183,7 @@ impl UploadSink {
     pub fn raw_file(&self) -> Option<&File> {
         match &self.kind {
             Kind::Raw { temp, .. } => temp.as_ref().map(|t| &t.file),
+            Kind::Multipart(..) => None,
         }
     }
 
@@ -133,6 +234,38 @@ impl UploadSink {
                     Ok(Done::Created(vec![name.clone()]))
                 }
             }
+            Kind::Multipart(parser, parts) => {
+                let mut sink = PartWriter {
+                    dir: &self.dir,
+                    parts,
+                };
+                parser.finish(&mut sink).map_err(|e| multipart_status(&e))?;
+                if parts.done.is_empty() {
+                    return Err(400);
+                }
+                // Refuse before renaming anything, so a folder in the way
+                // of one file does not leave the others stored.
+                for (_, name) in &parts.done {
+                    target_exists(&self.dir, name.as_bytes())?;
+                }
+                let mut stored: Vec<String> = Vec::with_capacity(parts.done.len());
+                // Oldest first, so a later part of the same name wins.
+                let mut rest = std::mem::take(&mut parts.done).into_iter();
+                while let Some((temp, name)) = rest.next() {
+                    if let Err(e) = self.dir.rename(b"", temp.as_bytes(), name.as_bytes()) {
+                        // Unlink this one now, the others by `Drop`; the
+                        // files already renamed stay (nothing to undo a
+                        // replacement with).
+                        let _ = self.dir.unlink(temp.as_bytes());
+                        parts.done.extend(rest);
+                        return Err(io_status(&e));
+                    }
+                    if !stored.contains(&name) {
+                        stored.push(name);
+                    }
+                }
+                Ok(Done::Created(stored))
+            }
         }
     }
 
@@ -162,11 +295,19 @@ impl Drop for UploadSink {
     /// Remove every temporary file not renamed into place.
     fn drop(&mut self) {
         match &mut self.kind {
+            // Nothing more can be done about a failure here (the names are
+            // hidden and unique, so they harm no one).
             Kind::Raw { temp, .. } => {
                 if let Some(t) = temp.take() {
-                    // Nothing more can be done about a failure here (the
-                    // name is hidden and unique, so it harms no one).
                     let _ = self.dir.unlink(t.name.as_bytes());
+                }
+            }
+            Kind::Multipart(_, parts) => {
+                if let Some((t, _)) = parts.current.take() {
+                    let _ = self.dir.unlink(t.name.as_bytes());
+                }
+                for (temp, _) in parts.done.drain(..) {
+                    let _ = self.dir.unlink(temp.as_bytes());
                 }
             }
         }
@@ -280,21 +421,41 @@ fn upload_methods(allowed: MethodSet) -> MethodSet {
     .fold(MethodSet::EMPTY, MethodSet::with)
 }
 
-/// Open the sink for a POST/PUT on an upload route.
+/// Open the sink for a POST/PUT on an upload route: a `POST` of
+/// `multipart/form-data` is parsed (a bad boundary is 400 before the body
+/// is read), any other body is the file NAME.
 fn start(req: &Request<'_>, route: &Route<'_, '_>) -> Result<UploadSink, u16> {
     let loc = route.location;
     let store = loc.upload_store.as_ref().ok_or(500u16)?;
-    let rest = route
-        .path
-        .strip_prefix(loc.prefix.as_str())
-        .ok_or(404u16)?
-        .trim_start_matches('/');
-    let name = raw_name(rest)?;
-    let dir = Dir::open(store).map_err(|e| io_status(&e))?;
-    // A folder in the way is refused before the body is read.
-    target_exists(&dir, name.as_bytes())?;
-    let _ = req;
-    let (file, temp) = dir.create_temp(b"").map_err(|e| io_status(&e))?;
+    let multipart = match req.header("content-type") {
+        Some(ct) if req.method == Method::Post && is_form_data(ct) => {
+            Some(Multipart::new(ct).map_err(|e| e.status())?)
+        }
+        _ => None,
+    };
+    let (dir, kind) = match multipart {
+        Some(parser) => {
+            let dir = Dir::open(store).map_err(|e| io_status(&e))?;
+            (dir, Kind::Multipart(Box::new(parser), Parts::default()))
+        }
+        None => {
+            let rest = route
+                .path
+                .strip_prefix(loc.prefix.as_str())
+                .ok_or(404u16)?
+                .trim_start_matches('/');
+            let name = raw_name(rest)?;
+            let dir = Dir::open(store).map_err(|e| io_status(&e))?;
+            // A folder in the way is refused before the body is read.
+            target_exists(&dir, name.as_bytes())?;
+            let (file, temp) = dir.create_temp(b"").map_err(|e| io_status(&e))?;
+            let raw = Kind::Raw {
+                temp: Some(Temp { file, name: temp }),
+                name: name.to_string(),
+            };
+            (dir, raw)
+        }
+    };
     let mut base_url = loc.prefix.trim_end_matches('/').to_string();
     base_url.push('/');
     Ok(UploadSink {
@@ -302,11 +463,17 @@ fn start(req: &Request<'_>, route: &Route<'_, '_>) -> Result<UploadSink, u16> {
         path: route.path.to_string(),
         base_url,
         bytes: 0,
-        kind: Kind::Raw {
-            temp: Some(Temp { file, name: temp }),
-            name: name.to_string(),
-        },
+        kind,
     })
+}
+
+/// Whether a `Content-Type` value's media type is `multipart/form-data`.
+fn is_form_data(content_type: &[u8]) -> bool {
+    let media = content_type
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or(content_type);
+    trim_ows(media).eq_ignore_ascii_case(b"multipart/form-data")
 }
 
 /// The NAME of a raw `POST`/`PUT PREFIX/NAME`: one plain file name that

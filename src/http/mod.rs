@@ -1,11 +1,13 @@
 //! Pure HTTP/1.1 protocol code over `&[u8]`: the request head parser, the
-//! chunked decoder, path normalisation, the response head writer, dates and
-//! the status table.
+//! chunked decoder, the multipart/form-data parser, path normalisation, the
+//! response head writer, dates and the status table.
 //! Nothing here touches a file descriptor or allocates on the hot path.
 
 pub mod bytes;
 pub mod chunked;
+pub mod cookie;
 pub mod date;
+pub mod multipart;
 pub mod path;
 pub mod request;
 pub mod response;

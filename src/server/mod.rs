@@ -8,6 +8,7 @@ pub mod conn;
 pub mod inbound;
 pub mod log;
 pub mod reactor;
+pub mod session;
 pub mod timer;
 pub mod transport;
 

@@ -26,6 +26,7 @@ use super::buffer::BufPool;
 use super::cgi::{CgiTable, STDIN_TAG, STDOUT_TAG};
 use super::conn::{Conn, Drive, Env, ms};
 use super::log::Log;
+use super::session::{DEFAULT_MAX_DISK, DEFAULT_MAX_MEMORY, SessionStore};
 use super::timer::{Millis, Timers, wait_ms};
 
 const LISTENER_TAG: u64 = 1 << 63;
@@ -56,6 +57,7 @@ macro_rules! env {
             cgi: &mut $r.cgi,
             stderr: $r.log.fd(),
             splice: $r.splice,
+            sessions: $r.sessions.as_mut(),
         }
     };
 }
@@ -65,6 +67,8 @@ const ACCEPTS_PER_TURN: usize = 64;
 /// After `EMFILE`/`ENFILE`, accepting pauses this long (or until a
 /// connection closes), so a full backlog never makes the loop spin.
 const ACCEPT_BACKOFF_MS: Millis = 100;
+/// How often expired sessions are swept.
+const SWEEP_MS: Millis = 5_000;
 /// Spare buffers kept in the pool.
 const POOL_KEEP: usize = 1024;
 
@@ -113,6 +117,10 @@ pub struct Reactor {
     log: Log,
     stop: bool,
     cgi: CgiTable,
+    /// Server-side sessions, when some route has `session on`.
+    sessions: Option<SessionStore>,
+    /// When the session store is next swept of expired sessions.
+    next_sweep: Millis,
     /// Plain upload bodies go socket → pipe → file (`LOCALSERVER_SPLICE=0`
     /// turns it off, for measuring against the read/write path).
     splice: bool,
@@ -141,6 +149,7 @@ impl Reactor {
                 Err(e) => log.error(format_args!("bind() to {} failed ({e})", spec.addr)),
             }
         }
+        let sessions = open_sessions(&config, &log);
         if listeners.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
@@ -169,6 +178,8 @@ impl Reactor {
             log,
             stop: false,
             cgi: CgiTable::default(),
+            sessions,
+            next_sweep: 0,
             splice: std::env::var_os("LOCALSERVER_SPLICE").is_none_or(|v| v != "0"),
             stats: Stats::default(),
         })
@@ -194,6 +205,16 @@ impl Reactor {
             self.accept(now);
             self.run_pending(now);
             self.expire(now);
+            if now >= self.next_sweep {
+                self.next_sweep = now + SWEEP_MS;
+                if let Some(store) = self.sessions.as_mut() {
+                    store.sweep(unix_time());
+                }
+            }
+        }
+        // CONFIG.md: even a fast stop saves state such as sessions.
+        if let Some(store) = self.sessions.as_mut() {
+            store.flush();
         }
         Ok(())
     }
@@ -348,9 +369,7 @@ impl Reactor {
 
     fn run_pending(&mut self, now: Millis) {
         let mut list = std::mem::replace(&mut self.pending, std::mem::take(&mut self.spare));
-        let unix_now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        let unix_now = unix_time();
         for &slot in &list {
             let Some(s) = self.slots.get_mut(slot as usize) else {
                 continue;
@@ -417,12 +436,45 @@ impl Reactor {
                 }
                 continue;
             }
-            let unix_now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+            let unix_now = unix_time();
             let mut env = env!(self, now, unix_now, token(e.slot, s.generation));
             let result = conn.on_timeout(&mut env);
             self.after_drive(e.slot, result);
+        }
+    }
+}
+
+/// Wall clock, seconds since the epoch.
+fn unix_time() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+/// Open the session store when some route uses sessions; its timeout is
+/// the longest `session_timeout` among the servers that do.
+fn open_sessions(config: &Config, log: &Log) -> Option<SessionStore> {
+    let timeout = config
+        .servers
+        .iter()
+        .filter(|s| s.session || s.locations.iter().any(|l| l.session))
+        .map(|s| s.session_timeout.as_secs())
+        .max()?;
+    let timeout = i64::try_from(timeout).unwrap_or(i64::MAX);
+    match SessionStore::open(
+        &config.session_store,
+        timeout,
+        DEFAULT_MAX_MEMORY,
+        DEFAULT_MAX_DISK,
+        unix_time(),
+    ) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            log.error(format_args!(
+                "session store {} cannot be opened ({e}); sessions are off",
+                config.session_store.display()
+            ));
+            None
         }
     }
 }

@@ -5,11 +5,12 @@
 use crate::handlers::cgi::{CgiHead, CgiPlan};
 use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply};
 use crate::http::response::{HeadBuf, HeadWriter};
-use crate::http::{Method, Request, Version};
+use crate::http::{Method, Request, Version, cookie};
 use crate::sys::File;
 
 use super::super::cgi::{CgiProc, OutFraming, Stdin};
 use super::super::inbound::{Inbound, Sink};
+use super::super::session::Sid;
 use super::{Ending, Env, Exchange, MAX_DISCARD, ms};
 
 /// A reply turned into a head (in `Env::scratch`) and what follows it.
@@ -26,13 +27,16 @@ pub(super) enum Started {
     Reply(Prepared),
     /// A body to receive (for an upload or a CGI, maybe already running).
     Body {
-        inbound: Inbound,
-        cgi: Option<CgiProc>,
+        inbound: Box<Inbound>,
+        cgi: Option<Box<CgiProc>>,
         exchange: Exchange,
         expect_continue: bool,
     },
     /// A CGI with no body to send it.
-    Cgi { cgi: CgiProc, exchange: Exchange },
+    Cgi {
+        cgi: Box<CgiProc>,
+        exchange: Exchange,
+    },
 }
 
 /// Route a parsed request and start what it asks for.
@@ -52,6 +56,23 @@ pub(super) fn start(
     else {
         return Started::Reply(prepare_error(env, None, 500));
     };
+    let declared = req.content_length.unwrap_or(0);
+    let has_body = req.chunked || declared > 0;
+    // The route is looked up again only when its body limit or session
+    // matters, not on the hot path of a plain GET.
+    let mut buf = [0u8; crate::http::request::MAX_REQUEST_LINE];
+    let route = if has_body || server.locations.iter().any(|l| l.session) {
+        crate::http::path::normalize(req.path, &mut buf)
+            .ok()
+            .map(|p| server.find_location(p))
+    } else {
+        None
+    };
+    let limit = route.map_or(0, |l| l.client_max_body_size);
+    let (session, new_session) = match route.filter(|l| l.session) {
+        Some(_) => session_of(env, req),
+        None => (None, false),
+    };
     let mut ctx = Ctx {
         config,
         server,
@@ -65,23 +86,37 @@ pub(super) fn start(
         head_only: req.method == Method::Head,
         keep_alive: req.keep_alive && served + 1 < config.keepalive_requests && !env.draining,
         server: index,
+        session,
+        new_session,
     };
-    let declared = req.content_length.unwrap_or(0);
-    let has_body = req.chunked || declared > 0;
     // RFC 9110 §10.1.1; ignored for HTTP/1.0 (HTTP.md rule 20).
     let expect_continue = req.expect_continue && has_body && req.version == Version::Http11;
-    let limit = body_limit(server, req);
     match action {
         Action::Reply(reply) => {
             Started::Reply(prepare(env.scratch, env.date, req, exchange, reply))
         }
         Action::Upload(sink) => Started::Body {
-            inbound: Inbound::new(req.chunked, declared, limit, Sink::Upload(sink)),
+            inbound: Box::new(Inbound::new(
+                req.chunked,
+                declared,
+                limit,
+                Sink::Upload(sink),
+            )),
             cgi: None,
             exchange,
             expect_continue,
         },
-        Action::Cgi(plan) => {
+        Action::Cgi(mut plan) => {
+            if let (Some(sid), Some(store)) = (session, env.sessions.as_deref()) {
+                // CGI sees the session (README "Sessions").
+                plan.set_env("SESSION_ID", sid.to_hex().as_bytes());
+                for (key, value) in store.values(&sid) {
+                    let mut name = arrayvec::ArrayString::<80>::new();
+                    if name.try_push_str("SESSION_").is_ok() && name.try_push_str(key).is_ok() {
+                        plan.set_env(&name, value.as_bytes());
+                    }
+                }
+            }
             if env.cgi.running.len() >= config.cgi_max {
                 let mut ctx = Ctx {
                     config,
@@ -98,7 +133,12 @@ pub(super) fn start(
                 // temporary file first, so CONTENT_LENGTH is always set.
                 return match File::temporary(&std::env::temp_dir()) {
                     Ok(f) => Started::Body {
-                        inbound: Inbound::new(true, 0, limit, Sink::Spool(f, Box::new(plan))),
+                        inbound: Box::new(Inbound::new(
+                            true,
+                            0,
+                            limit,
+                            Sink::Spool(f, Box::new(plan)),
+                        )),
                         cgi: None,
                         exchange,
                         expect_continue,
@@ -115,13 +155,21 @@ pub(super) fn start(
                 Some(mut cgi) if declared > 0 => {
                     let pipe = cgi.stdin.take();
                     Started::Body {
-                        inbound: Inbound::new(false, declared, limit, Sink::CgiStdin(pipe)),
-                        cgi: Some(cgi),
+                        inbound: Box::new(Inbound::new(
+                            false,
+                            declared,
+                            limit,
+                            Sink::CgiStdin(pipe),
+                        )),
+                        cgi: Some(Box::new(cgi)),
                         exchange,
                         expect_continue,
                     }
                 }
-                Some(cgi) => Started::Cgi { cgi, exchange },
+                Some(cgi) => Started::Cgi {
+                    cgi: Box::new(cgi),
+                    exchange,
+                },
                 None => Started::Reply(prepare_error(env, Some(index), 502)),
             }
         }
@@ -147,12 +195,58 @@ fn framing_for(x: Exchange) -> OutFraming {
     }
 }
 
-/// `client_max_body_size` of the route the request maps to (0: no limit).
-fn body_limit(server: &crate::config::Server, req: &Request<'_>) -> u64 {
-    let mut buf = [0u8; crate::http::request::MAX_REQUEST_LINE];
-    match crate::http::path::normalize(req.path, &mut buf) {
-        Ok(path) => server.find_location(path).client_max_body_size,
-        Err(_) => 0,
+/// The request's session: the one its `SID` cookie names if that is live,
+/// else a new one (whose cookie the answer carries). None without a store
+/// or when the store cannot write.
+fn session_of(env: &mut Env<'_>, req: &Request<'_>) -> (Option<Sid>, bool) {
+    let Some(store) = env.sessions.as_deref_mut() else {
+        return (None, false);
+    };
+    let cookies = req
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case(b"cookie"))
+        .map(|h| h.value);
+    let named = cookie::find(cookies, cookie::SESSION_COOKIE.as_bytes());
+    if let Some(sid) = named.and_then(|v| store.get(v, env.unix_now)) {
+        return (Some(sid), false);
+    }
+    match store.create(env.unix_now) {
+        Ok(sid) => (Some(sid), true),
+        Err(_) => (None, false),
+    }
+}
+
+/// Apply a CGI's `X-Session: key=value` headers to its session (an empty
+/// value removes the key; `X-Session-Destroy` ends the session). They are
+/// for the server and never reach the client.
+fn apply_session_headers(env: &mut Env<'_>, x: &Exchange, head: &CgiHead<'_>) {
+    let (Some(sid), Some(store)) = (x.session, env.sessions.as_deref_mut()) else {
+        return;
+    };
+    for (name, value) in &head.headers {
+        if name.eq_ignore_ascii_case(b"x-session") {
+            let text = std::str::from_utf8(value).unwrap_or("");
+            if let Some((k, v)) = text.split_once('=') {
+                store.set(&sid, k.trim(), v.trim(), env.unix_now);
+            }
+        } else if name.eq_ignore_ascii_case(b"x-session-destroy") {
+            store.destroy(&sid);
+        }
+    }
+}
+
+/// Whether a CGI header is for the server only.
+fn is_session_header(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"x-session") || name.eq_ignore_ascii_case(b"x-session-destroy")
+}
+
+/// `Set-Cookie` for a session made by this request.
+fn set_cookie_header(w: &mut HeadWriter<'_>, x: &Exchange) {
+    if let (Some(sid), true) = (x.session, x.new_session)
+        && let Some(c) = cookie::session_cookie(&sid.to_hex())
+    {
+        w.header("Set-Cookie", c.as_bytes());
     }
 }
 
@@ -190,14 +284,7 @@ fn prepare(
         }
     }
     let keep_alive_10 = req.version == Version::Http10 && !ending.close;
-    if !write_head(
-        scratch,
-        date,
-        &reply,
-        req.version,
-        ending.close,
-        keep_alive_10,
-    ) {
+    if !write_head(scratch, date, &reply, Some(&x), ending.close, keep_alive_10) {
         return Prepared {
             body: Body::Empty,
             ending: Ending {
@@ -227,14 +314,7 @@ fn prepare_after_body(
         linger: reply.close,
     };
     let keep_alive_10 = x.version == Version::Http10 && !ending.close;
-    if !write_head(
-        scratch,
-        date,
-        &reply,
-        x.version,
-        ending.close,
-        keep_alive_10,
-    ) {
+    if !write_head(scratch, date, &reply, Some(&x), ending.close, keep_alive_10) {
         return Prepared {
             body: Body::Empty,
             ending: Ending {
@@ -269,7 +349,7 @@ pub(super) fn prepare_error(env: &mut Env<'_>, server: Option<usize>, status: u1
         }
         None => Reply::status(status),
     };
-    let body = if write_head(env.scratch, env.date, &reply, Version::Http11, true, false) {
+    let body = if write_head(env.scratch, env.date, &reply, None, true, false) {
         reply.body
     } else {
         Body::Empty
@@ -312,11 +392,15 @@ fn write_head(
     scratch: &mut HeadBuf,
     date: &[u8; 29],
     reply: &Reply<'_>,
-    version: Version,
+    x: Option<&Exchange>,
     close: bool,
     keep_alive_10: bool,
 ) -> bool {
+    let version = x.map_or(Version::Http11, |x| x.version);
     let mut w = HeadWriter::new(scratch, version, reply.status, date);
+    if let Some(x) = x {
+        set_cookie_header(&mut w, x);
+    }
     if let Some(ct) = &reply.content_type {
         w.header("Content-Type", ct.as_bytes());
     }
@@ -386,7 +470,9 @@ pub(super) fn write_cgi_head(
         }
     };
     close |= !x.keep_alive;
+    apply_session_headers(env, &x, head);
     let mut w = HeadWriter::new(env.scratch, x.version, head.status, env.date);
+    set_cookie_header(&mut w, &x);
     if let Some(ct) = head.content_type {
         w.header("Content-Type", ct);
     }
@@ -404,7 +490,7 @@ pub(super) fn write_cgi_head(
         }
         (None, false) => {}
     }
-    for (name, value) in &head.headers {
+    for (name, value) in head.headers.iter().filter(|(n, _)| !is_session_header(n)) {
         if let Ok(name) = std::str::from_utf8(name) {
             w.header(name, value);
         }

@@ -33,6 +33,7 @@ use crate::sys::{Epoll, ErrorKind, File, Pipe, classify};
 use super::buffer::{Buf, BufPool};
 use super::cgi::{CgiProc, CgiTable};
 use super::inbound::Inbound;
+use super::session::{SessionStore, Sid};
 use super::timer::Millis;
 use super::transport::Transport;
 use exchange::{Prepared, Started};
@@ -73,6 +74,9 @@ pub struct Env<'a> {
     pub stderr: RawFd,
     /// Stream plain upload bodies with `splice` (socket → pipe → file).
     pub splice: bool,
+    /// The session store (`None` when no route has `session on`, or it
+    /// could not be opened).
+    pub sessions: Option<&'a mut SessionStore>,
 }
 
 /// Where the connection stands.
@@ -137,6 +141,10 @@ struct Exchange {
     keep_alive: bool,
     /// Index of the virtual server in `config.servers`.
     server: usize,
+    /// The request's session (`session on` routes).
+    session: Option<Sid>,
+    /// A session made for this request: its cookie goes on the answer.
+    new_session: bool,
 }
 
 /// One client connection over a transport `T`.
@@ -583,8 +591,8 @@ impl<T: Transport> Conn<T> {
                     out.push(b"HTTP/1.1 100 Continue\r\n\r\n");
                 }
                 self.exchange = Some(exchange);
-                self.inbound = Some(Box::new(inbound));
-                self.cgi = cgi.map(Box::new);
+                self.inbound = Some(inbound);
+                self.cgi = cgi;
                 self.state = State::Body;
                 self.deadline = env.now + ms(env.config.client_body_timeout);
                 self.clamp_deadline_to_cgi();
@@ -592,7 +600,7 @@ impl<T: Transport> Conn<T> {
             Started::Cgi { cgi, exchange } => {
                 self.exchange = Some(exchange);
                 self.deadline = cgi.deadline;
-                self.cgi = Some(Box::new(cgi));
+                self.cgi = Some(cgi);
                 self.state = State::Cgi;
             }
         }
