@@ -149,11 +149,11 @@ impl CgiProc {
                 self.stdout_ready = false;
                 Ok(true)
             }
+            // A short read does not clear readiness here: the script may
+            // have written its last bytes and exited in one edge, and the
+            // end of file is only seen by reading on until it shows.
             Ok(n) => {
                 buf.commit(n);
-                if n < want {
-                    self.stdout_ready = false;
-                }
                 Ok(true)
             }
             Err(e) => match sys::classify(&e) {

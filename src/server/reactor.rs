@@ -254,6 +254,7 @@ impl Reactor {
                     } else {
                         c.readable |= ev.readable();
                         c.writable |= ev.writable();
+                        c.peer_hup |= ev.hangup();
                     }
                     if !s.pending {
                         s.pending = true;

@@ -50,6 +50,13 @@ impl Event {
         self.flags & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLRDHUP) as u32
             != 0
     }
+    /// The peer closed (its writing side, or the whole connection): a
+    /// short read is then no sign that nothing more is pending, since the
+    /// end of stream still has to be read.
+    pub fn hangup(&self) -> bool {
+        self.flags & (libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLRDHUP) as u32 != 0
+    }
+
     /// The descriptor can take more bytes (or has failed: a write will tell).
     pub fn writable(&self) -> bool {
         self.flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0

@@ -56,9 +56,28 @@ impl<T: Transport> Conn<T> {
         }
     }
 
-    /// Pass a CGI's output on; the request body (if any) is all in.
-    pub(super) fn step_cgi(&mut self, env: &mut Env<'_>, writes: &mut u8) -> Step {
-        self.pump_output(env, writes).unwrap_or(Step::Wait)
+    /// Pass a CGI's output on; the request body (if any) is all in. The
+    /// socket is still read (into the input buffer, kept for the next
+    /// request) so that a client who leaves is noticed and its script
+    /// killed, as nginx does for an upstream.
+    pub(super) fn step_cgi(&mut self, env: &mut Env<'_>, reads: &mut u8, writes: &mut u8) -> Step {
+        let out = self.pump_output(env, writes).unwrap_or(Step::Wait);
+        if !matches!(out, Step::Wait | Step::Budget) || self.state != State::Cgi {
+            return out;
+        }
+        let room = self.inbuf.as_ref().is_none_or(|b| !b.is_full());
+        if !room {
+            return out;
+        }
+        match self.read_in(env.pool, reads) {
+            ReadOutcome::Closed => Step::Close,
+            ReadOutcome::Got => Step::Continue,
+            ReadOutcome::Budget => Step::Budget,
+            ReadOutcome::Wait => {
+                self.drop_empty_inbuf(env.pool);
+                out
+            }
+        }
     }
 
     /// Whether the sink cannot take bytes until its pipe drains.
@@ -158,9 +177,8 @@ impl<T: Transport> Conn<T> {
                 _ => return Step::Close,
             },
         };
-        if n < want {
-            self.readable = false;
-        }
+        // A short splice is no sign the socket is drained (TCP hands over
+        // what one pass found): readiness is cleared only by EAGAIN.
         // Drain the pipe into the file: it holds exactly `n` bytes.
         let Sink::Upload(sink) = &mut inbound.sink else {
             return Step::Close;

@@ -160,6 +160,9 @@ pub struct Conn<T> {
     pub readable: bool,
     /// The socket may take bytes (cleared on `EAGAIN` or a short write).
     pub writable: bool,
+    /// The peer hung up: read on until end of stream even after a short
+    /// read (the edge that said so will not come again).
+    pub peer_hup: bool,
     /// When the current timeout expires.
     pub deadline: Millis,
     /// Index of the listener's `ListenerSpec` (for virtual hosts).
@@ -188,6 +191,7 @@ impl<T: Transport> Conn<T> {
             ending: Ending::default(),
             readable: false,
             writable: false,
+            peer_hup: false,
             deadline,
             spec,
             requests: 0,
@@ -218,7 +222,7 @@ impl<T: Transport> Conn<T> {
                 State::Idle | State::Head => self.step_head(env, &mut reads),
                 State::Discard(left) => self.step_discard(env, left, &mut reads),
                 State::Body => self.step_body(env, &mut reads, &mut writes),
-                State::Cgi => self.step_cgi(env, &mut writes),
+                State::Cgi => self.step_cgi(env, &mut reads, &mut writes),
                 State::Send => self.step_send(env, &mut writes),
                 State::Linger => self.step_linger(&mut reads),
             };
@@ -379,7 +383,7 @@ impl<T: Transport> Conn<T> {
         match self.io.read(&mut sink) {
             Ok(0) => Step::Close,
             Ok(n) => {
-                if n < sink.len() {
+                if n < sink.len() && !self.peer_hup {
                     self.readable = false;
                 }
                 Step::Continue
@@ -416,7 +420,7 @@ impl<T: Transport> Conn<T> {
             Ok(0) => ReadOutcome::Closed,
             Ok(n) => {
                 buf.commit(n);
-                if n < want {
+                if n < want && !self.peer_hup {
                     self.readable = false;
                 }
                 ReadOutcome::Got
