@@ -488,21 +488,21 @@ fn too_big_upload_leaves_nothing() {
 }
 
 #[test]
-fn five_mib_raw_upload_arrives_intact() {
+fn fifty_mib_raw_upload_arrives_intact() {
     let srv = store_site();
-    let data = XorShift::new(0x5eed).bytes(5 * 1024 * 1024);
+    let data = XorShift::new(0x5eed).bytes(50 * 1024 * 1024);
     let sum = checksum(&data);
     let start = Instant::now();
-    let r = put(&srv, "/uploads/five.bin", &data);
+    let r = put(&srv, "/uploads/fifty.bin", &data);
     assert_status(&r, 201);
-    let stored = fs::read(store(&srv).join("five.bin")).unwrap();
+    let stored = fs::read(store(&srv).join("fifty.bin")).unwrap();
     assert_eq!(stored.len(), data.len());
     assert_eq!(checksum(&stored), sum, "stored bytes differ");
-    let g = srv.get("/uploads/five.bin");
+    let g = srv.get("/uploads/fifty.bin");
     assert_status(&g, 200);
     assert_eq!(checksum(&g.body), sum, "GET returned other bytes");
     eprintln!(
-        "5 MiB upload round trip: checksum {sum:016x}, {:?}",
+        "50 MiB upload round trip: checksum {sum:016x}, {:?}",
         start.elapsed()
     );
 }
