@@ -259,6 +259,10 @@ fn prepare(
     x: Exchange,
     reply: Reply<'_>,
 ) -> Prepared {
+    let closing = Ending {
+        close: true,
+        linger: true,
+    };
     let mut ending = Ending {
         close: reply.close || !x.keep_alive,
         linger: reply.close,
@@ -269,37 +273,15 @@ fn prepare(
     let declared = req.content_length.unwrap_or(0);
     let mut discard = 0;
     if req.chunked {
-        ending = Ending {
-            close: true,
-            linger: true,
-        };
+        ending = closing;
     } else if declared > 0 {
         if ending.close || req.expect_continue || declared > MAX_DISCARD {
-            ending = Ending {
-                close: true,
-                linger: true,
-            };
+            ending = closing;
         } else {
             discard = declared;
         }
     }
-    let keep_alive_10 = req.version == Version::Http10 && !ending.close;
-    if !write_head(scratch, date, &reply, Some(&x), ending.close, keep_alive_10) {
-        return Prepared {
-            body: Body::Empty,
-            ending: Ending {
-                close: true,
-                linger: true,
-            },
-            discard: 0,
-        };
-    }
-    let body = if x.head_only { Body::Empty } else { reply.body };
-    Prepared {
-        body,
-        ending,
-        discard,
-    }
+    finish_prepare(scratch, date, x, reply, ending, discard)
 }
 
 /// The answer once a body is in (an upload's reply).
@@ -313,14 +295,27 @@ fn prepare_after_body(
         close: reply.close || !x.keep_alive,
         linger: reply.close,
     };
+    finish_prepare(scratch, date, x, reply, ending, 0)
+}
+
+/// Write the head of `reply` and keep its body unless the request was HEAD.
+fn finish_prepare(
+    scratch: &mut HeadBuf,
+    date: &[u8; 29],
+    x: Exchange,
+    reply: Reply<'_>,
+    ending: Ending,
+    discard: u64,
+) -> Prepared {
     let keep_alive_10 = x.version == Version::Http10 && !ending.close;
     if !write_head(scratch, date, &reply, Some(&x), ending.close, keep_alive_10) {
+        let closing = Ending {
+            close: true,
+            linger: true,
+        };
         return Prepared {
             body: Body::Empty,
-            ending: Ending {
-                close: true,
-                linger: true,
-            },
+            ending: closing,
             discard: 0,
         };
     }
@@ -328,7 +323,7 @@ fn prepare_after_body(
     Prepared {
         body,
         ending,
-        discard: 0,
+        discard,
     }
 }
 
