@@ -213,7 +213,14 @@ mod tests {
         }
         let r = builtin(418);
         let Body::Bytes(b) = &r.body else { panic!() };
-        assert!(String::from_utf8_lossy(b).contains("<h1>418 Unknown</h1>"));
+        assert!(
+            String::from_utf8_lossy(b).contains("<h1>418 I'm a teapot</h1>"),
+            "{}",
+            String::from_utf8_lossy(b)
+        );
+        let r = builtin(499);
+        let Body::Bytes(b) = &r.body else { panic!() };
+        assert!(String::from_utf8_lossy(b).contains("<h1>499 Unknown</h1>"));
         assert!(builtin(304).body.is_empty());
         assert!(builtin(204).content_type.is_none());
     }
