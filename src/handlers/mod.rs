@@ -28,6 +28,7 @@ mod body_tests;
 pub mod cgi;
 mod encode;
 mod error_page;
+pub mod file_cache;
 mod listing;
 mod mime;
 mod redirect;
@@ -43,6 +44,8 @@ use static_file::Purpose;
 #[derive(Default)]
 pub struct RootCache {
     dirs: HashMap<PathBuf, Dir>,
+    /// Files served recently (see `file_cache`).
+    pub files: file_cache::FileCache,
 }
 
 impl RootCache {
@@ -57,9 +60,10 @@ impl RootCache {
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
     }
 
-    /// Forget every open folder (after a reload).
+    /// Forget every open folder and file (after a reload).
     pub fn clear(&mut self) {
         self.dirs.clear();
+        self.files.clear();
     }
 }
 
@@ -113,12 +117,16 @@ pub enum Body {
     Static(&'static [u8]),
     /// A generated page (directory listing, `return` text).
     Bytes(Vec<u8>),
-    /// `len` bytes of an open regular file from `start`, sent with sendfile.
+    /// `len` bytes of an open regular file from `start`, sent with sendfile
+    /// (the descriptor may be shared with the open-file cache).
     File {
-        file: File,
+        file: std::rc::Rc<File>,
         start: u64,
         len: u64,
     },
+    /// A small file's bytes held by the open-file cache: sent with the head
+    /// in one `writev`.
+    Shared(std::rc::Rc<[u8]>),
 }
 
 impl Body {
@@ -129,6 +137,7 @@ impl Body {
             Body::Static(b) => b.len() as u64,
             Body::Bytes(b) => b.len() as u64,
             Body::File { len, .. } => *len,
+            Body::Shared(b) => b.len() as u64,
         }
     }
 

@@ -73,6 +73,7 @@ pub(super) fn start(
         Some(_) => session_of(env, req),
         None => (None, false),
     };
+    env.roots.files.set_now(env.unix_now);
     let mut ctx = Ctx {
         config,
         server,

@@ -23,6 +23,7 @@
 
 use std::io::IoSlice;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 
 use crate::config::{Config, ListenerSpec};
 use crate::handlers::{Body, ConnInfo, RootCache};
@@ -120,8 +121,38 @@ enum Step {
 #[derive(Debug)]
 enum OutBody {
     None,
-    Bytes { data: Vec<u8>, pos: usize },
-    File { file: File, off: u64, end: u64 },
+    Bytes {
+        data: Vec<u8>,
+        pos: usize,
+    },
+    /// A small file's bytes from the open-file cache.
+    Shared {
+        data: Rc<[u8]>,
+        pos: usize,
+    },
+    File {
+        file: Rc<File>,
+        off: u64,
+        end: u64,
+    },
+}
+
+impl OutBody {
+    /// The in-memory bytes still to send (empty for files and none).
+    fn in_memory(&self) -> &[u8] {
+        match self {
+            OutBody::Bytes { data, pos } => data.get(*pos..).unwrap_or(&[]),
+            OutBody::Shared { data, pos } => data.get(*pos..).unwrap_or(&[]),
+            OutBody::None | OutBody::File { .. } => &[],
+        }
+    }
+
+    /// `n` in-memory bytes went out.
+    fn advance(&mut self, n: usize) {
+        if let OutBody::Bytes { pos, .. } | OutBody::Shared { pos, .. } = self {
+            *pos += n;
+        }
+    }
 }
 
 /// How the current exchange ends.
@@ -444,10 +475,7 @@ impl<T: Transport> Conn<T> {
     fn write_out(&mut self, env: &mut Env<'_>) -> WriteOutcome {
         if let Some(out) = self.out.as_mut() {
             let head = out.readable();
-            let extra: &[u8] = match &self.body {
-                OutBody::Bytes { data, pos } => data.get(*pos..).unwrap_or(&[]),
-                _ => &[],
-            };
+            let extra = self.body.in_memory();
             let total = head.len() + extra.len();
             let more = matches!(self.body, OutBody::File { .. });
             let n = match self
@@ -459,9 +487,7 @@ impl<T: Transport> Conn<T> {
             };
             let from_head = n.min(head.len());
             out.consume(from_head);
-            if let OutBody::Bytes { pos, .. } = &mut self.body {
-                *pos += n - from_head;
-            }
+            self.body.advance(n - from_head);
             if n < total {
                 self.writable = false;
                 return WriteOutcome::Partial;
@@ -469,14 +495,15 @@ impl<T: Transport> Conn<T> {
             if let Some(b) = self.out.take() {
                 env.pool.put(b);
             }
-        } else if let OutBody::Bytes { data, pos } = &mut self.body {
-            let rest = data.get(*pos..).unwrap_or(&[]);
+        } else if !self.body.in_memory().is_empty() {
+            let rest = self.body.in_memory();
+            let left = rest.len();
             let n = match self.io.writev(&[IoSlice::new(rest)], false) {
                 Ok(n) => n,
                 Err(e) => return self.write_error(&e),
             };
-            *pos += n;
-            if n < rest.len() {
+            self.body.advance(n);
+            if n < left {
                 self.writable = false;
                 return WriteOutcome::Partial;
             }
@@ -641,6 +668,7 @@ impl<T: Transport> Conn<T> {
                 pos: 0,
             },
             Body::Bytes(v) => OutBody::Bytes { data: v, pos: 0 },
+            Body::Shared(data) => OutBody::Shared { data, pos: 0 },
             Body::File { file, start, len } => OutBody::File {
                 file,
                 off: start,
