@@ -28,7 +28,7 @@ use std::rc::Rc;
 use crate::config::{Config, ListenerSpec};
 use crate::handlers::{Body, ConnInfo, RootCache};
 use crate::http::response::HeadBuf;
-use crate::http::{Parse, ParseState, Version, parse_head};
+use crate::http::{Parse, Version, parse_head};
 use crate::sys::{Epoll, ErrorKind, File, Pipe, classify};
 
 use super::buffer::{Buf, BufPool};
@@ -185,7 +185,6 @@ pub struct Conn<T> {
     inbuf: Option<Buf>,
     out: Option<Buf>,
     body: OutBody,
-    parse: ParseState,
     ending: Ending,
     /// The socket may have bytes to read (cleared on `EAGAIN` or a short read).
     pub readable: bool,
@@ -199,7 +198,8 @@ pub struct Conn<T> {
     /// Index of the listener's `ListenerSpec` (for virtual hosts).
     spec: usize,
     requests: u64,
-    info: ConnInfo,
+    /// The client's address (the local one is the listener's).
+    peer: std::net::SocketAddr,
     exchange: Option<Exchange>,
     /// A request body being received.
     inbound: Option<Box<Inbound>>,
@@ -211,14 +211,13 @@ pub struct Conn<T> {
 
 impl<T: Transport> Conn<T> {
     /// A new connection, waiting for its first head until `deadline`.
-    pub fn new(io: T, spec: usize, info: ConnInfo, deadline: Millis) -> Conn<T> {
+    pub fn new(io: T, spec: usize, peer: std::net::SocketAddr, deadline: Millis) -> Conn<T> {
         Conn {
             io,
             state: State::Head,
             inbuf: None,
             out: None,
             body: OutBody::None,
-            parse: ParseState::default(),
             ending: Ending::default(),
             readable: false,
             writable: false,
@@ -226,7 +225,7 @@ impl<T: Transport> Conn<T> {
             deadline,
             spec,
             requests: 0,
-            info,
+            peer,
             exchange: None,
             inbound: None,
             cgi: None,
@@ -309,6 +308,7 @@ impl<T: Transport> Conn<T> {
     }
 
     fn step_head(&mut self, env: &mut Env<'_>, reads: &mut u8) -> Step {
+        let info = self.info(env);
         if let Some(buf) = self.inbuf.as_mut().filter(|b| !b.is_empty()) {
             if self.state == State::Idle {
                 self.state = State::Head;
@@ -316,9 +316,10 @@ impl<T: Transport> Conn<T> {
             }
             buf.make_contiguous();
             let full = buf.is_full();
-            let outcome = match parse_head(buf.readable(), &mut self.parse) {
+            let (bytes, parse) = buf.for_parse();
+            let outcome = match parse_head(bytes, parse) {
                 Ok(Parse::Complete(req, used)) => Ok((
-                    exchange::start(env, self.spec, self.requests, self.info, &req),
+                    exchange::start(env, self.spec, self.requests, info, &req),
                     used,
                 )),
                 // A full buffer without the end of the head: over MAX_HEAD (rule 14).
@@ -329,7 +330,7 @@ impl<T: Transport> Conn<T> {
             match outcome {
                 Ok((started, used)) => {
                     buf.consume(used);
-                    self.parse = ParseState::default();
+                    buf.reset_parse();
                     self.begin(env, started);
                     return Step::Continue;
                 }
@@ -641,6 +642,16 @@ impl<T: Transport> Conn<T> {
     fn clamp_deadline_to_cgi(&mut self) {
         if let Some(c) = self.cgi.as_ref().filter(|c| !c.eof) {
             self.deadline = self.deadline.min(c.deadline);
+        }
+    }
+
+    /// Both ends of the connection: the local one is the listener's address
+    /// (its port is right, and it saves a getsockname per connection).
+    fn info(&self, env: &Env<'_>) -> ConnInfo {
+        let local = env.specs.get(self.spec).map_or(self.peer, |s| s.addr);
+        ConnInfo {
+            peer: self.peer,
+            local,
         }
     }
 
