@@ -35,6 +35,8 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 cargo build --release --quiet
+# The version of what is measured, taken now: later edits do not change it.
+ls_version="$(./target/release/localserver -v 2>&1 | sed 's/.*: //') (git $(git describe --always --dirty 2>/dev/null || echo unknown))"
 
 # ---- descriptor limit: siege, wrk -c1000 and 10,000 idle connections -----------
 ulimit -n "$(ulimit -Hn)"
@@ -299,7 +301,7 @@ json.dump({
   "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')",
   "kernel": "$(uname -sr)",
   "clk_tck": $(getconf CLK_TCK),
-  "localserver": "$(./target/release/localserver -v 2>&1 | sed 's/.*: //') (git $(git describe --always --dirty 2>/dev/null || echo unknown))",
+  "localserver": "$ls_version",
   "nginx": "$(nginx -v 2>&1 | sed 's/.*: //')",
   "lighttpd": "$(lighttpd -v | cut -d' ' -f1)",
   "wrk": "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)",

@@ -145,10 +145,12 @@ def main():
       "included. Errors are summed over all rounds. The ratio rows divide "
       "localserver's medians by the other server's: above 1 is better for throughput, "
       "below 1 is better for latency, CPU, memory and syscalls. Only figures from one "
-      "interleaved run compare (the machine drifts by ±25 %).")
+      "interleaved run compare (the machine drifts by ±25 %). \"Others on CPU 0\": the "
+      "largest share of the server's CPU that other processes took during that row's runs "
+      "(should be 0 %: a row above a few % is skewed).")
     p("")
-    p("| case | server | throughput | p50 | p99 | errors | server CPU | throughput per round | CPU per round |")
-    p("|---|---|--:|--:|--:|--:|--:|---|---|")
+    p("| case | server | throughput | p50 | p99 | errors | server CPU | throughput per round | CPU per round | others on CPU 0 |")
+    p("|---|---|--:|--:|--:|--:|--:|---|---|--:|")
     syscall_lines = []
     for case, (title, tunit, cunit) in CASES.items():
         meds = {}
@@ -171,8 +173,10 @@ def main():
                 err += f" ({notes})"
             rounds_thr = " ".join(fmt(f[0]) for f in figs)
             rounds_cpu = " ".join(fmt(f[4]) for f in figs) if cpu is not None else ""
+            others = [x for x in (foreign_share(r, clk) for r in recs) if x is not None]
+            others = f"{100 * max(others):.0f} %" if others else ""
             p(f"| {title} | {s} | {fmt(thr, tunit)} | {lat50} | {lat99} | {err} | "
-              f"{fmt(cpu, cunit) if cunit else '–'} | [{rounds_thr}] | {f'[{rounds_cpu}]' if rounds_cpu else ''} |")
+              f"{fmt(cpu, cunit) if cunit else '–'} | [{rounds_thr}] | {f'[{rounds_cpu}]' if rounds_cpu else ''} | {others} |")
             if case == "syscalls":
                 names = {name for r in recs for name in r["calls"]}
                 top = sorted(((med([r["calls"].get(k, 0) / r["wrk"]["requests"] for r in recs]), k)
@@ -186,7 +190,7 @@ def main():
                 r = [ratio(a, b) for a, b in zip(ls, meds[o])]
                 cells = [fmt(x) + "×" if x is not None else "–" for x in r]
                 p(f"| {title} | **localserver / {o}** | **{cells[0]}** | {cells[1]} | {cells[2]} | | "
-                  f"**{cells[3] if cunit else '–'}** | | |")
+                  f"**{cells[3] if cunit else '–'}** | | | |")
     p("")
     shares = [(foreign_share(r, clk), r) for r in results]
     shares = [(x, r) for x, r in shares if x is not None]
