@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# localserver against nginx and lighttpd on the same files, same machine.
+# Usage: bench/run.sh [--quick]
+#   full:    3 rounds, 10 s runs (~15 min)    --quick: 1 round, 3 s runs (~3 min)
+# Installs what is missing with apt, builds the release server, serves one
+# document root from the three servers (each pinned to CPU 0, every load
+# generator pinned to CPU 1), runs each case against each server in turn
+# (A B C A B C ...), and prints one markdown table (medians over rounds, ratios
+# localserver/nginx and localserver/lighttpd), also written to bench/RESULTS.md.
+# Raw results and tool outputs stay in target/bench/last/. See bench/README.md.
+set -euo pipefail
+rounds=3 secs=10 mode=full
+case "${1:-}" in
+  "") ;;
+  --quick) rounds=1 secs=3 mode=quick ;;
+  *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+esac
+cd "$(dirname "$0")/.."
+repo=$PWD
+export PATH="$PATH:/usr/sbin:/sbin"
+t_start=$(date +%s)
+
+# ---- tools -------------------------------------------------------------------
+need=()
+for pair in nginx:nginx lighttpd:lighttpd wrk:wrk siege:siege h2load:nghttp2-client \
+            curl:curl strace:strace python3:python3 taskset:util-linux pgrep:procps; do
+  command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "installing: ${need[*]}"
+  $sudo apt-get update -qq
+  # A fresh install may start the distribution's own nginx/lighttpd on port
+  # 80; those are not ours and are left alone (the bench uses free ports).
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+cargo build --release --quiet
+# The version of what is measured, taken now: later edits do not change it.
+ls_version="$(./target/release/localserver -v 2>&1 | sed 's/.*: //') (git $(git describe --always --dirty 2>/dev/null || echo unknown))"
+
+# ---- descriptor limit: siege, wrk -c1000 and 10,000 idle connections -----------
+ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" -ge 10100 ] || { echo "need a descriptor limit >= 10100 (ulimit -Hn is $(ulimit -Hn))" >&2; exit 1; }
+
+# ---- document root -------------------------------------------------------------
+# Generated once into target/bench-root/ (real random bytes, no sparse file) and
+# hard-linked (or copied) into a temp dir for each run.
+cache=target/bench-root
+mkdir -p "$cache"
+make_file() { # NAME SIZE
+  [ "$(stat -c %s "$cache/$1" 2>/dev/null || echo 0)" = "$2" ] && return
+  echo "generating $cache/$1 ($2 bytes)"
+  if [ "$1" = index.html ]; then
+    head -c 768 /dev/urandom | base64 -w 0 > "$cache/$1.tmp"   # 1024 printable bytes
+  else
+    head -c "$2" /dev/urandom > "$cache/$1.tmp"
+  fi
+  mv "$cache/$1.tmp" "$cache/$1"
+}
+make_file index.html 1024
+make_file 100k.bin $((100 << 10))
+make_file 10m.bin $((10 << 20))
+make_file 1g.bin $((1 << 30))
+
+work=$(mktemp -d /tmp/ls-bench.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+docroot=$work/root
+mkdir -p "$docroot"
+cp -l "$cache"/index.html "$cache"/*.bin "$docroot/" 2>/dev/null || cp "$cache"/index.html "$cache"/*.bin "$docroot/"
+cat "$docroot"/* > /dev/null   # into the page cache before the first run
+logs=target/bench/last
+rm -rf "$logs"; mkdir -p "$logs"
+results=$logs/results.jsonl
+: > "$results"
+
+# ---- configurations --------------------------------------------------------------
+read -r p_ls p_nginx p_lighttpd < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in ss))')
+servers=(localserver nginx lighttpd)
+declare -A port=([localserver]=$p_ls [nginx]=$p_nginx [lighttpd]=$p_lighttpd)
+
+# localserver: defaults (keepalive_timeout 75s, worker_connections 16384,
+# worker_processes 1) except keepalive_requests, raised as for the others.
+cat > "$work/localserver.conf" <<CONF
+error_log stderr error;
+keepalive_requests 1000000;
+server { listen 127.0.0.1:$p_ls; root $docroot; }
+CONF
+
+mkdir -p "$work/nginx"
+nginx_user=; [ "$(id -u)" = 0 ] && nginx_user="user root;"
+cat > "$work/nginx.conf" <<CONF
+$nginx_user
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $work/nginx/nginx.pid;
+error_log /dev/null crit;
+events { worker_connections 20000; }
+http {
+    types { text/html html; application/octet-stream bin; }
+    default_type application/octet-stream;
+    sendfile on; tcp_nopush on; tcp_nodelay on;
+    access_log off;
+    open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;
+    keepalive_requests 1000000; keepalive_timeout 75s;
+    client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi; uwsgi_temp_path $work/nginx/uwsgi;
+    scgi_temp_path $work/nginx/scgi;
+    server { listen 127.0.0.1:$p_nginx; root $docroot; }
+}
+CONF
+
+# lighttpd: max-connections may not exceed max-fds / 2.
+cat > "$work/lighttpd.conf" <<CONF
+server.document-root = "$docroot"
+server.bind = "127.0.0.1"
+server.port = $p_lighttpd
+server.max-worker = 0
+server.max-fds = 20000
+server.max-connections = 10000
+server.max-keep-alive-requests = 1000000
+server.max-keep-alive-idle = 75
+server.network-backend = "sendfile"
+server.errorlog = "$work/lighttpd-error.log"
+mimetype.assign = (".html" => "text/html", ".bin" => "application/octet-stream")
+CONF
+
+cat > "$work/siegerc" <<CONF
+verbose = false
+quiet = true
+json_output = true
+show-logfile = false
+logging = false
+logfile = $work/siege.log
+protocol = HTTP/1.1
+connection = keep-alive
+parser = false
+accept-encoding = identity
+limit = 255
+failures = 1000000
+benchmark = true
+CONF
+cp "$work"/*.conf "$work/siegerc" "$logs/"
+
+# ---- servers ---------------------------------------------------------------------
+declare -A spid   # the process whose CPU and memory are measured
+wait_port() { # PORT PID
+  for _ in $(seq 100); do
+    kill -0 "$2" 2>/dev/null || { echo "server (pid $2) died on start" >&2; exit 1; }
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2; exit 1
+}
+start_servers() {
+  local w
+  taskset -c 0 ./target/release/localserver -c "$work/localserver.conf" 2>>"$logs/localserver.err" &
+  pids+=($!); spid[localserver]=$!
+  wait_port "$p_ls" "${spid[localserver]}"
+
+  taskset -c 0 nginx -e "$work/nginx/error.log" -g 'daemon off;' -c "$work/nginx.conf" -p "$work/nginx/" &
+  pids+=($!); nginx_master=$!
+  wait_port "$p_nginx" "$nginx_master"
+  w=
+  for _ in $(seq 100); do w=$(pgrep -P "$nginx_master" || true); [ -n "$w" ] && break; sleep 0.05; done
+  [ -n "$w" ] || { echo "no nginx worker" >&2; exit 1; }
+  spid[nginx]=$w
+
+  taskset -c 0 lighttpd -D -f "$work/lighttpd.conf" &
+  pids+=($!); spid[lighttpd]=$!
+  wait_port "$p_lighttpd" "${spid[lighttpd]}"
+}
+stop_servers() {
+  local p
+  for p in "${spid[localserver]}" "$nginx_master" "${spid[lighttpd]}"; do
+    kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true
+  done
+  pids=()
+}
+
+# utime+stime in clock ticks (fields 14 and 15, counted after the ")" of comm),
+# time on CPU in ns from schedstat, and the user+nice+system ticks of all of
+# CPU 0 (what is not the server's there is another process taking its CPU);
+# one JSON fragment.
+cpu() {
+  echo "\"ticks\":$(sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}')," \
+       "\"sched_ns\":$(awk '{print $1}' "/proc/$1/schedstat" 2>/dev/null || echo 0)," \
+       "\"cpu0_ticks\":$(awk '$1 == "cpu0" {print $2 + $3 + $4}' /proc/stat)"
+}
+delta() { # "ticks:a,sched_ns:b" before and after -> JSON fragment of differences
+  python3 -c 'import json,sys; a=json.loads("{"+sys.argv[1]+"}"); b=json.loads("{"+sys.argv[2]+"}"); print(",".join(f"\"{k}\":{b[k]-a[k]}" for k in a))' "$1" "$2"
+}
+record() { # CASE SERVER ROUND CPU_DELTA JSON
+  echo "{\"case\":\"$1\",\"server\":\"$2\",\"round\":$3,\"secs\":$secs,$4,$5}" >> "$results"
+}
+url() { echo "http://127.0.0.1:${port[$1]}/$2"; }
+
+run_wrk() { # CASE SERVER ROUND CONNS PATH [wrk args...]
+  local c=$1 s=$2 r=$3 n=$4 path=$5; shift 5
+  local pid=${spid[$s]} before after out json
+  before=$(cpu "$pid")
+  out=$(timeout $((secs + 60)) taskset -c 1 wrk -t1 -c"$n" -d"${secs}s" --latency -s bench/report.lua "$@" "$(url "$s" "$path")")
+  after=$(cpu "$pid")
+  echo "$out" > "$logs/$c.$s.$r.txt"
+  json=$(sed -n 's/^WRKJSON //p' <<<"$out")
+  [ -n "$json" ] || { echo "no wrk summary for $c $s" >&2; echo "$out" >&2; exit 1; }
+  record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"wrk\",\"wrk\":$json"
+}
+run_curl() { # CASE SERVER ROUND PATH
+  local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out
+  before=$(cpu "$pid")
+  out=$(timeout 300 taskset -c 1 curl -s -o /dev/null --max-time 240 \
+        -w '{"http_code":%{http_code},"size":%{size_download},"time":%{time_total},"speed":%{speed_download}}' \
+        "$(url "$s" "$4")" || true)
+  after=$(cpu "$pid")
+  echo "$out" > "$logs/$c.$s.$r.txt"
+  [ -n "$out" ] || out='{"http_code":0,"size":0,"time":0,"speed":0}'
+  record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"curl\",\"curl\":$out,\"expect\":$(stat -c %s "$docroot/$4")"
+}
+run_siege() { # CASE SERVER ROUND PATH
+  local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out json
+  before=$(cpu "$pid")
+  out=$(timeout $((secs + 60)) taskset -c 1 siege -R "$work/siegerc" -b -c 255 -t "${secs}S" "$(url "$s" "$4")" 2>&1 || true)
+  after=$(cpu "$pid")
+  echo "$out" > "$logs/$c.$s.$r.txt"
+  json=$(python3 -c 'import json,sys,re; t=sys.stdin.read(); m=re.search(r"\{.*\}", t, re.S); print(json.dumps(json.loads(m.group(0))))' <<<"$out") \
+    || { echo "no siege summary for $s" >&2; echo "$out" >&2; exit 1; }
+  record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"siege\",\"siege\":$json"
+}
+run_idle() { # CASE SERVER ROUND
+  local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out
+  before=$(cpu "$pid")
+  out=$(timeout 300 taskset -c 1 python3 bench/idle_conns.py "${port[$s]}" "$pid" 10000 /index.html)
+  after=$(cpu "$pid")
+  echo "$out" > "$logs/$c.$s.$r.txt"
+  record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"idle\",\"idle\":$out"
+}
+run_strace() { # CASE SERVER ROUND
+  local c=$1 s=$2 r=$3 pid=${spid[$2]} st out json calls
+  timeout 120 strace -c -f -U calls,errors,name -p "$pid" -o "$work/strace.txt" & st=$!
+  pids+=("$st")
+  sleep 0.5
+  out=$(timeout 60 taskset -c 1 wrk -t1 -c10 -d3s -s bench/report.lua "$(url "$s" index.html)")
+  kill -INT "$st" 2>/dev/null || true; wait "$st" 2>/dev/null || true
+  { echo "$out"; cat "$work/strace.txt"; } > "$logs/$c.$s.$r.txt"
+  json=$(sed -n 's/^WRKJSON //p' <<<"$out")
+  calls=$(python3 -c '
+import json, sys
+calls = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) >= 2 and f[0].isdigit() and f[-1] != "total":
+        calls[f[-1]] = int(f[0])
+print(json.dumps(calls))' "$work/strace.txt")
+  record "$c" "$s" "$r" '"ticks":0,"sched_ns":0,"cpu0_ticks":0' "\"tool\":\"strace\",\"wrk\":$json,\"calls\":$calls"
+}
+
+# ---- the run -----------------------------------------------------------------------
+read -r load1 _ < /proc/loadavg
+if python3 -c "import sys; sys.exit(float('$load1') < 0.5)"; then
+  echo "warning: load average $load1 before the start: other work will skew the figures" >&2
+fi
+echo "bench: $mode run, $rounds round(s) of ${secs} s runs; localserver :$p_ls nginx :$p_nginx lighttpd :$p_lighttpd"
+for r in $(seq "$rounds"); do
+  start_servers   # fresh processes each round: the idle-memory case needs them
+  echo "round $r/$rounds: servers localserver ${spid[localserver]} nginx worker ${spid[nginx]} lighttpd ${spid[lighttpd]}"
+  # Idle connections first, on fresh processes, so that memory left over from
+  # the other cases does not hide the per-connection cost.
+  for s in "${servers[@]}"; do run_idle idle "$s" "$r"; done
+  for s in "${servers[@]}"; do run_wrk ka50 "$s" "$r" 50 index.html; done
+  for s in "${servers[@]}"; do run_wrk ka1000 "$s" "$r" 1000 index.html; done
+  for s in "${servers[@]}"; do run_wrk close50 "$s" "$r" 50 index.html -H 'Connection: close'; done
+  for s in "${servers[@]}"; do run_wrk 100k "$s" "$r" 10 100k.bin; done
+  for s in "${servers[@]}"; do run_wrk 10m "$s" "$r" 10 10m.bin; done
+  for s in "${servers[@]}"; do run_curl 1g "$s" "$r" 1g.bin; done
+  for s in "${servers[@]}"; do run_siege siege "$s" "$r" index.html; done
+  for s in "${servers[@]}"; do run_strace syscalls "$s" "$r"; done
+  stop_servers
+done
+
+# ---- versions and the table --------------------------------------------------------
+meta=$logs/meta.json
+python3 - "$meta" <<PY
+import json, sys
+json.dump({
+  "date": "$(date -u '+%Y-%m-%d %H:%M UTC')",
+  "mode": "$mode", "rounds": $rounds, "secs": $secs,
+  "nproc": "$(nproc)",
+  "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')",
+  "kernel": "$(uname -sr)",
+  "clk_tck": $(getconf CLK_TCK),
+  "localserver": "$ls_version",
+  "nginx": "$(nginx -v 2>&1 | sed 's/.*: //')",
+  "lighttpd": "$(lighttpd -v | cut -d' ' -f1)",
+  "wrk": "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)",
+  "siege": "$(siege -V 2>&1 | head -1)",
+  "curl": "$(curl -V | head -1 | cut -d' ' -f1-2)",
+  "strace": "$(strace -V | head -1)",
+  "elapsed_s": $(( $(date +%s) - t_start )),
+}, open(sys.argv[1], "w"))
+PY
+python3 bench/summarize.py "$results" "$meta" > "$logs/RESULTS.md"
+cat "$logs/RESULTS.md"
+cp "$logs/RESULTS.md" bench/RESULTS.md
+echo "written to bench/RESULTS.md (raw results: $logs/)"

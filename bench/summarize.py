@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Turn the raw results of bench/run.sh into bench/RESULTS.md (on stdout).
+
+Usage: summarize.py RESULTS.jsonl META.json
+
+RESULTS.jsonl has one line per (case, server, round): the server's CPU time
+over the run ("ticks" of utime+stime from /proc/PID/stat, "sched_ns" from
+/proc/PID/schedstat) and what the load tool reported. The table shows the
+median over rounds of each figure, every round's value, and per case two
+ratio rows: localserver / nginx and localserver / lighttpd (of the medians).
+"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+SERVERS = ["localserver", "nginx", "lighttpd"]
+OTHERS = ["nginx", "lighttpd"]
+# id -> (title, throughput unit, CPU unit)
+CASES = {
+    "ka50": ("1. keep-alive 1 KiB, 50 conns (wrk)", "req/s", "µs/req"),
+    "ka1000": ("2. keep-alive 1 KiB, 1000 conns (wrk)", "req/s", "µs/req"),
+    "close50": ("3. Connection: close 1 KiB, 50 conns (wrk)", "req/s", "µs/req"),
+    "100k": ("4. 100 KiB, 10 conns (wrk)", "MB/s", "ms/MB"),
+    "10m": ("5. 10 MiB, 10 conns (wrk)", "MB/s", "ms/MB"),
+    "1g": ("6. 1 GiB, one curl download", "MB/s", "ms/MB"),
+    "siege": ("7. siege -b -c 255, 1 KiB", "trans/s", "µs/trans"),
+    "idle": ("8. 10,000 idle keep-alive conns: RSS growth", "B/conn", ""),
+    "syscalls": ("9. syscalls per keep-alive 1 KiB request (strace, wrk -c10 3 s)", "calls/req", ""),
+}
+MB = 1e6
+
+
+def fmt(v, unit=""):
+    """A figure with as many digits as it deserves."""
+    if v is None:
+        return "–"
+    a = abs(v)
+    if a >= 1000:
+        s = f"{v:,.0f}"
+    elif a >= 100:
+        s = f"{v:.0f}"
+    elif a >= 10:
+        s = f"{v:.1f}"
+    elif a >= 1:
+        s = f"{v:.2f}"
+    else:
+        s = f"{v:.3f}"
+    return f"{s} {unit}".strip()
+
+
+def ms(us):
+    return None if us is None else us / 1000
+
+
+def figures(rec, clk_tck):
+    """(throughput, p50 ms, p99 ms, errors, CPU per unit, note) of one record."""
+    cpu_s = rec["ticks"] / clk_tck
+    case, tool = rec["case"], rec["tool"]
+    if tool == "wrk" and case in ("ka50", "ka1000", "close50"):
+        w = rec["wrk"]
+        secs = w["duration_us"] / 1e6
+        errors = sum(w[k] for k in ("err_connect", "err_read", "err_write", "err_timeout", "err_status"))
+        cpu = cpu_s * 1e6 / w["requests"] if w["requests"] else None
+        return w["requests"] / secs, ms(w["lat_p50_us"]), ms(w["lat_p99_us"]), errors, cpu, ""
+    if tool == "wrk":
+        w = rec["wrk"]
+        secs = w["duration_us"] / 1e6
+        errors = sum(w[k] for k in ("err_connect", "err_read", "err_write", "err_timeout", "err_status"))
+        mb = w["bytes"] / MB
+        cpu = cpu_s * 1e3 / mb if mb else None
+        return mb / secs, ms(w["lat_p50_us"]), ms(w["lat_p99_us"]), errors, cpu, ""
+    if tool == "curl":
+        c = rec["curl"]
+        ok = c["http_code"] == 200 and c["size"] == rec["expect"]
+        mb = c["size"] / MB
+        cpu = cpu_s * 1e3 / mb if mb else None
+        return c["speed"] / MB, None, None, 0 if ok else 1, cpu, ""
+    if tool == "siege":
+        s = rec["siege"]
+        trans = s.get("transactions", 0)
+        cpu = cpu_s * 1e6 / trans if trans else None
+        errors = s.get("failed_transactions", 0)
+        note = f"availability {s.get('availability', 0):.2f} %"
+        return s.get("transaction_rate"), s.get("response_time", 0) * 1000, s.get("longest_transaction", 0) * 1000, errors, cpu, note
+    if tool == "idle":
+        i = rec["idle"]
+        errors = i["errors"] + (i["conns"] - i["alive"])
+        note = f"RSS {i['rss_before_kib']:,} → {i['rss_after_kib']:,} KiB"
+        return i["bytes_per_conn"], None, None, errors, None, note
+    if tool == "strace":
+        w = rec["wrk"]
+        total = sum(rec["calls"].values())
+        return (total / w["requests"] if w["requests"] else None), None, None, 0, None, ""
+    raise ValueError(f"unknown record {rec}")
+
+
+def foreign_share(rec, clk_tck):
+    """Share of CPU 0 used by other processes than the server during a run."""
+    if "cpu0_ticks" not in rec or not rec["ticks"]:
+        return None
+    tool = rec["tool"]
+    if tool == "wrk":
+        secs = rec["wrk"]["duration_us"] / 1e6
+    elif tool == "curl":
+        secs = rec["curl"]["time"]
+    elif tool == "siege":
+        secs = rec["siege"].get("elapsed_time", 0)
+    else:
+        return None
+    if secs <= 0:
+        return None
+    return max(0, rec["cpu0_ticks"] - rec["ticks"]) / clk_tck / secs
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def ratio(a, b):
+    return None if a is None or not b else a / b
+
+
+def main():
+    results = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    meta = json.load(open(sys.argv[2]))
+    clk = meta["clk_tck"]
+    by = defaultdict(list)
+    for rec in sorted(results, key=lambda r: r["round"]):
+        by[rec["case"], rec["server"]].append(rec)
+
+    out = []
+    p = out.append
+    p("# Benchmark results: localserver, nginx, lighttpd\n")
+    p(f"- Date: {meta['date']} · `bench/run.sh{' --quick' if meta['mode'] == 'quick' else ''}` "
+      f"({meta['rounds']} round(s), {meta['secs']} s per run, took {meta['elapsed_s'] // 60} min {meta['elapsed_s'] % 60} s)")
+    p(f"- Machine: {meta['nproc']} CPUs, {meta['cpu']}, {meta['kernel']}; servers pinned to CPU 0, load generators to CPU 1")
+    p(f"- Versions: localserver {meta['localserver']}, nginx {meta['nginx']}, {meta['lighttpd']}, "
+      f"{meta['wrk']}, {meta['siege']}, {meta['curl']}, {meta['strace']}")
+    p("")
+    p("Medians over rounds; the values of every round in brackets. Server CPU = the "
+      "server process's utime+stime over the run (for nginx its one worker) divided by "
+      "the requests (or MB) served. MB = 10^6 bytes as read by the client, headers "
+      "included. Errors are summed over all rounds. The ratio rows divide "
+      "localserver's medians by the other server's: above 1 is better for throughput, "
+      "below 1 is better for latency, CPU, memory and syscalls. Only figures from one "
+      "interleaved run compare (the machine drifts by ±25 %). \"Others on CPU 0\": the "
+      "largest share of the server's CPU that other processes took during that row's runs "
+      "(should be 0 %: a row above a few % is skewed).")
+    p("")
+    p("| case | server | throughput | p50 | p99 | errors | server CPU | throughput per round | CPU per round | others on CPU 0 |")
+    p("|---|---|--:|--:|--:|--:|--:|---|---|--:|")
+    syscall_lines = []
+    for case, (title, tunit, cunit) in CASES.items():
+        meds = {}
+        for s in SERVERS:
+            recs = by.get((case, s), [])
+            if not recs:
+                continue
+            figs = [figures(r, clk) for r in recs]
+            thr, p50, p99, cpu = (med([f[i] for f in figs]) for i in (0, 1, 2, 4))
+            errors = sum(f[3] for f in figs)
+            notes = "; ".join(sorted({f[5] for f in figs if f[5]})) if case != "idle" else \
+                "; ".join(f[5] for f in figs)
+            meds[s] = (thr, p50, p99, cpu)
+            lat50 = fmt(p50, "ms") if p50 is not None else "–"
+            lat99 = fmt(p99, "ms") if p99 is not None else "–"
+            if case == "siege":
+                lat50, lat99 = f"{lat50} (mean)", f"{lat99} (max)"
+            err = fmt(errors) if errors else "0"
+            if notes:
+                err += f" ({notes})"
+            rounds_thr = " ".join(fmt(f[0]) for f in figs)
+            rounds_cpu = " ".join(fmt(f[4]) for f in figs) if cpu is not None else ""
+            others = [x for x in (foreign_share(r, clk) for r in recs) if x is not None]
+            others = f"{100 * max(others):.0f} %" if others else ""
+            p(f"| {title} | {s} | {fmt(thr, tunit)} | {lat50} | {lat99} | {err} | "
+              f"{fmt(cpu, cunit) if cunit else '–'} | [{rounds_thr}] | {f'[{rounds_cpu}]' if rounds_cpu else ''} | {others} |")
+            if case == "syscalls":
+                names = {name for r in recs for name in r["calls"]}
+                top = sorted(((med([r["calls"].get(k, 0) / r["wrk"]["requests"] for r in recs]), k)
+                              for k in names), reverse=True)
+                syscall_lines.append(f"- {s}: " + ", ".join(f"{k} {v:.2f}" for v, k in top if v >= 0.005))
+        if "localserver" in meds:
+            ls = meds["localserver"]
+            for o in OTHERS:
+                if o not in meds:
+                    continue
+                r = [ratio(a, b) for a, b in zip(ls, meds[o])]
+                cells = [fmt(x) + "×" if x is not None else "–" for x in r]
+                p(f"| {title} | **localserver / {o}** | **{cells[0]}** | {cells[1]} | {cells[2]} | | "
+                  f"**{cells[3] if cunit else '–'}** | | | |")
+    p("")
+    shares = [(foreign_share(r, clk), r) for r in results]
+    shares = [(x, r) for x, r in shares if x is not None]
+    if shares:
+        worst, wr = max(shares, key=lambda t: t[0])
+        p(f"Other work on CPU 0 (anything but the server, which should have it alone) during the "
+          f"timed runs: median {100 * med([x for x, _ in shares]):.1f} %, worst {100 * worst:.1f} % "
+          f"({wr['case']}, {wr['server']}, round {wr['round']})."
+          + (" **Warning: the machine was not quiet; these figures are skewed.**" if worst > 0.05 else ""))
+        p("")
+    if syscall_lines:
+        p("Syscalls per request (case 9, median over rounds; under strace, so read the counts, not the speed):\n")
+        out.extend(syscall_lines)
+        p("")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
