@@ -38,6 +38,13 @@ cargo build --release --quiet
 # The version of what is measured, taken now: later edits do not change it.
 ls_version="$(./target/release/localserver -v 2>&1 | sed 's/.*: //') (git $(git describe --always --dirty 2>/dev/null || echo unknown))"
 
+# ---- one bench at a time: two runs at once would measure each other --------------
+exec 9>/tmp/localserver-bench.lock
+if ! flock -n 9; then
+  echo "another bench/run.sh is running on this machine; waiting for it (at most 30 min)"
+  flock -w 1800 9 || { echo "gave up waiting for the other bench run" >&2; exit 1; }
+fi
+
 # ---- descriptor limit: siege, wrk -c1000 and 10,000 idle connections -----------
 ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge 10100 ] || { echo "need a descriptor limit >= 10100 (ulimit -Hn is $(ulimit -Hn))" >&2; exit 1; }
@@ -166,11 +173,11 @@ wait_port() { # PORT PID
 }
 start_servers() {
   local w
-  taskset -c 0 ./target/release/localserver -c "$work/localserver.conf" 2>>"$logs/localserver.err" &
+  taskset -c 0 ./target/release/localserver -c "$work/localserver.conf" 2>>"$logs/localserver.err" 9>&- &
   pids+=($!); spid[localserver]=$!
   wait_port "$p_ls" "${spid[localserver]}"
 
-  taskset -c 0 nginx -e "$work/nginx/error.log" -g 'daemon off;' -c "$work/nginx.conf" -p "$work/nginx/" &
+  taskset -c 0 nginx -e "$work/nginx/error.log" -g 'daemon off;' -c "$work/nginx.conf" -p "$work/nginx/" 9>&- &
   pids+=($!); nginx_master=$!
   wait_port "$p_nginx" "$nginx_master"
   w=
@@ -178,7 +185,7 @@ start_servers() {
   [ -n "$w" ] || { echo "no nginx worker" >&2; exit 1; }
   spid[nginx]=$w
 
-  taskset -c 0 lighttpd -D -f "$work/lighttpd.conf" &
+  taskset -c 0 lighttpd -D -f "$work/lighttpd.conf" 9>&- &
   pids+=($!); spid[lighttpd]=$!
   wait_port "$p_lighttpd" "${spid[lighttpd]}"
 }
@@ -202,9 +209,50 @@ cpu() {
 delta() { # "ticks:a,sched_ns:b" before and after -> JSON fragment of differences
   python3 -c 'import json,sys; a=json.loads("{"+sys.argv[1]+"}"); b=json.loads("{"+sys.argv[2]+"}"); print(",".join(f"\"{k}\":{b[k]-a[k]}" for k in a))' "$1" "$2"
 }
-record() { # CASE SERVER ROUND CPU_DELTA JSON
-  echo "{\"case\":\"$1\",\"server\":\"$2\",\"round\":$3,\"secs\":$secs,$4,$5}" >> "$results"
+record() { # CASE SERVER ROUND CPU_DELTA JSON: the run's result, kept by measure
+  rec="{\"case\":\"$1\",\"server\":\"$2\",\"round\":$3,\"secs\":$secs,$4,$5}"
 }
+# Percent of all CPUs busy over half a second. Between runs the servers idle,
+# so what is busy is someone else's work.
+busy_pct() {
+  local a b
+  a=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+  sleep 0.5
+  b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+  echo "$a $b" | awk '{t = $4 - $2; print (t > 0) ? int(100 * ($3 - $1) / t) : 0}'
+}
+# Waiting for quiet and running again cost time: at most this many seconds
+# over the whole run, after which rows are only flagged (in the table).
+patience=180; [ "$mode" = full ] || patience=60
+wait_quiet() { # until the machine is idle, while patience lasts (~30 s at most each)
+  local busy=0 i
+  for i in $(seq 30); do
+    busy=$(busy_pct)
+    [ "$busy" -le 5 ] && return
+    [ "$patience" -gt 0 ] || break
+    sleep 0.5; patience=$((patience - 1))
+  done
+  echo "  (the machine is ${busy} % busy with other work; going on)" >&2
+}
+# Runs one measurement (a run_* function and its arguments) on a quiet machine
+# and appends its record; when other processes still took more than 5 % of
+# CPU 0 during it, runs it once more (patience allowing) and keeps the second.
+measure() {
+  local try share
+  for try in 1 2; do
+    wait_quiet
+    rec=
+    "$@"
+    share=$(python3 -c 'import json, sys; sys.path.insert(0, "bench"); from summarize import foreign_share
+x = foreign_share(json.loads(sys.argv[1]), int(sys.argv[2])); print(int(100 * (x or 0)))' "$rec" "$clk")
+    if [ "$share" -le 5 ] || [ "$try" = 2 ] || [ "$patience" -lt "$secs" ]; then
+      echo "$rec" >> "$results"; return
+    fi
+    patience=$((patience - secs))
+    echo "  ($2 on $3, round $4: other processes took $share % of CPU 0 during it; once more)" >&2
+  done
+}
+clk=$(getconf CLK_TCK)
 url() { echo "http://127.0.0.1:${port[$1]}/$2"; }
 
 run_wrk() { # CASE SERVER ROUND CONNS PATH [wrk args...]
@@ -230,14 +278,24 @@ run_curl() { # CASE SERVER ROUND PATH
   record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"curl\",\"curl\":$out,\"expect\":$(stat -c %s "$docroot/$4")"
 }
 run_siege() { # CASE SERVER ROUND PATH
-  local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out json
-  before=$(cpu "$pid")
-  out=$(timeout $((secs + 60)) taskset -c 1 siege -R "$work/siegerc" -b -c 255 -t "${secs}S" "$(url "$s" "$4")" 2>&1 || true)
-  after=$(cpu "$pid")
-  echo "$out" > "$logs/$c.$s.$r.txt"
-  json=$(python3 -c 'import json,sys,re; t=sys.stdin.read(); m=re.search(r"\{.*\}", t, re.S); print(json.dumps(json.loads(m.group(0))))' <<<"$out") \
-    || { echo "no siege summary for $s" >&2; echo "$out" >&2; exit 1; }
-  record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"siege\",\"siege\":$json"
+  local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out json rc try
+  # siege 4.0.7 now and then exits without its summary: up to 3 tries.
+  for try in 1 2 3; do
+    before=$(cpu "$pid")
+    rc=0
+    out=$(timeout $((secs + 60)) taskset -c 1 siege -R "$work/siegerc" -b -c 255 -t "${secs}S" "$(url "$s" "$4")" 2>&1) || rc=$?
+    after=$(cpu "$pid")
+    echo "$out" > "$logs/$c.$s.$r.txt"
+    if json=$(python3 -c 'import json, re, sys
+m = re.search(r"\{.*\}", sys.stdin.read(), re.S)
+print(json.dumps(json.loads(m.group(0))))' <<<"$out" 2>/dev/null); then
+      record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"siege\",\"siege\":$json,\"tries\":$try"
+      return
+    fi
+    echo "  (siege on $s gave no summary, exit status $rc: ${out:0:200})" >&2
+    sleep 2
+  done
+  record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"siege\",\"siege\":{\"availability\":0,\"failed\":\"no summary from siege\"}"
 }
 run_idle() { # CASE SERVER ROUND
   local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out
@@ -249,7 +307,7 @@ run_idle() { # CASE SERVER ROUND
 }
 run_strace() { # CASE SERVER ROUND
   local c=$1 s=$2 r=$3 pid=${spid[$2]} st out json calls
-  timeout 120 strace -c -f -U calls,errors,name -p "$pid" -o "$work/strace.txt" & st=$!
+  timeout 120 strace -q -c -f -U calls,errors,name -p "$pid" -o "$work/strace.txt" & st=$!
   pids+=("$st")
   sleep 0.5
   out=$(timeout 60 taskset -c 1 wrk -t1 -c10 -d3s -s bench/report.lua "$(url "$s" index.html)")
@@ -268,25 +326,21 @@ print(json.dumps(calls))' "$work/strace.txt")
 }
 
 # ---- the run -----------------------------------------------------------------------
-read -r load1 _ < /proc/loadavg
-if python3 -c "import sys; sys.exit(float('$load1') < 0.5)"; then
-  echo "warning: load average $load1 before the start: other work will skew the figures" >&2
-fi
 echo "bench: $mode run, $rounds round(s) of ${secs} s runs; localserver :$p_ls nginx :$p_nginx lighttpd :$p_lighttpd"
 for r in $(seq "$rounds"); do
   start_servers   # fresh processes each round: the idle-memory case needs them
   echo "round $r/$rounds: servers localserver ${spid[localserver]} nginx worker ${spid[nginx]} lighttpd ${spid[lighttpd]}"
   # Idle connections first, on fresh processes, so that memory left over from
   # the other cases does not hide the per-connection cost.
-  for s in "${servers[@]}"; do run_idle idle "$s" "$r"; done
-  for s in "${servers[@]}"; do run_wrk ka50 "$s" "$r" 50 index.html; done
-  for s in "${servers[@]}"; do run_wrk ka1000 "$s" "$r" 1000 index.html; done
-  for s in "${servers[@]}"; do run_wrk close50 "$s" "$r" 50 index.html -H 'Connection: close'; done
-  for s in "${servers[@]}"; do run_wrk 100k "$s" "$r" 10 100k.bin; done
-  for s in "${servers[@]}"; do run_wrk 10m "$s" "$r" 10 10m.bin; done
-  for s in "${servers[@]}"; do run_curl 1g "$s" "$r" 1g.bin; done
-  for s in "${servers[@]}"; do run_siege siege "$s" "$r" index.html; done
-  for s in "${servers[@]}"; do run_strace syscalls "$s" "$r"; done
+  for s in "${servers[@]}"; do measure run_idle idle "$s" "$r"; done
+  for s in "${servers[@]}"; do measure run_wrk ka50 "$s" "$r" 50 index.html; done
+  for s in "${servers[@]}"; do measure run_wrk ka1000 "$s" "$r" 1000 index.html; done
+  for s in "${servers[@]}"; do measure run_wrk close50 "$s" "$r" 50 index.html -H 'Connection: close'; done
+  for s in "${servers[@]}"; do measure run_wrk 100k "$s" "$r" 10 100k.bin; done
+  for s in "${servers[@]}"; do measure run_wrk 10m "$s" "$r" 10 10m.bin; done
+  for s in "${servers[@]}"; do measure run_curl 1g "$s" "$r" 1g.bin; done
+  for s in "${servers[@]}"; do measure run_siege siege "$s" "$r" index.html; done
+  for s in "${servers[@]}"; do measure run_strace syscalls "$s" "$r"; done
   stop_servers
 done
 

@@ -78,6 +78,8 @@ def figures(rec, clk_tck):
         return c["speed"] / MB, None, None, 0 if ok else 1, cpu, ""
     if tool == "siege":
         s = rec["siege"]
+        if "failed" in s:
+            return None, None, None, 1, None, s["failed"]
         trans = s.get("transactions", 0)
         cpu = cpu_s * 1e6 / trans if trans else None
         errors = s.get("failed_transactions", 0)
