@@ -2,7 +2,7 @@
 //!
 //! Data flows one way: `server` reads bytes → `http` parses → `handlers`
 //! decide → `server` writes. `http` and `config` are pure (no descriptors);
-//! `sys` is the only module allowed to write `unsafe`.
+//! `sys` is the only module where `unsafe_code` is allowed.
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

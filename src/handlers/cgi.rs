@@ -308,7 +308,7 @@ fn environment(
     script: &Script<'_, '_>,
     file: &Path,
 ) -> Vec<CString> {
-    let mut vars: Vec<(&[u8], Vec<u8>)> = Vec::with_capacity(24 + req.headers.len());
+    let mut vars: Vec<(&[u8], Vec<u8>)> = Vec::with_capacity(24 + req.headers().len());
     let mut set = |name: &'static str, value: &[u8]| vars.push((name.as_bytes(), value.to_vec()));
     set("GATEWAY_INTERFACE", b"CGI/1.1");
     set("SERVER_SOFTWARE", crate::SERVER_NAME.as_bytes());
@@ -385,7 +385,7 @@ fn server_name(ctx: &Ctx<'_>, req: &Request<'_>) -> Vec<u8> {
 /// `X-Forwarded`).
 fn header_vars(req: &Request<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for h in &req.headers {
+    for h in req.headers() {
         let skipped = [
             "content-length",
             "content-type",

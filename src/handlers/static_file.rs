@@ -14,10 +14,12 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use super::file_cache::Cached;
 use super::{Body, Reply, RootCache, encode, error_page, listing, mime};
 use crate::config::{Location, MimeTypes};
 use crate::http::request::MAX_REQUEST_LINE;
-use crate::sys::{Dir, File, FileKind, Meta};
+use crate::sys::{Dir, FileKind};
+use std::rc::Rc;
 
 /// Room for a folder path plus one index file name.
 const INDEX_PATH: usize = MAX_REQUEST_LINE + 512;
@@ -97,15 +99,31 @@ pub(super) fn serve<'c>(
 ) -> Result<Reply<'c>, u16> {
     let (base, rel, alias) = map(loc, path).ok_or(404u16)?;
     let want_folder = path.ends_with('/');
-    let (dir, rel) =
+    let base_key = base.as_os_str().as_bytes();
+    if !want_folder && let Some(hit) = roots.files.fresh(base_key, rel.as_bytes()) {
+        return Ok(file_reply(types, loc, path, hit));
+    }
+    let (dir, anchored) =
         anchor(roots, base, rel.as_bytes(), alias && !want_folder).map_err(|e| status_of(&e))?;
     if want_folder {
-        folder(dir, types, loc, path, rel, purpose)
+        folder(dir, types, loc, path, anchored, purpose)
     } else {
-        let file = dir.open_file(rel).map_err(|e| status_of(&e))?;
+        // A cached entry from an earlier second: still the same file?
+        let now = dir.stat(anchored).map_err(|e| status_of(&e))?;
+        let anchored = anchored.to_vec();
+        if now.kind == FileKind::Regular
+            && let Some(hit) = roots.files.revalidate(base_key, rel.as_bytes(), &now)
+        {
+            return Ok(file_reply(types, loc, path, hit));
+        }
+        let (dir, _) = anchor(roots, base, rel.as_bytes(), alias).map_err(|e| status_of(&e))?;
+        let file = dir.open_file(&anchored).map_err(|e| status_of(&e))?;
         let meta = file.meta().map_err(|e| status_of(&e))?;
         match (meta.kind, purpose) {
-            (FileKind::Regular, _) => Ok(file_reply(types, loc, path, file, meta)),
+            (FileKind::Regular, _) => {
+                let cached = roots.files.insert(base_key, rel.as_bytes(), file, meta);
+                Ok(file_reply(types, loc, path, cached))
+            }
             (FileKind::Directory, Purpose::Request) => Ok(slash_redirect(loc, path, query)),
             (FileKind::Directory, Purpose::ErrorPage) => Err(404),
             (FileKind::Other, _) => Err(403),
@@ -135,7 +153,12 @@ fn folder<'c>(
             Ok(file) => {
                 let meta = file.meta().map_err(|e| status_of(&e))?;
                 if meta.kind == FileKind::Regular {
-                    return Ok(file_reply(types, loc, index, file, meta));
+                    let cached = Cached {
+                        file: Rc::new(file),
+                        meta,
+                        bytes: None,
+                    };
+                    return Ok(file_reply(types, loc, index, cached));
                 }
                 // A folder or a FIFO named like the index is not an index.
             }
@@ -160,21 +183,18 @@ fn folder<'c>(
 }
 
 /// 200 with the whole regular `file`; its type from the extension of `name`.
-fn file_reply<'c>(
-    types: &'c MimeTypes,
-    loc: &'c Location,
-    name: &str,
-    file: File,
-    meta: Meta,
-) -> Reply<'c> {
+fn file_reply<'c>(types: &'c MimeTypes, loc: &'c Location, name: &str, f: Cached) -> Reply<'c> {
     let mut r = Reply::status(200);
     r.content_type = Some(mime::content_type(types, name));
-    r.last_modified = Some(meta.mtime);
+    r.last_modified = Some(f.meta.mtime);
     r.headers = &loc.add_headers;
-    r.body = Body::File {
-        file,
-        start: 0,
-        len: meta.size,
+    r.body = match f.bytes {
+        Some(bytes) => Body::Shared(bytes),
+        None => Body::File {
+            file: f.file,
+            start: 0,
+            len: f.meta.size,
+        },
     };
     r
 }

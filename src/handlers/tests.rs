@@ -83,6 +83,7 @@ pub(super) fn owned(r: Reply<'_>) -> Got {
         Body::Empty => Vec::new(),
         Body::Static(b) => b.to_vec(),
         Body::Bytes(b) => b,
+        Body::Shared(b) => b.to_vec(),
         Body::File { file, start, len } => {
             let mut buf = vec![0u8; usize::try_from(len).unwrap()];
             let n = file.read_at(&mut buf, start).unwrap();

@@ -204,6 +204,8 @@ impl UploadSink {
     /// On failure the error page of the route is returned and every
     /// temporary file is removed (by `Drop`).
     pub fn finish<'c>(mut self, ctx: &mut Ctx<'c>) -> Reply<'c> {
+        // Files change under the open-file cache: forget it.
+        ctx.roots.files.clear();
         let server: &'c Server = ctx.server;
         let loc = server.find_location(&self.path);
         match self.commit() {
@@ -490,6 +492,7 @@ fn raw_name(rest: &str) -> Result<&str, u16> {
 /// DELETE of the file that the route maps (root, alias or upload folder):
 /// 204; missing 404; a folder (or the route's folder itself) 403.
 pub(super) fn delete<'c>(ctx: &mut Ctx<'c>, route: &Route<'c, '_>) -> Reply<'c> {
+    ctx.roots.files.clear();
     let loc = route.location;
     match remove(ctx.roots, loc, route.path) {
         Ok(()) => {

@@ -65,18 +65,75 @@ pub struct Request<'a> {
     pub keep_alive: bool,
     /// `Expect: 100-continue` on an HTTP/1.1 request (rule 20).
     pub expect_continue: bool,
-    /// Every field line, in order.
-    pub headers: arrayvec::ArrayVec<Header<'a>, MAX_FIELDS>,
+    /// The head's bytes, which the field spans point into.
+    src: &'a [u8],
+    /// Every field line, in order, as offsets into `src`: 8 bytes a field
+    /// rather than two slices (32), so a `Request` moves cheaply.
+    fields: arrayvec::ArrayVec<FieldSpan, MAX_FIELDS>,
+}
+
+/// Where one field's name and value lie in the head (a head is at most
+/// `MAX_HEAD` bytes, so `u16` offsets suffice).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FieldSpan {
+    name: u16,
+    name_len: u16,
+    value: u16,
+    value_len: u16,
 }
 
 impl<'a> Request<'a> {
     /// The first field with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers
-            .iter()
+        self.headers()
             .find(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
             .map(|h| h.value)
     }
+
+    /// Every field line, in order.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = Header<'a>> + '_ {
+        let src = self.src;
+        self.fields.iter().map(move |f| Header {
+            name: slice(src, f.name, f.name_len),
+            value: slice(src, f.value, f.value_len),
+        })
+    }
+
+    /// Record a field whose slices lie inside `src`; `false` when they do
+    /// not (never for fields parsed from `src`) or there are too many.
+    fn push_field(&mut self, h: Header<'a>) -> bool {
+        let (Some(name), Some(value)) = (offset(self.src, h.name), offset(self.src, h.value))
+        else {
+            return false;
+        };
+        let (Ok(name_len), Ok(value_len)) =
+            (u16::try_from(h.name.len()), u16::try_from(h.value.len()))
+        else {
+            return false;
+        };
+        self.fields
+            .try_push(FieldSpan {
+                name,
+                name_len,
+                value,
+                value_len,
+            })
+            .is_ok()
+    }
+}
+
+/// `len` bytes of `src` from `at` (empty if out of range, which spans made
+/// by `push_field` never are).
+fn slice(src: &[u8], at: u16, len: u16) -> &[u8] {
+    let at = usize::from(at);
+    src.get(at..at + usize::from(len)).unwrap_or(&[])
+}
+
+/// The offset of `part` within `src`, if it lies inside it.
+fn offset(src: &[u8], part: &[u8]) -> Option<u16> {
+    let start = (part.as_ptr() as usize).checked_sub(src.as_ptr() as usize)?;
+    (start + part.len() <= src.len()).then_some(())?;
+    u16::try_from(start).ok()
 }
 
 /// Why a head was refused; each maps to one status code.
@@ -579,7 +636,8 @@ fn parse_complete<'a>(
         chunked: false,
         keep_alive: false,
         expect_continue: false,
-        headers: ArrayVec::new(),
+        src: buf.get(..end).unwrap_or(buf),
+        fields: ArrayVec::new(),
     };
     let mut host_field = None;
     let mut transfer_encoding = None;
@@ -589,9 +647,9 @@ fn parse_complete<'a>(
     };
     for line in lines {
         let h = parse_field(line)?;
-        req.headers
-            .try_push(h)
-            .map_err(|_| HeadError::HeaderTooLarge)?;
+        if !req.push_field(h) {
+            return Err(HeadError::HeaderTooLarge);
+        }
         let name = h.name;
         if name.eq_ignore_ascii_case(b"host") {
             // RFC 9112 §3.2: more than one Host line is 400 (rule 16).
@@ -961,7 +1019,7 @@ mod tests {
                 assert_eq!(req.chunked, w.chunked, "{name}: chunked");
                 assert_eq!(req.keep_alive, w.keep_alive, "{name}: keep_alive");
                 assert_eq!(req.expect_continue, w.expect_continue, "{name}: expect");
-                assert_eq!(req.headers.len(), w.fields, "{name}: fields");
+                assert_eq!(req.headers().len(), w.fields, "{name}: fields");
             }
             (r, want) => panic!("{name}: got {r:?}, want {want:?}"),
         }
@@ -1008,7 +1066,7 @@ mod tests {
         assert_eq!(req.header("x-LONG"), Some(&b"a  b"[..]));
         assert_eq!(req.header("missing"), None);
         assert_eq!(
-            req.headers[2],
+            req.headers().nth(2).unwrap(),
             Header {
                 name: b"x-long",
                 value: b"second"
@@ -1224,7 +1282,7 @@ mod tests {
         let Ok(Parse::Complete(req, _)) = parse_head(&ok, &mut ParseState::default()) else {
             panic!()
         };
-        assert_eq!(req.headers.len(), MAX_FIELDS);
+        assert_eq!(req.headers().len(), MAX_FIELDS);
         let over = with_fields(MAX_FIELDS + 1);
         assert_eq!(
             parse_head(&over, &mut ParseState::default()).unwrap_err(),

@@ -6,78 +6,107 @@
 //! the head parser needs them contiguous, which [`Buf::make_contiguous`]
 //! restores on the rare turn when pipelined leftovers wrap around.
 
+use crate::http::ParseState;
+
 /// Capacity of every buffer: one whole request head (HTTP.md rule 14).
 pub const BUF_SIZE: usize = crate::http::request::MAX_HEAD;
 
-/// A ring buffer of `BUF_SIZE` bytes.
+/// A ring buffer of `BUF_SIZE` bytes. A thin pointer, so a connection pays
+/// 8 bytes for a buffer it does not hold; the head parser's resume state
+/// travels with the bytes it describes, not in every idle connection.
 pub struct Buf {
-    data: Box<[u8]>,
+    r: Box<Ring>,
+}
+
+struct Ring {
+    data: [u8; BUF_SIZE],
     head: usize,
     len: usize,
+    parse: ParseState,
 }
 
 impl Buf {
     fn new() -> Buf {
         Buf {
-            data: vec![0u8; BUF_SIZE].into_boxed_slice(),
-            head: 0,
-            len: 0,
+            r: Box::new(Ring {
+                data: [0u8; BUF_SIZE],
+                head: 0,
+                len: 0,
+                parse: ParseState::default(),
+            }),
         }
+    }
+
+    /// The readable bytes (contiguous, see [`Buf::make_contiguous`]) and
+    /// the head parser's state for them.
+    pub fn for_parse(&mut self) -> (&[u8], &mut ParseState) {
+        let r = &mut *self.r;
+        let end = (r.head + r.len).min(r.data.len());
+        (r.data.get(r.head..end).unwrap_or(&[]), &mut r.parse)
+    }
+
+    /// Forget the head parser's progress (a head was taken or refused).
+    pub fn reset_parse(&mut self) {
+        self.r.parse = ParseState::default();
     }
 
     /// Bytes held.
     pub fn len(&self) -> usize {
-        self.len
+        self.r.len
     }
 
     /// Whether no byte is held.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.r.len == 0
     }
 
     /// Bytes that still fit.
     pub fn free(&self) -> usize {
-        self.data.len() - self.len
+        self.r.data.len() - self.r.len
     }
 
     /// Whether no more byte fits.
     pub fn is_full(&self) -> bool {
-        self.len == self.data.len()
+        self.r.len == self.r.data.len()
     }
 
     /// The readable bytes that are contiguous from the head (all of them
     /// unless they wrap).
     pub fn readable(&self) -> &[u8] {
-        let end = (self.head + self.len).min(self.data.len());
-        self.data.get(self.head..end).unwrap_or(&[])
+        let end = (self.r.head + self.r.len).min(self.r.data.len());
+        self.r.data.get(self.r.head..end).unwrap_or(&[])
     }
 
     /// The free space that follows the readable bytes without wrapping.
     pub fn writable(&mut self) -> &mut [u8] {
-        let cap = self.data.len();
-        let tail = (self.head + self.len) % cap.max(1);
-        let end = if tail >= self.head && self.len < cap {
+        let cap = self.r.data.len();
+        let tail = (self.r.head + self.r.len) % cap.max(1);
+        let end = if tail >= self.r.head && self.r.len < cap {
             cap
         } else {
-            self.head
+            self.r.head
         };
-        let (start, end) = if self.len == cap { (0, 0) } else { (tail, end) };
-        self.data.get_mut(start..end).unwrap_or(&mut [])
+        let (start, end) = if self.r.len == cap {
+            (0, 0)
+        } else {
+            (tail, end)
+        };
+        self.r.data.get_mut(start..end).unwrap_or(&mut [])
     }
 
     /// Mark `n` bytes of [`Buf::writable`] as filled.
     pub fn commit(&mut self, n: usize) {
-        self.len = (self.len + n).min(self.data.len());
+        self.r.len = (self.r.len + n).min(self.r.data.len());
     }
 
     /// Drop `n` readable bytes from the front.
     pub fn consume(&mut self, n: usize) {
-        let n = n.min(self.len);
-        self.len -= n;
-        self.head = if self.len == 0 {
+        let n = n.min(self.r.len);
+        self.r.len -= n;
+        self.r.head = if self.r.len == 0 {
             0
         } else {
-            (self.head + n) % self.data.len()
+            (self.r.head + n) % self.r.data.len()
         };
     }
 
@@ -104,9 +133,9 @@ impl Buf {
 
     /// Rotate so that all readable bytes are contiguous from index 0.
     pub fn make_contiguous(&mut self) {
-        if self.head + self.len > self.data.len() {
-            self.data.rotate_left(self.head);
-            self.head = 0;
+        if self.r.head + self.r.len > self.r.data.len() {
+            self.r.data.rotate_left(self.r.head);
+            self.r.head = 0;
         }
     }
 }
@@ -140,8 +169,9 @@ impl BufPool {
     pub fn put(&mut self, mut b: Buf) {
         self.out = self.out.saturating_sub(1);
         if self.free.len() < self.keep {
-            b.head = 0;
-            b.len = 0;
+            b.r.head = 0;
+            b.r.len = 0;
+            b.r.parse = ParseState::default();
             self.free.push(b);
         }
     }

@@ -17,7 +17,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, ListenerSpec};
-use crate::handlers::{ConnInfo, RootCache};
+use crate::handlers::RootCache;
 use crate::http::date::DateCache;
 use crate::http::response::HeadBuf;
 use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, SignalFd, Socket, classify};
@@ -352,10 +352,8 @@ impl Reactor {
             self.free.push(slot);
             return;
         }
-        let deadline = now + ms(self.config.client_header_timeout); // The listener's address stands for the local one: its port is
-        // right, and it saves a getsockname per connection.
-        let local = self.specs.get(spec).map_or(peer, |s| s.addr);
-        let mut conn = Conn::new(sock, spec, ConnInfo { peer, local }, deadline);
+        let deadline = now + ms(self.config.client_header_timeout);
+        let mut conn = Conn::new(sock, spec, peer, deadline);
         // Most clients send their request with the handshake's last ACK:
         // try reading at once instead of waiting a turn for the event.
         conn.readable = true;

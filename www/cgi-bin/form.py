@@ -25,6 +25,7 @@ def page(title, content):
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>{html.escape(title)} · localserver</title>
   <link rel="stylesheet" href="/style.css">
+  <script src="/session.js" defer></script>
   <link rel="icon" href="/img/logo.svg" type="image/svg+xml">
 </head>
 <body>
@@ -33,10 +34,14 @@ def page(title, content):
       <a class="brand" href="/"><img src="/img/logo.svg" width="28" height="28" alt="">localserver</a>
       <nav>
         <a href="/">Home</a>
+        <a href="/about.html">About</a>
+        <a href="/files/">Files</a>
+        <a href="/docs/">Docs</a>
         <a href="/upload.html">Uploads</a>
-        <a href="{html.escape(SCRIPT)}" aria-current="page">Form</a>
+        <a href="{html.escape(SCRIPT)}" aria-current="page">CGI</a>
         <a href="/php/">PHP</a>
       </nav>
+      <div class="who" id="user-badge"><a class="signin" href="/cgi-bin/login.py">Sign in</a></div>
     </div>
   </header>
   <main>

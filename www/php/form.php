@@ -14,6 +14,7 @@ $comment = $_POST['comment'] ?? '';
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>PHP form · localserver</title>
   <link rel="stylesheet" href="/style.css">
+  <script src="/session.js" defer></script>
   <link rel="icon" href="/img/logo.svg" type="image/svg+xml">
 </head>
 <body>
@@ -22,10 +23,14 @@ $comment = $_POST['comment'] ?? '';
       <a class="brand" href="/"><img src="/img/logo.svg" width="28" height="28" alt="">localserver</a>
       <nav>
         <a href="/">Home</a>
+        <a href="/about.html">About</a>
+        <a href="/files/">Files</a>
+        <a href="/docs/">Docs</a>
         <a href="/upload.html">Uploads</a>
-        <a href="/cgi-bin/form.py">Form</a>
+        <a href="/cgi-bin/form.py">CGI</a>
         <a href="/php/" aria-current="page">PHP</a>
       </nav>
+      <div class="who" id="user-badge"><a class="signin" href="/cgi-bin/login.py">Sign in</a></div>
     </div>
   </header>
 

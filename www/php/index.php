@@ -12,6 +12,7 @@ $e = fn($s) => htmlspecialchars((string) $s, ENT_QUOTES, 'UTF-8');
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>PHP · localserver</title>
   <link rel="stylesheet" href="/style.css">
+  <script src="/session.js" defer></script>
   <link rel="icon" href="/img/logo.svg" type="image/svg+xml">
 </head>
 <body>
@@ -20,10 +21,14 @@ $e = fn($s) => htmlspecialchars((string) $s, ENT_QUOTES, 'UTF-8');
       <a class="brand" href="/"><img src="/img/logo.svg" width="28" height="28" alt="">localserver</a>
       <nav>
         <a href="/">Home</a>
+        <a href="/about.html">About</a>
+        <a href="/files/">Files</a>
+        <a href="/docs/">Docs</a>
         <a href="/upload.html">Uploads</a>
-        <a href="/cgi-bin/form.py">Form</a>
+        <a href="/cgi-bin/form.py">CGI</a>
         <a href="/php/" aria-current="page">PHP</a>
       </nav>
+      <div class="who" id="user-badge"><a class="signin" href="/cgi-bin/login.py">Sign in</a></div>
     </div>
   </header>
 
@@ -48,7 +53,7 @@ $e = fn($s) => htmlspecialchars((string) $s, ENT_QUOTES, 'UTF-8');
     <table>
 <?php foreach (['REQUEST_METHOD', 'REQUEST_URI', 'SCRIPT_NAME', 'SCRIPT_FILENAME',
                 'QUERY_STRING', 'SERVER_SOFTWARE', 'SERVER_PROTOCOL', 'GATEWAY_INTERFACE',
-                'REMOTE_ADDR', 'REDIRECT_STATUS'] as $name): ?>
+                'REMOTE_ADDR', 'REDIRECT_STATUS', 'SESSION_user', 'SESSION_visits'] as $name): ?>
       <tr><th><?= $e($name) ?></th><td><code><?= $e($_SERVER[$name] ?? '') ?></code></td></tr>
 <?php endforeach; ?>
     </table>

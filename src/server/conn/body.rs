@@ -222,7 +222,8 @@ impl<T: Transport> Conn<T> {
         let decoded = inbound.decoded;
         match inbound.sink {
             Sink::Upload(sink) => {
-                let p = exchange::finish_upload(env, x, self.info, sink);
+                let info = self.info(env);
+                let p = exchange::finish_upload(env, x, info, sink);
                 self.exchange = None;
                 self.install(env, p);
             }

@@ -60,9 +60,9 @@ pub(super) fn start(
     let has_body = req.chunked || declared > 0;
     // The route is looked up again only when its body limit or session
     // matters, not on the hot path of a plain GET.
-    let mut buf = [0u8; crate::http::request::MAX_REQUEST_LINE];
+    let mut room = handlers::PathRoom::new();
     let route = if has_body || server.locations.iter().any(|l| l.session) {
-        crate::http::path::normalize(req.path, &mut buf)
+        crate::http::path::normalize(req.path, room.get(req.path.len()))
             .ok()
             .map(|p| server.find_location(p))
     } else {
@@ -73,6 +73,7 @@ pub(super) fn start(
         Some(_) => session_of(env, req),
         None => (None, false),
     };
+    env.roots.files.set_now(env.unix_now);
     let mut ctx = Ctx {
         config,
         server,
@@ -203,8 +204,7 @@ fn session_of(env: &mut Env<'_>, req: &Request<'_>) -> (Option<Sid>, bool) {
         return (None, false);
     };
     let cookies = req
-        .headers
-        .iter()
+        .headers()
         .filter(|h| h.name.eq_ignore_ascii_case(b"cookie"))
         .map(|h| h.value);
     let named = cookie::find(cookies, cookie::SESSION_COOKIE.as_bytes());

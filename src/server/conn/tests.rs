@@ -47,7 +47,7 @@ impl World {
         let mut c = Conn::new(
             MemTransport::default(),
             0,
-            Default::default(),
+            std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
             self.now + 2_000,
         );
         c.writable = true;
