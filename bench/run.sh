@@ -34,16 +34,16 @@ if [ ${#need[@]} -gt 0 ]; then
   # 80; those are not ours and are left alone (the bench uses free ports).
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-cargo build --release --quiet
-# The version of what is measured, taken now: later edits do not change it.
-ls_version="$(./target/release/localserver -v 2>&1 | sed 's/.*: //') (git $(git describe --always --dirty 2>/dev/null || echo unknown))"
-
-# ---- one bench at a time: two runs at once would measure each other --------------
+# ---- one bench at a time: two runs at once would measure each other (a build too)
 exec 9>/tmp/localserver-bench.lock
 if ! flock -n 9; then
   echo "another bench/run.sh is running on this machine; waiting for it (at most 30 min)"
   flock -w 1800 9 || { echo "gave up waiting for the other bench run" >&2; exit 1; }
 fi
+
+cargo build --release --quiet
+# The version of what is measured, taken now: later edits do not change it.
+ls_version="$(./target/release/localserver -v 2>&1 | sed 's/.*: //') (git $(git describe --always --dirty 2>/dev/null || echo unknown))"
 
 # ---- descriptor limit: siege, wrk -c1000 and 10,000 idle connections -----------
 ulimit -n "$(ulimit -Hn)"

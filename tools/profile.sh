@@ -49,6 +49,12 @@ if ! command -v inferno-flamegraph >/dev/null || ! command -v inferno-collapse-p
   echo "installing inferno (cargo install inferno)"
   cargo install --quiet --locked inferno
 fi
+# One measurement at a time (bench/run.sh takes the same lock).
+exec 9>/tmp/localserver-bench.lock
+if ! flock -n 9; then
+  echo "bench/run.sh or another profile is running; waiting for it (at most 30 min)"
+  flock -w 1800 9 || { echo "gave up waiting" >&2; exit 1; }
+fi
 cargo build --release --quiet
 
 # ---- document root (shared with bench/run.sh) ---------------------------------------
@@ -86,7 +92,7 @@ error_log stderr error;
 keepalive_requests 1000000;
 server { listen 127.0.0.1:$port; root $work/root; }
 CONF
-taskset -c 0 ./target/release/localserver -c "$work/ls.conf" & srv=$!
+taskset -c 0 ./target/release/localserver -c "$work/ls.conf" 9>&- & srv=$!
 pids+=("$srv")
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 
