@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # localserver against nginx and lighttpd on the same files, same machine.
 # Usage: bench/run.sh [--quick]
-#   full:    3 rounds, 10 s runs (~15 min)    --quick: 1 round, 3 s runs (~3 min)
+#   full: 3 rounds, 10 s runs (~12-15 min)    --quick: 1 round, 3 s runs (~2-4 min)
 # Installs what is missing with apt, builds the release server, serves one
 # document root from the three servers (each pinned to CPU 0, every load
 # generator pinned to CPU 1), runs each case against each server in turn
@@ -16,11 +16,12 @@ case "${1:-}" in
   *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.."
-repo=$PWD
 export PATH="$PATH:/usr/sbin:/sbin"
 t_start=$(date +%s)
 
 # ---- tools -------------------------------------------------------------------
+command -v cargo >/dev/null || { echo "cargo is needed to build localserver (https://rustup.rs)" >&2; exit 1; }
+# h2load (nghttp2-client) is installed for later HTTP/2 cases; none uses it yet.
 need=()
 for pair in nginx:nginx lighttpd:lighttpd wrk:wrk siege:siege h2load:nghttp2-client \
             curl:curl strace:strace python3:python3 taskset:util-linux pgrep:procps; do
