@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # localserver against nginx and lighttpd on the same files, same machine.
 # Usage: bench/run.sh [--quick]
-#   full:    3 rounds, 10 s runs (~15 min)    --quick: 1 round, 3 s runs (~3 min)
+#   full: 3 rounds, 10 s runs (~12-15 min)    --quick: 1 round, 3 s runs (~2-4 min)
 # Installs what is missing with apt, builds the release server, serves one
 # document root from the three servers (each pinned to CPU 0, every load
 # generator pinned to CPU 1), runs each case against each server in turn
@@ -16,11 +16,12 @@ case "${1:-}" in
   *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.."
-repo=$PWD
 export PATH="$PATH:/usr/sbin:/sbin"
 t_start=$(date +%s)
 
 # ---- tools -------------------------------------------------------------------
+command -v cargo >/dev/null || { echo "cargo is needed to build localserver (https://rustup.rs)" >&2; exit 1; }
+# h2load (nghttp2-client) is installed for later HTTP/2 cases; none uses it yet.
 need=()
 for pair in nginx:nginx lighttpd:lighttpd wrk:wrk siege:siege h2load:nghttp2-client \
             curl:curl strace:strace python3:python3 taskset:util-linux pgrep:procps; do
@@ -34,6 +35,13 @@ if [ ${#need[@]} -gt 0 ]; then
   # 80; those are not ours and are left alone (the bench uses free ports).
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# ---- one bench at a time: two runs at once would measure each other (a build too)
+exec 9>/tmp/localserver-bench.lock
+if ! flock -n 9; then
+  echo "another bench/run.sh is running on this machine; waiting for it (at most 30 min)"
+  flock -w 1800 9 || { echo "gave up waiting for the other bench run" >&2; exit 1; }
+fi
+
 cargo build --release --quiet
 # The version of what is measured, taken now: later edits do not change it.
 ls_version="$(./target/release/localserver -v 2>&1 | sed 's/.*: //') (git $(git describe --always --dirty 2>/dev/null || echo unknown))"
@@ -166,11 +174,11 @@ wait_port() { # PORT PID
 }
 start_servers() {
   local w
-  taskset -c 0 ./target/release/localserver -c "$work/localserver.conf" 2>>"$logs/localserver.err" &
+  taskset -c 0 ./target/release/localserver -c "$work/localserver.conf" 2>>"$logs/localserver.err" 9>&- &
   pids+=($!); spid[localserver]=$!
   wait_port "$p_ls" "${spid[localserver]}"
 
-  taskset -c 0 nginx -e "$work/nginx/error.log" -g 'daemon off;' -c "$work/nginx.conf" -p "$work/nginx/" &
+  taskset -c 0 nginx -e "$work/nginx/error.log" -g 'daemon off;' -c "$work/nginx.conf" -p "$work/nginx/" 9>&- &
   pids+=($!); nginx_master=$!
   wait_port "$p_nginx" "$nginx_master"
   w=
@@ -178,7 +186,7 @@ start_servers() {
   [ -n "$w" ] || { echo "no nginx worker" >&2; exit 1; }
   spid[nginx]=$w
 
-  taskset -c 0 lighttpd -D -f "$work/lighttpd.conf" &
+  taskset -c 0 lighttpd -D -f "$work/lighttpd.conf" 9>&- &
   pids+=($!); spid[lighttpd]=$!
   wait_port "$p_lighttpd" "${spid[lighttpd]}"
 }
@@ -214,18 +222,22 @@ busy_pct() {
   b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
   echo "$a $b" | awk '{t = $4 - $2; print (t > 0) ? int(100 * ($3 - $1) / t) : 0}'
 }
-wait_quiet() { # until the machine is idle (at most ~30 s)
-  local busy=0
-  for _ in $(seq 30); do
+# Waiting for quiet and running again cost time: at most this many seconds
+# over the whole run, after which rows are only flagged (in the table).
+patience=180; [ "$mode" = full ] || patience=60
+wait_quiet() { # until the machine is idle, while patience lasts (~30 s at most each)
+  local busy=0 i
+  for i in $(seq 30); do
     busy=$(busy_pct)
     [ "$busy" -le 5 ] && return
-    sleep 0.5
+    [ "$patience" -gt 0 ] || break
+    sleep 0.5; patience=$((patience - 1))
   done
-  echo "  (the machine stays ${busy} % busy with other work; going on)" >&2
+  echo "  (the machine is ${busy} % busy with other work; going on)" >&2
 }
 # Runs one measurement (a run_* function and its arguments) on a quiet machine
 # and appends its record; when other processes still took more than 5 % of
-# CPU 0 during it, runs it once more and keeps the second result.
+# CPU 0 during it, runs it once more (patience allowing) and keeps the second.
 measure() {
   local try share
   for try in 1 2; do
@@ -235,7 +247,10 @@ measure() {
     if [ -z "$rec" ]; then return; fi
     share=$(python3 -c 'import json, sys; sys.path.insert(0, "bench"); from summarize import foreign_share
 x = foreign_share(json.loads(sys.argv[1]), int(sys.argv[2])); print(int(100 * (x or 0)))' "$rec" "$clk")
-    if [ "$share" -le 5 ] || [ "$try" = 2 ]; then echo "$rec" >> "$results"; return; fi
+    if [ "$share" -le 5 ] || [ "$try" = 2 ] || [ "$patience" -lt "$secs" ]; then
+      echo "$rec" >> "$results"; return
+    fi
+    patience=$((patience - secs))
     echo "  ($2 on $3, round $4: other processes took $share % of CPU 0 during it; once more)" >&2
   done
 }
@@ -265,14 +280,25 @@ run_curl() { # CASE SERVER ROUND PATH
   record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"curl\",\"curl\":$out,\"expect\":$(stat -c %s "$docroot/$4")"
 }
 run_siege() { # CASE SERVER ROUND PATH
-  local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out json
-  before=$(cpu "$pid")
-  out=$(timeout -k 5 $((secs + 20)) taskset -c 1 siege -R "$work/siegerc" -b -c 255 -t "${secs}S" "$(url "$s" "$4")" 2>&1 || true)
-  after=$(cpu "$pid")
-  echo "$out" > "$logs/$c.$s.$r.txt"
-  json=$(python3 -c 'import json,sys,re; t=sys.stdin.read(); m=re.search(r"\{.*\}", t, re.S); print(json.dumps(json.loads(m.group(0))))' <<<"$out") \
-    || { echo "no siege summary for $s (siege hung or failed: row left out)" >&2; return 0; }
-  record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"siege\",\"siege\":$json"
+  local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out json rc try
+  # siege 4.0.7 now and then hangs (on connections the server closed) or
+  # exits without its summary: bounded, and up to 3 tries.
+  for try in 1 2 3; do
+    before=$(cpu "$pid")
+    rc=0
+    out=$(timeout -k 5 $((secs + 20)) taskset -c 1 siege -R "$work/siegerc" -b -c 255 -t "${secs}S" "$(url "$s" "$4")" 2>&1) || rc=$?
+    after=$(cpu "$pid")
+    echo "$out" > "$logs/$c.$s.$r.txt"
+    if json=$(python3 -c 'import json, re, sys
+m = re.search(r"\{.*\}", sys.stdin.read(), re.S)
+print(json.dumps(json.loads(m.group(0))))' <<<"$out" 2>/dev/null); then
+      record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"siege\",\"siege\":$json,\"tries\":$try"
+      return
+    fi
+    echo "  (siege on $s gave no summary, exit status $rc: ${out:0:200})" >&2
+    sleep 2
+  done
+  record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"siege\",\"siege\":{\"availability\":0,\"failed\":\"no summary from siege\"}"
 }
 run_idle() { # CASE SERVER ROUND
   local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out
@@ -284,7 +310,7 @@ run_idle() { # CASE SERVER ROUND
 }
 run_strace() { # CASE SERVER ROUND
   local c=$1 s=$2 r=$3 pid=${spid[$2]} st out json calls
-  timeout 120 strace -c -f -U calls,errors,name -p "$pid" -o "$work/strace.txt" & st=$!
+  timeout 120 strace -q -c -f -U calls,errors,name -p "$pid" -o "$work/strace.txt" & st=$!
   pids+=("$st")
   sleep 0.5
   out=$(timeout 60 taskset -c 1 wrk -t1 -c10 -d3s -s bench/report.lua "$(url "$s" index.html)")
@@ -303,10 +329,6 @@ print(json.dumps(calls))' "$work/strace.txt")
 }
 
 # ---- the run -----------------------------------------------------------------------
-read -r load1 _ < /proc/loadavg
-if python3 -c "import sys; sys.exit(float('$load1') < 0.5)"; then
-  echo "warning: load average $load1 before the start: other work will skew the figures" >&2
-fi
 echo "bench: $mode run, $rounds round(s) of ${secs} s runs; localserver :$p_ls nginx :$p_nginx lighttpd :$p_lighttpd"
 for r in $(seq "$rounds"); do
   start_servers   # fresh processes each round: the idle-memory case needs them

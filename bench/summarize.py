@@ -78,6 +78,8 @@ def figures(rec, clk_tck):
         return c["speed"] / MB, None, None, 0 if ok else 1, cpu, ""
     if tool == "siege":
         s = rec["siege"]
+        if "failed" in s:
+            return None, None, None, 1, None, s["failed"]
         trans = s.get("transactions", 0)
         cpu = cpu_s * 1e6 / trans if trans else None
         errors = s.get("failed_transactions", 0)
@@ -147,7 +149,8 @@ def main():
       "below 1 is better for latency, CPU, memory and syscalls. Only figures from one "
       "interleaved run compare (the machine drifts by ±25 %). \"Others on CPU 0\": the "
       "largest share of the server's CPU that other processes took during that row's runs "
-      "(should be 0 %: a row above a few % is skewed).")
+      "(should be 0 %: a row above a few % is skewed); a round marked * is one where "
+      "others took more than 5 %.")
     p("")
     p("| case | server | throughput | p50 | p99 | errors | server CPU | throughput per round | CPU per round | others on CPU 0 |")
     p("|---|---|--:|--:|--:|--:|--:|---|---|--:|")
@@ -171,8 +174,9 @@ def main():
             err = fmt(errors) if errors else "0"
             if notes:
                 err += f" ({notes})"
-            rounds_thr = " ".join(fmt(f[0]) for f in figs)
-            rounds_cpu = " ".join(fmt(f[4]) for f in figs) if cpu is not None else ""
+            mark = ["*" if (foreign_share(r, clk) or 0) > 0.05 else "" for r in recs]
+            rounds_thr = " ".join(fmt(f[0]) + m for f, m in zip(figs, mark))
+            rounds_cpu = " ".join(fmt(f[4]) + m for f, m in zip(figs, mark)) if cpu is not None else ""
             others = [x for x in (foreign_share(r, clk) for r in recs) if x is not None]
             others = f"{100 * max(others):.0f} %" if others else ""
             p(f"| {title} | {s} | {fmt(thr, tunit)} | {lat50} | {lat99} | {err} | "

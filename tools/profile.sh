@@ -6,7 +6,8 @@
 #   target/profile/CASE.data  the perf.data itself (perf report -i ...)
 # Usage: tools/profile.sh CASE [SECONDS]
 #   CASE: 1k-keepalive (wrk -c50), 1k-1000 (wrk -c1000), 1k-close (wrk -c50,
-#         Connection: close), 100k (wrk -c10), 10m (wrk -c10)
+#         Connection: close), 100k (wrk -c10), 10m (wrk -c10), 1g (1 GiB curl
+#         downloads one after another)
 #   SECONDS: how long perf records (default 10); the load runs 2 s longer.
 # Sampling is perf's cpu-clock software event (this VM has no hardware
 # counters). Stacks are unwound from DWARF (Rust's std has no frame pointers);
@@ -21,7 +22,8 @@ case "$case_" in
   1k-close) conns=50 file=index.html hdr=(-H 'Connection: close') ;;
   100k) conns=10 file=100k.bin hdr=() ;;
   10m) conns=10 file=10m.bin hdr=() ;;
-  *) echo "usage: tools/profile.sh 1k-keepalive|1k-1000|1k-close|100k|10m [SECONDS]" >&2; exit 2 ;;
+  1g) conns=1 file=1g.bin hdr=() ;;
+  *) echo "usage: tools/profile.sh 1k-keepalive|1k-1000|1k-close|100k|10m|1g [SECONDS]" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin:$HOME/.cargo/bin"
@@ -49,6 +51,12 @@ if ! command -v inferno-flamegraph >/dev/null || ! command -v inferno-collapse-p
   echo "installing inferno (cargo install inferno)"
   cargo install --quiet --locked inferno
 fi
+# One measurement at a time (bench/run.sh takes the same lock).
+exec 9>/tmp/localserver-bench.lock
+if ! flock -n 9; then
+  echo "bench/run.sh or another profile is running; waiting for it (at most 30 min)"
+  flock -w 1800 9 || { echo "gave up waiting" >&2; exit 1; }
+fi
 cargo build --release --quiet
 
 # ---- document root (shared with bench/run.sh) ---------------------------------------
@@ -66,6 +74,7 @@ make_file() { # NAME SIZE
 make_file index.html 1024
 make_file 100k.bin $((100 << 10))
 make_file 10m.bin $((10 << 20))
+[ "$case_" != 1g ] || make_file 1g.bin $((1 << 30))
 
 work=$(mktemp -d /tmp/ls-profile.XXXXXX)
 pids=()
@@ -86,7 +95,7 @@ error_log stderr error;
 keepalive_requests 1000000;
 server { listen 127.0.0.1:$port; root $work/root; }
 CONF
-taskset -c 0 ./target/release/localserver -c "$work/ls.conf" & srv=$!
+taskset -c 0 ./target/release/localserver -c "$work/ls.conf" 9>&- & srv=$!
 pids+=("$srv")
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 
@@ -95,8 +104,16 @@ mkdir -p "$out"
 if [ "${PROFILE_CALLGRAPH:-dwarf}" = fp ]; then cg=(-g); else cg=(--call-graph dwarf,16384); fi
 
 # Load for secs + 2: one second to warm up before perf attaches, one spare.
-timeout $((secs + 60)) taskset -c 1 wrk -t1 -c"$conns" -d"$((secs + 2))s" --latency "${hdr[@]}" \
-  "http://127.0.0.1:$port/$file" > "$work/wrk.txt" & load=$!
+if [ "$case_" = 1g ]; then
+  # Downloads back to back; a last one may outlive the window by a second.
+  timeout $((secs + 60)) bash -c 'end=$((SECONDS + $1))
+    while [ $SECONDS -lt $end ]; do
+      taskset -c 1 curl -s -o /dev/null --max-time 30 -w "%{size_download} bytes in %{time_total} s: %{speed_download} B/s\n" "$2"
+    done' _ "$((secs + 2))" "http://127.0.0.1:$port/$file" > "$work/wrk.txt" & load=$!
+else
+  timeout $((secs + 60)) taskset -c 1 wrk -t1 -c"$conns" -d"$((secs + 2))s" --latency "${hdr[@]}" \
+    "http://127.0.0.1:$port/$file" > "$work/wrk.txt" & load=$!
+fi
 pids+=("$load")
 sleep 1
 c0=$(sed 's/.*) //' "/proc/$srv/stat" | awk '{print $12 + $13}')
@@ -112,12 +129,12 @@ wait "$load" || true
 
 # ---- reports -----------------------------------------------------------------------
 perf script -i "$out/$case_.data" 2>/dev/null | inferno-collapse-perf 2>/dev/null \
-  | inferno-flamegraph --title "localserver: $case_ (wrk -c$conns ${hdr[*]} /$file, ${secs} s, cpu-clock)" \
+  | inferno-flamegraph --title "localserver: $case_ (-c$conns ${hdr[*]} /$file, ${secs} s, cpu-clock)" \
   > "$out/$case_.svg"
 {
   echo "# tools/profile.sh $case_ $secs  ($(date -u '+%Y-%m-%d %H:%M UTC'), localserver git $(git describe --always --dirty))"
   echo
-  echo "## load (wrk, $((secs + 2)) s; perf attached for the middle ${secs} s)"
+  echo "## load ($((secs + 2)) s; perf attached for the middle ${secs} s)"
   cat "$work/wrk.txt"
   echo
   echo "server CPU while perf recorded: $(( (c1 - c0) * 1000 / $(getconf CLK_TCK) )) ms in ${secs} s (perf itself adds some)"
