@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # localserver against nginx and lighttpd on the same files, same machine.
-# Usage: bench/run.sh [--quick]
+# Usage: bench/run.sh [--quick] [--rounds N] [--only CASE,CASE...]
 #   full: 3 rounds, 10 s runs (~12-15 min)    --quick: 1 round, 3 s runs (~2-4 min)
+#   --only: just these cases (idle ka50 ka1000 close50 100k 10m 1g siege syscalls),
+#   to rerun one figure after a change; the table then holds only those rows.
 # Installs what is missing with apt, builds the release server, serves one
 # document root from the three servers (each pinned to CPU 0, every load
 # generator pinned to CPU 1), runs each case against each server in turn
@@ -9,12 +11,19 @@
 # localserver/nginx and localserver/lighttpd), also written to bench/RESULTS.md.
 # Raw results and tool outputs stay in target/bench/last/. See bench/README.md.
 set -euo pipefail
-rounds=3 secs=10 mode=full
-case "${1:-}" in
-  "") ;;
-  --quick) rounds=1 secs=3 mode=quick ;;
-  *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
-esac
+rounds=3 secs=10 mode=full only=
+usage() { echo "usage: bench/run.sh [--quick] [--rounds N] [--only CASE,CASE...]" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) rounds=1 secs=3 mode=quick ;;
+    --rounds) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || usage; rounds=$2; shift ;;
+    --only) [ -n "${2:-}" ] || usage; only=",$2,"; shift ;;
+    *) usage ;;
+  esac
+  shift
+done
+# True when CASE is to run.
+want() { [ -z "$only" ] || [[ "$only" == *",$1,"* ]]; }
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
 t_start=$(date +%s)
@@ -335,15 +344,17 @@ for r in $(seq "$rounds"); do
   echo "round $r/$rounds: servers localserver ${spid[localserver]} nginx worker ${spid[nginx]} lighttpd ${spid[lighttpd]}"
   # Idle connections first, on fresh processes, so that memory left over from
   # the other cases does not hide the per-connection cost.
-  for s in "${servers[@]}"; do measure run_idle idle "$s" "$r"; done
-  for s in "${servers[@]}"; do measure run_wrk ka50 "$s" "$r" 50 index.html; done
-  for s in "${servers[@]}"; do measure run_wrk ka1000 "$s" "$r" 1000 index.html; done
-  for s in "${servers[@]}"; do measure run_wrk close50 "$s" "$r" 50 index.html -H 'Connection: close'; done
-  for s in "${servers[@]}"; do measure run_wrk 100k "$s" "$r" 10 100k.bin; done
-  for s in "${servers[@]}"; do measure run_wrk 10m "$s" "$r" 10 10m.bin; done
-  for s in "${servers[@]}"; do measure run_curl 1g "$s" "$r" 1g.bin; done
-  for s in "${servers[@]}"; do measure run_siege siege "$s" "$r" index.html; done
-  for s in "${servers[@]}"; do measure run_strace syscalls "$s" "$r"; done
+  if want idle; then for s in "${servers[@]}"; do measure run_idle idle "$s" "$r"; done; fi
+  if want ka50; then for s in "${servers[@]}"; do measure run_wrk ka50 "$s" "$r" 50 index.html; done; fi
+  if want ka1000; then for s in "${servers[@]}"; do measure run_wrk ka1000 "$s" "$r" 1000 index.html; done; fi
+  if want close50; then
+    for s in "${servers[@]}"; do measure run_wrk close50 "$s" "$r" 50 index.html -H 'Connection: close'; done
+  fi
+  if want 100k; then for s in "${servers[@]}"; do measure run_wrk 100k "$s" "$r" 10 100k.bin; done; fi
+  if want 10m; then for s in "${servers[@]}"; do measure run_wrk 10m "$s" "$r" 10 10m.bin; done; fi
+  if want 1g; then for s in "${servers[@]}"; do measure run_curl 1g "$s" "$r" 1g.bin; done; fi
+  if want siege; then for s in "${servers[@]}"; do measure run_siege siege "$s" "$r" index.html; done; fi
+  if want syscalls; then for s in "${servers[@]}"; do measure run_strace syscalls "$s" "$r"; done; fi
   stop_servers
 done
 
@@ -370,5 +381,9 @@ json.dump({
 PY
 python3 bench/summarize.py "$results" "$meta" > "$logs/RESULTS.md"
 cat "$logs/RESULTS.md"
-cp "$logs/RESULTS.md" bench/RESULTS.md
-echo "written to bench/RESULTS.md (raw results: $logs/)"
+if [ -z "$only" ]; then
+  cp "$logs/RESULTS.md" bench/RESULTS.md
+  echo "written to bench/RESULTS.md (raw results: $logs/)"
+else
+  echo "a partial run (--only): bench/RESULTS.md left as it was (this table: $logs/RESULTS.md)"
+fi

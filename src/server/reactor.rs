@@ -85,6 +85,20 @@ struct Slot {
     pending: bool,
     /// The earliest live heap entry for this slot.
     armed: Option<Millis>,
+    /// The socket is in the epoll set (added after its first drive).
+    registered: bool,
+}
+
+impl Slot {
+    /// Drop the connection (closing its socket, which leaves epoll) and
+    /// retire the generation, so late events and timer entries for it
+    /// never reach the slot's next connection.
+    fn vacate(&mut self) {
+        self.conn = None;
+        self.generation = self.generation.wrapping_add(1) & GEN_MASK;
+        self.armed = None;
+        self.registered = false;
+    }
 }
 
 /// Counters (for `stub_status` later, and for tests).
@@ -323,11 +337,7 @@ impl Reactor {
         }
     }
     fn add_conn(&mut self, sock: Socket, spec: usize, peer: std::net::SocketAddr, now: Millis) {
-        // Nagle only delays responses that are already written whole.
-        if let Err(e) = sock.set_nodelay() {
-            self.log
-                .info(format_args!("setsockopt(TCP_NODELAY) failed ({e})"));
-        }
+        // TCP_NODELAY is set by the connection when its writes need it.
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -339,6 +349,7 @@ impl Reactor {
                     conn: None,
                     pending: false,
                     armed: None,
+                    registered: false,
                 });
                 s
             }
@@ -346,12 +357,6 @@ impl Reactor {
         let Some(s) = self.slots.get_mut(slot as usize) else {
             return;
         };
-        let token = token(slot, s.generation);
-        if let Err(e) = self.epoll.add(sock.as_raw_fd(), token, Interest::ReadWrite) {
-            self.log.error(format_args!("epoll_ctl() failed ({e})"));
-            self.free.push(slot);
-            return;
-        }
         let deadline = now + ms(self.config.client_header_timeout);
         let mut conn = Conn::new(sock, spec, peer, deadline);
         // Most clients send their request with the handshake's last ACK:
@@ -392,8 +397,7 @@ impl Reactor {
         };
         match result {
             Drive::Close => {
-                s.conn = None; // Drop closes the socket, which leaves epoll.                s.generation = s.generation.wrapping_add(1) & GEN_MASK;
-                s.armed = None;
+                s.vacate();
                 self.free.push(slot);
                 self.active = self.active.saturating_sub(1);
                 return;
@@ -407,6 +411,23 @@ impl Reactor {
             Drive::Wait => {}
         }
         let Some(conn) = s.conn.as_ref() else { return };
+        if !s.registered {
+            // Added only now: a `Connection: close` request answered in its
+            // first drive never costs an epoll_ctl (nor the removal at close).
+            // Edge-triggered ADD reports readiness that is already there.
+            let token = token(slot, s.generation);
+            if let Err(e) = self
+                .epoll
+                .add(conn.io.as_raw_fd(), token, Interest::ReadWrite)
+            {
+                self.log.error(format_args!("epoll_ctl() failed ({e})"));
+                s.vacate();
+                self.free.push(slot);
+                self.active = self.active.saturating_sub(1);
+                return;
+            }
+            s.registered = true;
+        }
         if s.armed.is_none_or(|a| conn.deadline < a) {
             s.armed = Some(conn.deadline);
             self.timers.push(conn.deadline, slot, s.generation);
@@ -475,5 +496,30 @@ fn open_sessions(config: &Config, log: &Log) -> Option<SessionStore> {
             ));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vacated_slot_retires_its_generation() {
+        let mut s = Slot {
+            generation: GEN_MASK,
+            conn: None,
+            pending: false,
+            armed: Some(5),
+            registered: true,
+        };
+        let old = token(3, s.generation);
+        s.vacate();
+        // Wraps within the mask, so the token never collides with the tags.
+        assert_eq!(s.generation, 0);
+        assert_ne!(token(3, s.generation), old);
+        assert_eq!(s.armed, None);
+        assert!(!s.registered);
+        s.vacate();
+        assert_eq!(s.generation, 1);
     }
 }

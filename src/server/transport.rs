@@ -15,6 +15,8 @@ pub trait Transport {
     fn sendfile(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize>;
     /// Shut down the writing side (lingering close).
     fn shutdown_write(&mut self) -> io::Result<()>;
+    /// Turn Nagle's algorithm off (`TCP_NODELAY`).
+    fn set_nodelay(&mut self) -> io::Result<()>;
     /// The socket's descriptor, for `splice`; `None` where there is none.
     fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
         None
@@ -34,6 +36,9 @@ impl Transport for Socket {
     fn shutdown_write(&mut self) -> io::Result<()> {
         Socket::shutdown_write(self)
     }
+    fn set_nodelay(&mut self) -> io::Result<()> {
+        Socket::set_nodelay(self)
+    }
     fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
         Some(std::os::fd::AsRawFd::as_raw_fd(self))
     }
@@ -49,6 +54,8 @@ pub struct MemTransport {
     pub output: Vec<u8>,
     pub write_limit: Option<usize>,
     pub shut: bool,
+    /// `set_nodelay` was called.
+    pub nodelay: bool,
 }
 
 impl MemTransport {
@@ -115,6 +122,10 @@ impl Transport for MemTransport {
 
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shut = true;
+        Ok(())
+    }
+    fn set_nodelay(&mut self) -> io::Result<()> {
+        self.nodelay = true;
         Ok(())
     }
 }

@@ -208,6 +208,10 @@ pub struct Conn<T> {
     cgi: Option<Box<CgiProc>>,
     /// Pipe pair for splicing an upload body (socket → pipe → file).
     splice: Option<(Pipe, Pipe)>,
+    /// Something was written already (so bytes may be unacknowledged).
+    wrote: bool,
+    /// `TCP_NODELAY` is set.
+    nodelay: bool,
 }
 
 impl<T: Transport> Conn<T> {
@@ -231,6 +235,8 @@ impl<T: Transport> Conn<T> {
             inbound: None,
             cgi: None,
             splice: None,
+            wrote: false,
+            nodelay: false,
         }
     }
 
@@ -475,6 +481,8 @@ impl<T: Transport> Conn<T> {
     /// One write step: the head (and an in-memory body) with one `writev`,
     /// then at most one capped `sendfile`.
     fn write_out(&mut self, env: &mut Env<'_>) -> WriteOutcome {
+        self.nagle_off_unless_one_shot();
+        self.wrote = true;
         if let Some(out) = self.out.as_mut() {
             let head = out.readable();
             let extra = self.body.in_memory();
@@ -533,6 +541,28 @@ impl<T: Transport> Conn<T> {
         }
         self.body = OutBody::None;
         WriteOutcome::Done
+    }
+
+    /// Nagle's algorithm holds a short segment back while earlier bytes are
+    /// unacknowledged. A connection's first write, when it is the whole reply
+    /// (head and in-memory body), has nothing in flight before it, and a
+    /// `Connection: close` client of a small file is then spared a
+    /// `setsockopt`; before any other write (a second reply, the rest of a
+    /// short write, a file body, CGI output) Nagle is turned off, as nginx
+    /// does on its keep-alive transition.
+    fn nagle_off_unless_one_shot(&mut self) {
+        if self.nodelay {
+            return;
+        }
+        let one_shot = !self.wrote
+            && self.cgi.is_none()
+            && !matches!(self.body, OutBody::File { .. })
+            && self.state == State::Send;
+        if !one_shot {
+            // A failure costs only latency; the reply still goes out.
+            let _ = self.io.set_nodelay();
+            self.nodelay = true;
+        }
     }
 
     fn write_error(&mut self, e: &std::io::Error) -> WriteOutcome {

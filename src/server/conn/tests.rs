@@ -489,3 +489,55 @@ fn cgi_without_headers_is_502() {
         String::from_utf8_lossy(&c.io.output)
     );
 }
+
+#[test]
+fn nagle_stays_on_for_a_one_shot_reply_and_goes_off_for_anything_more() {
+    let mut w = World::new("nagle", "");
+    // Connection: close, small file: one write, nothing in flight before it.
+    let mut c = w.conn();
+    let d = w.run(
+        &mut c,
+        b"GET /index.html HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(d, Drive::Close);
+    assert_eq!(responses(&c.io.output)[0].0, 200);
+    assert!(!c.io.nodelay, "a one-shot reply must not cost a setsockopt");
+
+    // Keep-alive: the first reply is one-shot, the second is not.
+    let mut c = w.conn();
+    w.run(&mut c, b"GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(!c.io.nodelay);
+    w.run(&mut c, b"GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(responses(&c.io.output).len(), 2);
+    assert!(
+        c.io.nodelay,
+        "a second reply may follow unacknowledged bytes"
+    );
+
+    // A file body goes out after the head: Nagle off before the first write.
+    let mut c = w.conn();
+    w.run(
+        &mut c,
+        b"GET /big.bin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(responses(&c.io.output)[0].2.len(), 100_000);
+    assert!(c.io.nodelay);
+
+    // A short write leaves the rest to follow unacknowledged bytes.
+    let mut c = w.conn();
+    c.io.write_limit = Some(40);
+    let mut d = w.run(
+        &mut c,
+        b"GET /index.html HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    for _ in 0..100 {
+        if d == Drive::Close {
+            break;
+        }
+        c.writable = true;
+        d = w.run(&mut c, b"");
+    }
+    assert_eq!(d, Drive::Close);
+    assert_eq!(responses(&c.io.output)[0].2, b"<h1>home</h1>");
+    assert!(c.io.nodelay);
+}
