@@ -12,11 +12,35 @@ pub mod session;
 pub mod timer;
 pub mod transport;
 
-use crate::config::Config;
+use std::path::PathBuf;
+
+use crate::config::{self, Config};
 use crate::sys;
 
+/// Where the configuration comes from, to read it again on `SIGHUP`.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A file, and its name as the user gave it (for messages).
+    File { path: PathBuf, shown: String },
+    /// The built-in default, serving `www` under this folder.
+    Builtin { cwd: PathBuf },
+}
+
+impl Source {
+    /// Read and check the configuration: the config and its warnings, or
+    /// every error (as `-t` prints them).
+    pub fn load(&self) -> Result<(Config, Vec<String>), Vec<String>> {
+        match self {
+            Source::File { path, shown } => config::load(path, shown)
+                .map(|(c, w)| (c, w.into_iter().map(|w| w.to_string()).collect()))
+                .map_err(|errors| errors.iter().map(ToString::to_string).collect()),
+            Source::Builtin { cwd } => Ok((config::builtin_default(cwd), Vec::new())),
+        }
+    }
+}
+
 /// Serve `config` until a stop signal. Returns the process exit code.
-pub fn run(config: Config) -> i32 {
+pub fn run(config: Config, source: Source) -> i32 {
     let log = log::Log::open(&config.error_log, config.error_log_level);
     if let Err(e) = sys::ignore_sigpipe() {
         log.error(format_args!("signal(SIGPIPE) failed ({e})"));
@@ -35,7 +59,7 @@ pub fn run(config: Config) -> i32 {
             "worker_processes other than 1 is not supported yet; running one"
         ));
     }
-    let mut reactor = match reactor::Reactor::new(config, log) {
+    let mut reactor = match reactor::Reactor::new(config, source, log) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("localserver: [emerg] {e}");

@@ -245,6 +245,25 @@ impl<T: Transport> Conn<T> {
         self.state
     }
 
+    /// Between requests: nothing of a request received, nothing to send.
+    pub fn is_idle(&self) -> bool {
+        match self.state {
+            State::Idle => true,
+            State::Head => self.inbuf.as_ref().is_none_or(|b| b.is_empty()),
+            _ => false,
+        }
+    }
+
+    /// The index of the listener's `ListenerSpec`.
+    pub fn spec(&self) -> usize {
+        self.spec
+    }
+
+    /// Move to another listener spec (after a reload, when idle).
+    pub fn set_spec(&mut self, spec: usize) {
+        self.spec = spec;
+    }
+
     /// Whether the connection holds any pooled buffer.
     pub fn holds_buffers(&self) -> bool {
         self.inbuf.is_some() || self.out.is_some()
