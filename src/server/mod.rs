@@ -7,6 +7,7 @@ pub mod cgi;
 pub mod conn;
 pub mod inbound;
 pub mod log;
+pub mod master;
 pub mod reactor;
 pub mod session;
 pub mod timer;
@@ -54,12 +55,25 @@ pub fn run(config: Config, source: Source) -> i32 {
         Ok(_) => {}
         Err(e) => log.warn(format_args!("getrlimit(RLIMIT_NOFILE) failed ({e})")),
     }
-    if config.worker_processes != 1 {
+    if sys::is_root() && config.user.is_none() {
         log.warn(format_args!(
-            "worker_processes other than 1 is not supported yet; running one"
+            "running as root: set `user NAME;` to serve (and run CGI) as another user"
         ));
     }
-    let mut reactor = match reactor::Reactor::new(config, source, log) {
+    if config.worker_processes > 1 {
+        return master::run(config, source, log);
+    }
+    let bound = reactor::bind_all(&config.listeners(), false, &log);
+    if bound.is_empty() {
+        eprintln!("localserver: [emerg] no listener could be bound");
+        return 1;
+    }
+    if let Err(e) = become_user(&config, &log) {
+        eprintln!("localserver: [emerg] {e}");
+        return 1;
+    }
+    let mut reactor = match reactor::Reactor::new(config, source, log, bound, reactor::Mode::Single)
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("localserver: [emerg] {e}");
@@ -73,4 +87,20 @@ pub fn run(config: Config, source: Source) -> i32 {
             1
         }
     }
+}
+
+/// `user NAME;`: when running as root, become NAME (after the listeners are
+/// bound). Not root: nothing to do (nginx warns and goes on likewise).
+pub fn become_user(config: &Config, log: &log::Log) -> Result<(), String> {
+    let Some(name) = &config.user else {
+        return Ok(());
+    };
+    if !sys::is_root() {
+        log.warn(format_args!(
+            "the \"user\" directive makes sense only when started as root"
+        ));
+        return Ok(());
+    }
+    let (uid, gid) = sys::lookup_user(name).map_err(|e| format!("user \"{name}\": {e}"))?;
+    sys::drop_privileges(uid, gid).map_err(|e| format!("cannot become user \"{name}\" ({e})"))
 }

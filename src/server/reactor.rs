@@ -78,7 +78,7 @@ macro_rules! env {
 /// connections already open.
 const ACCEPTS_PER_TURN: usize = 64;
 /// `listen(2)` backlog (nginx's default on Linux).
-const LISTEN_BACKLOG: i32 = 511;
+pub const LISTEN_BACKLOG: i32 = 511;
 /// After `EMFILE`/`ENFILE`, accepting pauses this long (or until a
 /// connection closes), so a full backlog never makes the loop spin.
 const ACCEPT_BACKOFF_MS: Millis = 100;
@@ -112,35 +112,37 @@ impl Gen {
     }
 }
 
-/// Bind a listener for each of `specs` (logging those that fail) and add it
-/// to `epoll`; fails only if none could be bound.
-fn bind_listeners(
-    specs: &[ListenerSpec],
-    out: &mut Vec<ListenerSlot>,
-    epoll: &Epoll,
-    log: &Log,
-) -> io::Result<()> {
-    for (i, spec) in specs.iter().enumerate() {
-        match Listener::bind(spec.addr, LISTEN_BACKLOG, false) {
-            Ok(sock) => {
-                epoll.add(sock.as_raw_fd(), LISTENER_TAG | i as u64, Interest::Read)?;
-                out.push(ListenerSlot {
-                    sock,
-                    addr: spec.addr,
-                    spec: i,
-                    ready: true,
-                });
-            }
+/// A listening socket bound before the loop starts (by `server::run`, or by
+/// the master for its workers).
+pub struct Bound {
+    pub sock: Listener,
+    pub addr: std::net::SocketAddr,
+}
+
+/// Bind a listener for each of `specs`, logging those that fail (CONFIG.md:
+/// not fatal while another one binds). `reuse_port` for worker processes.
+pub fn bind_all(specs: &[ListenerSpec], reuse_port: bool, log: &Log) -> Vec<Bound> {
+    let mut out = Vec::new();
+    for spec in specs {
+        match Listener::bind(spec.addr, LISTEN_BACKLOG, reuse_port) {
+            Ok(sock) => out.push(Bound {
+                sock,
+                addr: spec.addr,
+            }),
             Err(e) => log.error(format_args!("bind() to {} failed ({e})", spec.addr)),
         }
     }
-    if out.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::AddrNotAvailable,
-            "no listener could be bound",
-        ));
-    }
-    Ok(())
+    out
+}
+
+/// How the loop runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The only process: it reloads on `SIGHUP` itself.
+    Single,
+    /// One of several workers: the master reloads (by starting new
+    /// workers) and holds the listening sockets.
+    Worker,
 }
 
 struct Slot {
@@ -177,6 +179,7 @@ pub struct Stats {
 
 /// The loop and everything it owns.
 pub struct Reactor {
+    mode: Mode,
     /// Configurations still in use: the last is the current one.
     gens: Vec<Option<Rc<Gen>>>,
     /// Connections using each of `gens`.
@@ -218,7 +221,13 @@ pub struct Reactor {
 impl Reactor {
     /// Bind every listener of `config` (logging those that fail) and set up
     /// the loop. Fails only if no listener at all could be bound.
-    pub fn new(config: Config, source: Source, log: Log) -> io::Result<Reactor> {
+    pub fn new(
+        config: Config,
+        source: Source,
+        log: Log,
+        bound: Vec<Bound>,
+        mode: Mode,
+    ) -> io::Result<Reactor> {
         let epoll = Epoll::new()?;
         let signals = SignalFd::new(&[
             libc::SIGINT,
@@ -230,9 +239,27 @@ impl Reactor {
         epoll.add(signals.as_raw_fd(), SIGNAL_TOKEN, Interest::Read)?;
         let specs = config.listeners();
         let mut listeners = Vec::new();
-        bind_listeners(&specs, &mut listeners, &epoll, &log)?;
+        for b in bound {
+            let Some(i) = specs.iter().position(|s| s.addr == b.addr) else {
+                continue;
+            };
+            epoll.add(b.sock.as_raw_fd(), LISTENER_TAG | i as u64, Interest::Read)?;
+            listeners.push(ListenerSlot {
+                sock: b.sock,
+                addr: b.addr,
+                spec: i,
+                ready: true,
+            });
+        }
+        if listeners.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "no listener could be bound",
+            ));
+        }
         let sessions = open_sessions(&config, &log);
         Ok(Reactor {
+            mode,
             gens: vec![Some(Rc::new(Gen { config, specs }))],
             gen_conns: vec![0],
             cur: 0,
@@ -607,7 +634,11 @@ impl Reactor {
                 libc::SIGHUP => {
                     self.log
                         .notice(format_args!("signal {sig} received, reconfiguring"));
-                    if self.drain_until.is_none() {
+                    if self.mode == Mode::Worker {
+                        self.log.notice(format_args!(
+                            "a worker does not reload: send SIGHUP to the master"
+                        ));
+                    } else if self.drain_until.is_none() {
                         self.reload();
                     }
                 }
