@@ -2,6 +2,8 @@
 //! (`dispatch`), then this module turns the decision into a reply head in
 //! `Env::scratch`, a body to receive, or a CGI to start.
 
+use std::fmt::Write as _;
+
 use crate::handlers::cgi::{CgiHead, CgiPlan};
 use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply};
 use crate::http::response::{HeadBuf, HeadWriter};
@@ -419,8 +421,31 @@ fn write_head(
         }
         w.header("Allow", list.as_bytes());
     }
-    for (name, value) in reply.headers {
-        w.header(name, value.as_bytes());
+    if let Some(etag) = reply.etag {
+        w.header("ETag", etag.text().as_bytes());
+    }
+    if let Some(cr) = reply.content_range {
+        w.header("Content-Range", cr.text().as_bytes());
+    }
+    if reply.accept_ranges {
+        w.header("Accept-Ranges", b"bytes");
+    }
+    if reply.gzip {
+        w.header("Content-Encoding", b"gzip");
+    }
+    if reply.vary_encoding {
+        w.header("Vary", b"Accept-Encoding");
+    }
+    if let Some((max_age, at)) = reply.expires {
+        w.header_date("Expires", at);
+        let mut cc = arrayvec::ArrayString::<32>::new();
+        let _ = write!(cc, "max-age={max_age}");
+        w.header("Cache-Control", cc.as_bytes());
+    }
+    // nginx's add_header: only on success and redirect statuses unless
+    // `always` is given.
+    for h in reply.headers.iter().filter(|h| h.applies_to(reply.status)) {
+        w.header(&h.name, h.value.as_bytes());
     }
     if finish_head(w, close, keep_alive_10) {
         return true;

@@ -126,10 +126,11 @@ enum OutBody {
         data: Vec<u8>,
         pos: usize,
     },
-    /// A small file's bytes from the open-file cache.
+    /// A small file's bytes from the open-file cache, `pos..end` to send.
     Shared {
         data: Rc<[u8]>,
         pos: usize,
+        end: usize,
     },
     File {
         file: Rc<File>,
@@ -143,7 +144,7 @@ impl OutBody {
     fn in_memory(&self) -> &[u8] {
         match self {
             OutBody::Bytes { data, pos } => data.get(*pos..).unwrap_or(&[]),
-            OutBody::Shared { data, pos } => data.get(*pos..).unwrap_or(&[]),
+            OutBody::Shared { data, pos, end } => data.get(*pos..*end).unwrap_or(&[]),
             OutBody::None | OutBody::File { .. } => &[],
         }
     }
@@ -710,7 +711,11 @@ impl<T: Transport> Conn<T> {
                 pos: 0,
             },
             Body::Bytes(v) => OutBody::Bytes { data: v, pos: 0 },
-            Body::Shared(data) => OutBody::Shared { data, pos: 0 },
+            Body::Shared { data, start, len } => OutBody::Shared {
+                data,
+                pos: start,
+                end: start.saturating_add(len),
+            },
             Body::File { file, start, len } => OutBody::File {
                 file,
                 off: start,
