@@ -506,3 +506,109 @@ fn add_header_at_server_and_location_level_follows_the_status_rule() {
     assert!(r.header("X-Server").is_none());
     assert_eq!(r.headers_named("X-Always"), ["a"]);
 }
+
+// ---------------------------------------------------------------------------
+// status
+// ---------------------------------------------------------------------------
+
+/// The seven numbers of a stub_status page, checking its exact shape
+/// (nginx's trailing spaces included): active, accepts, handled, requests,
+/// reading, writing, waiting.
+fn status_numbers(body: &str) -> [u64; 7] {
+    let lines: Vec<&str> = body.split('\n').collect();
+    assert_eq!(lines.len(), 5, "{body:?}");
+    assert_eq!(lines[4], "", "{body:?}");
+    let num = |s: &str| {
+        s.parse::<u64>()
+            .unwrap_or_else(|_| panic!("{s:?} in {body:?}"))
+    };
+    let active = lines[0]
+        .strip_prefix("Active connections: ")
+        .and_then(|s| s.strip_suffix(' '))
+        .unwrap_or_else(|| panic!("{body:?}"));
+    assert_eq!(lines[1], "server accepts handled requests");
+    let counts: Vec<u64> = lines[2]
+        .strip_prefix(' ')
+        .and_then(|s| s.strip_suffix(' '))
+        .unwrap_or_else(|| panic!("{body:?}"))
+        .split(' ')
+        .map(num)
+        .collect();
+    let rww: Vec<&str> = lines[3]
+        .strip_suffix(' ')
+        .unwrap_or_else(|| panic!("{body:?}"))
+        .split(' ')
+        .collect();
+    assert_eq!(rww.len(), 6, "{body:?}");
+    assert_eq!(
+        (rww[0], rww[2], rww[4]),
+        ("Reading:", "Writing:", "Waiting:")
+    );
+    assert_eq!(counts.len(), 3, "{body:?}");
+    [
+        num(active),
+        counts[0],
+        counts[1],
+        counts[2],
+        num(rww[1]),
+        num(rww[3]),
+        num(rww[5]),
+    ]
+}
+
+const STATUS_REQ: &[u8] = b"GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+#[test]
+fn status_page_has_nginx_stub_status_text_and_live_counters() {
+    let srv = site();
+    // One silent connection (waiting) and one with half a head (reading).
+    let _idle = srv.connect(0);
+    let mut partial = srv.connect(0);
+    partial.send(b"GET /small.txt HTTP/1.1\r\nHost: x\r\n");
+    let mut c = srv.connect(0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (first, r) = loop {
+        c.send(STATUS_REQ);
+        let r = c.read_response();
+        let n = status_numbers(&r.body_str());
+        if n[4] == 1 || Instant::now() > deadline {
+            break (n, r);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_status(&r, 200);
+    assert_content_type(&r, &["text/plain"]);
+    assert_eq!(r.headers_named("X-Server"), ["s"]);
+    let [
+        active,
+        accepts,
+        handled,
+        requests,
+        reading,
+        writing,
+        waiting,
+    ] = first;
+    assert_eq!(active, 3, "{}", r.body_str());
+    assert_eq!((reading, writing, waiting), (1, 1, 1), "{}", r.body_str());
+    // The harness's readiness probe was accepted too.
+    assert!(accepts >= 3 && handled == accepts, "{}", r.body_str());
+    assert!(requests >= 1);
+
+    // One more request on the same connection: requests move, accepts do not.
+    c.send(STATUS_REQ);
+    let n = status_numbers(&c.read_response().body_str());
+    assert_eq!((n[1], n[2], n[3]), (accepts, handled, requests + 1));
+
+    // A new connection: one more accepted; `c` now waits between requests.
+    let n = status_numbers(&srv.get("/status").body_str());
+    assert_eq!(n[0], 4);
+    assert_eq!((n[1], n[2], n[3]), (accepts + 1, handled + 1, requests + 2));
+    assert_eq!((n[4], n[5], n[6]), (1, 1, 2));
+
+    // HEAD gets the head only, with the same length as a GET would.
+    let h = srv.raw("HEAD /status HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_status(&h, 200);
+    assert!(h.body.is_empty());
+    // Other routes are not status pages.
+    assert_eq!(srv.get("/small.txt").body, file_bytes("/small.txt"));
+}

@@ -35,6 +35,7 @@ mod listing;
 mod mime;
 mod redirect;
 mod static_file;
+pub mod status;
 #[cfg(test)]
 mod tests;
 pub mod upload;
@@ -79,6 +80,8 @@ pub struct Ctx<'c> {
     pub now: i64,
     /// The connection's addresses (for CGI and logs).
     pub conn: ConnInfo,
+    /// The server's counters, for a `status on` route (zero elsewhere).
+    pub stats: status::Stats,
 }
 
 /// The two ends of the client connection.
@@ -370,6 +373,7 @@ pub fn route<'c, 'p>(
 pub fn serve_static<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, route: &Route<'c, '_>) -> Reply<'c> {
     let loc = route.location;
     match req.method {
+        Method::Get | Method::Head if loc.status => status::reply(&ctx.stats, loc),
         Method::Get | Method::Head => {
             let config: &'c Config = ctx.config;
             let gzip = loc.gzip_static && req.header("accept-encoding").is_some_and(accepts_gzip);

@@ -133,6 +133,7 @@ fn send(cfg: &Config, method: &str, target: &str, extra: &str) -> Got {
         roots: &mut roots,
         now: 0,
         conn: Default::default(),
+        stats: Default::default(),
     };
     owned(handle(&mut ctx, &req))
 }
@@ -621,6 +622,7 @@ fn error_page_served_with_original_status() {
         roots: &mut roots,
         now: 0,
         conn: Default::default(),
+        stats: Default::default(),
     };
     let r = owned(error_reply(&mut ctx, 500));
     assert_eq!(r.status, 500);

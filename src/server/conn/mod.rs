@@ -26,6 +26,7 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 
 use crate::config::{Config, ListenerSpec};
+use crate::handlers::status::Stats;
 use crate::handlers::{Body, ConnInfo, RootCache};
 use crate::http::response::HeadBuf;
 use crate::http::{Parse, Version, parse_head};
@@ -79,6 +80,23 @@ pub struct Env<'a> {
     /// The session store (`None` when no route has `session on`, or it
     /// could not be opened).
     pub sessions: Option<&'a mut SessionStore>,
+    /// The loop's counters; a parsed head counts a request here.
+    pub stats: &'a mut Stats,
+    /// Counts the open connections other than this one by [`Phase`]
+    /// (`active` includes this one), for a `status` route: called only
+    /// when one is asked for, as it walks every connection.
+    pub gauges: &'a dyn Fn() -> Stats,
+}
+
+/// What a connection is doing, as `stub_status` counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Receiving a request head or body.
+    Reading,
+    /// Sending an answer, or running the CGI that makes it.
+    Writing,
+    /// Idle between requests, or new and silent.
+    Waiting,
 }
 
 /// Where the connection stands.
@@ -244,6 +262,16 @@ impl<T: Transport> Conn<T> {
     /// The current state.
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// The state as `stub_status` counts it.
+    pub fn phase(&self) -> Phase {
+        match self.state {
+            State::Head if self.inbuf.as_ref().is_some_and(|b| !b.is_empty()) => Phase::Reading,
+            State::Idle | State::Head => Phase::Waiting,
+            State::Discard(_) | State::Body => Phase::Reading,
+            State::Cgi | State::Send | State::Linger => Phase::Writing,
+        }
     }
 
     /// Whether the connection holds any pooled buffer.
