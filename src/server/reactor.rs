@@ -30,6 +30,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, ListenerSpec};
 use crate::handlers::RootCache;
+use crate::handlers::status::Stats;
 use crate::http::date::DateCache;
 use crate::http::response::HeadBuf;
 use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, SignalFd, Socket, classify};
@@ -37,7 +38,7 @@ use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, SignalFd, Socket,
 use super::Source;
 use super::buffer::BufPool;
 use super::cgi::{CgiTable, STDIN_TAG, STDOUT_TAG};
-use super::conn::{Conn, Drive, Env, ms};
+use super::conn::{Conn, Drive, Env, Phase, ms};
 use super::log::Log;
 use super::session::{DEFAULT_MAX_DISK, DEFAULT_MAX_MEMORY, SessionStore};
 use super::timer::{Millis, Timers, wait_ms};
@@ -54,7 +55,7 @@ fn token(slot: u32, generation: u32) -> u64 {
 /// A `Env` for one connection, built from the reactor's fields (a macro, as
 /// a method would borrow all of `self` while a slot is borrowed).
 macro_rules! env {
-    ($r:expr, $gen:expr, $now:expr, $unix:expr, $token:expr) => {
+    ($r:expr, $gen:expr, $now:expr, $unix:expr, $token:expr, $gauges:expr) => {
         Env {
             config: &$gen.config,
             specs: &$gen.specs,
@@ -71,6 +72,8 @@ macro_rules! env {
             stderr: $r.log.fd(),
             splice: $r.splice,
             sessions: $r.sessions.as_mut(),
+            stats: &mut $r.stats,
+            gauges: $gauges,
         }
     };
 }
@@ -170,11 +173,21 @@ impl Slot {
     }
 }
 
-/// Counters (for `stub_status` later, and for tests).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Stats {
-    pub accepted: u64,
-    pub handled: u64,
+/// The connections of `before` and `after` (all but the one being driven)
+/// by phase, for `status`; `active` counts every open connection.
+fn gauges(active: usize, before: &[Slot], after: &[Slot]) -> Stats {
+    let mut s = Stats {
+        active: active as u64,
+        ..Stats::default()
+    };
+    for conn in before.iter().chain(after).filter_map(|s| s.conn.as_ref()) {
+        match conn.phase() {
+            Phase::Reading => s.reading += 1,
+            Phase::Writing => s.writing += 1,
+            Phase::Waiting => s.waiting += 1,
+        }
+    }
+    s
 }
 
 /// The loop and everything it owns.
@@ -735,23 +748,29 @@ impl Reactor {
         let mut list = std::mem::replace(&mut self.pending, std::mem::take(&mut self.spare));
         let unix_now = unix_time();
         for &slot in &list {
-            let Some(s) = self.slots.get_mut(slot as usize) else {
+            let Some(cfg) = self.slots.get(slot as usize).map(|s| s.cfg) else {
+                continue;
+            };
+            let cfgs = self.generation_of(cfg);
+            // The other slots stay readable for a `status` page.
+            let (before, rest) = self.slots.split_at_mut(slot as usize);
+            let Some((s, after)) = rest.split_first_mut() else {
                 continue;
             };
             s.pending = false;
-            if s.conn.is_none() {
-                continue;
-            }
-            let (cfg, generation) = (s.cfg, s.generation);
-            let cfgs = self.generation_of(cfg);
-            let Some(conn) = self
-                .slots
-                .get_mut(slot as usize)
-                .and_then(|s| s.conn.as_mut())
-            else {
+            let Some(conn) = s.conn.as_mut() else {
                 continue;
             };
-            let mut env = env!(self, cfgs, now, unix_now, token(slot, generation));
+            let active = self.active;
+            let others = || gauges(active, before, after);
+            let mut env = env!(
+                self,
+                cfgs,
+                now,
+                unix_now,
+                token(slot, s.generation),
+                &others
+            );
             let result = conn.drive(&mut env);
             self.after_drive(slot, result);
         }
@@ -808,7 +827,12 @@ impl Reactor {
 
     fn expire(&mut self, now: Millis) {
         while let Some(e) = self.timers.pop_due(now) {
-            let Some(s) = self.slots.get_mut(e.slot as usize) else {
+            let Some(cfg) = self.slots.get(e.slot as usize).map(|s| s.cfg) else {
+                continue;
+            };
+            let cfgs = self.generation_of(cfg);
+            let (before, rest) = self.slots.split_at_mut(e.slot as usize);
+            let Some((s, after)) = rest.split_first_mut() else {
                 continue;
             };
             if s.generation != e.generation {
@@ -817,7 +841,6 @@ impl Reactor {
             if s.armed == Some(e.at) {
                 s.armed = None;
             }
-            let (cfg, generation) = (s.cfg, s.generation);
             let Some(conn) = s.conn.as_mut() else {
                 continue;
             };
@@ -830,15 +853,16 @@ impl Reactor {
                 continue;
             }
             let unix_now = unix_time();
-            let cfgs = self.generation_of(cfg);
-            let Some(conn) = self
-                .slots
-                .get_mut(e.slot as usize)
-                .and_then(|s| s.conn.as_mut())
-            else {
-                continue;
-            };
-            let mut env = env!(self, cfgs, now, unix_now, token(e.slot, generation));
+            let active = self.active;
+            let others = || gauges(active, before, after);
+            let mut env = env!(
+                self,
+                cfgs,
+                now,
+                unix_now,
+                token(e.slot, s.generation),
+                &others
+            );
             let result = conn.on_timeout(&mut env);
             self.after_drive(e.slot, result);
         }

@@ -26,6 +26,7 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 
 use crate::config::{Config, ListenerSpec};
+use crate::handlers::status::Stats;
 use crate::handlers::{Body, ConnInfo, RootCache};
 use crate::http::response::HeadBuf;
 use crate::http::{Parse, Version, parse_head};
@@ -79,6 +80,23 @@ pub struct Env<'a> {
     /// The session store (`None` when no route has `session on`, or it
     /// could not be opened).
     pub sessions: Option<&'a mut SessionStore>,
+    /// The loop's counters; a parsed head counts a request here.
+    pub stats: &'a mut Stats,
+    /// Counts the open connections other than this one by [`Phase`]
+    /// (`active` includes this one), for a `status` route: called only
+    /// when one is asked for, as it walks every connection.
+    pub gauges: &'a dyn Fn() -> Stats,
+}
+
+/// What a connection is doing, as `stub_status` counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Receiving a request head or body.
+    Reading,
+    /// Sending an answer, or running the CGI that makes it.
+    Writing,
+    /// Idle between requests, or new and silent.
+    Waiting,
 }
 
 /// Where the connection stands.
@@ -126,10 +144,11 @@ enum OutBody {
         data: Vec<u8>,
         pos: usize,
     },
-    /// A small file's bytes from the open-file cache.
+    /// A small file's bytes from the open-file cache, `pos..end` to send.
     Shared {
         data: Rc<[u8]>,
         pos: usize,
+        end: usize,
     },
     File {
         file: Rc<File>,
@@ -143,7 +162,7 @@ impl OutBody {
     fn in_memory(&self) -> &[u8] {
         match self {
             OutBody::Bytes { data, pos } => data.get(*pos..).unwrap_or(&[]),
-            OutBody::Shared { data, pos } => data.get(*pos..).unwrap_or(&[]),
+            OutBody::Shared { data, pos, end } => data.get(*pos..*end).unwrap_or(&[]),
             OutBody::None | OutBody::File { .. } => &[],
         }
     }
@@ -262,6 +281,16 @@ impl<T: Transport> Conn<T> {
     /// Move to another listener spec (after a reload, when idle).
     pub fn set_spec(&mut self, spec: usize) {
         self.spec = spec;
+    }
+
+    /// The state as `stub_status` counts it.
+    pub fn phase(&self) -> Phase {
+        match self.state {
+            State::Head if self.inbuf.as_ref().is_some_and(|b| !b.is_empty()) => Phase::Reading,
+            State::Idle | State::Head => Phase::Waiting,
+            State::Discard(_) | State::Body => Phase::Reading,
+            State::Cgi | State::Send | State::Linger => Phase::Writing,
+        }
     }
 
     /// Whether the connection holds any pooled buffer.
@@ -729,7 +758,11 @@ impl<T: Transport> Conn<T> {
                 pos: 0,
             },
             Body::Bytes(v) => OutBody::Bytes { data: v, pos: 0 },
-            Body::Shared(data) => OutBody::Shared { data, pos: 0 },
+            Body::Shared { data, start, len } => OutBody::Shared {
+                data,
+                pos: start,
+                end: start.saturating_add(len),
+            },
             Body::File { file, start, len } => OutBody::File {
                 file,
                 off: start,

@@ -14,6 +14,15 @@ struct World {
     cgi: crate::server::cgi::CgiTable,
     now: Millis,
     dir: PathBuf,
+    stats: crate::handlers::status::Stats,
+}
+
+/// No other connections (a status page in these tests counts only itself).
+fn no_gauges() -> crate::handlers::status::Stats {
+    crate::handlers::status::Stats {
+        active: 1,
+        ..Default::default()
+    }
 }
 
 impl World {
@@ -40,6 +49,7 @@ impl World {
             cgi: Default::default(),
             now: 1_000,
             dir,
+            stats: Default::default(),
         }
     }
 
@@ -71,6 +81,8 @@ impl World {
             stderr: 2,
             splice: false,
             sessions: None,
+            stats: &mut self.stats,
+            gauges: &no_gauges,
         }
     }
 
