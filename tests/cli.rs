@@ -388,3 +388,21 @@ fn nothing_bindable_exits_1() {
     assert_eq!(out.status.code(), Some(1), "stderr: {}", out.stderr);
     drop(busy);
 }
+
+#[test]
+fn every_example_configuration_passes_the_check() {
+    // README's examples are real files: each must stay valid.
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut n = 0;
+    for e in std::fs::read_dir(&examples).unwrap().flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "conf") {
+            continue;
+        }
+        let out = run_cli(&["-t", "-c", path.to_str().unwrap()], &examples, LIMIT);
+        assert_eq!(out.status.code(), Some(0), "{}: {}", path.display(), out.stderr);
+        assert!(out.stderr.contains("test is successful"), "{}", out.stderr);
+        n += 1;
+    }
+    assert!(n >= 4, "examples found: {n}");
+}
