@@ -12,12 +12,16 @@ pub mod file;
 pub mod process;
 pub mod signal;
 pub mod socket;
+pub mod time;
 
 pub use epoll::{Epoll, Event, Events, Interest};
 pub use file::{Dir, DirEntry, File, FileKind, Meta};
-pub use process::{Command, Pipe, kill_group, pipe, random_bytes, reap, spawn, splice};
+pub use process::{
+    Command, Pipe, kill_group, pipe, random_bytes, reap, set_nonblocking, spawn, splice,
+};
 pub use signal::{SignalFd, ignore_sigpipe, raise_nofile_limit};
 pub use socket::{Listener, Socket};
+pub use time::utc_offset;
 
 /// Turn a C-style return value into `io::Result`: `-1` becomes the thread's
 /// `errno`.
