@@ -1067,9 +1067,21 @@ mod tests {
     #[test]
     fn request_line_as_received() {
         let cases: &[(&str, &[u8], &[u8])] = &[
-            ("plain", b"GET /p?q HTTP/1.1\r\nHost: h\r\n\r\n", b"GET /p?q HTTP/1.1"),
-            ("leading empty lines", b"\r\n\nHEAD / HTTP/1.0\r\n\r\n", b"HEAD / HTTP/1.0"),
-            ("bare LF", b"GET /x HTTP/1.1\nHost: h\n\n", b"GET /x HTTP/1.1"),
+            (
+                "plain",
+                b"GET /p?q HTTP/1.1\r\nHost: h\r\n\r\n",
+                b"GET /p?q HTTP/1.1",
+            ),
+            (
+                "leading empty lines",
+                b"\r\n\nHEAD / HTTP/1.0\r\n\r\n",
+                b"HEAD / HTTP/1.0",
+            ),
+            (
+                "bare LF",
+                b"GET /x HTTP/1.1\nHost: h\n\n",
+                b"GET /x HTTP/1.1",
+            ),
             (
                 "absolute form",
                 b"GET http://h/a%20b HTTP/1.1\r\nHost: h\r\n\r\n",

@@ -22,6 +22,7 @@ use crate::http::date::DateCache;
 use crate::http::response::HeadBuf;
 use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, SignalFd, Socket, classify};
 
+use super::access::AccessLogs;
 use super::buffer::BufPool;
 use super::cgi::{CgiTable, STDIN_TAG, STDOUT_TAG};
 use super::conn::{Conn, Drive, Env, ms};
@@ -58,6 +59,7 @@ macro_rules! env {
             stderr: $r.log.fd(),
             splice: $r.splice,
             sessions: $r.sessions.as_mut(),
+            access: &mut $r.access,
         }
     };
 }
@@ -129,6 +131,8 @@ pub struct Reactor {
     clock: Instant,
     accept_resume_at: Millis,
     log: Log,
+    /// Access logs: buffered, written by `tick` at most a second late.
+    access: AccessLogs,
     stop: bool,
     cgi: CgiTable,
     /// Server-side sessions, when some route has `session on`.
@@ -146,7 +150,13 @@ impl Reactor {
     /// the loop. Fails only if no listener at all could be bound.
     pub fn new(config: Config, log: Log) -> io::Result<Reactor> {
         let epoll = Epoll::new()?;
-        let signals = SignalFd::new(&[libc::SIGINT, libc::SIGTERM, libc::SIGQUIT, libc::SIGCHLD])?;
+        let signals = SignalFd::new(&[
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGQUIT,
+            libc::SIGCHLD,
+            libc::SIGUSR1,
+        ])?;
         epoll.add(signals.as_raw_fd(), SIGNAL_TOKEN, Interest::Read)?;
         let specs = config.listeners();
         let mut listeners = Vec::new();
@@ -164,6 +174,7 @@ impl Reactor {
             }
         }
         let sessions = open_sessions(&config, &log);
+        let access = AccessLogs::open(&config, &log);
         if listeners.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
@@ -190,6 +201,7 @@ impl Reactor {
             clock: Instant::now(),
             accept_resume_at: 0,
             log,
+            access,
             stop: false,
             cgi: CgiTable::default(),
             sessions,
@@ -207,6 +219,9 @@ impl Reactor {
                 0
             } else {
                 let mut next = self.timers.next();
+                if let Some(f) = self.access.next_flush() {
+                    next = Some(next.map_or(f, |t| t.min(f)));
+                }
                 if self.listeners.iter().any(|l| l.ready) && self.accept_resume_at > now {
                     next =
                         Some(next.map_or(self.accept_resume_at, |t| t.min(self.accept_resume_at)));
@@ -219,6 +234,7 @@ impl Reactor {
             self.accept(now);
             self.run_pending(now);
             self.expire(now);
+            self.access.tick(now, &self.log);
             if now >= self.next_sweep {
                 self.next_sweep = now + SWEEP_MS;
                 if let Some(store) = self.sessions.as_mut() {
@@ -226,6 +242,7 @@ impl Reactor {
                 }
             }
         }
+        self.access.flush_all(&self.log);
         // CONFIG.md: even a fast stop saves state such as sessions.
         if let Some(store) = self.sessions.as_mut() {
             store.flush();
@@ -286,6 +303,15 @@ impl Reactor {
                     self.log
                         .notice(format_args!("signal {sig} received, exiting"));
                     self.stop = true;
+                }
+                // CONFIG.md: SIGUSR1 reopens the logs (logrotate). What is
+                // buffered goes to the old files first.
+                libc::SIGUSR1 => {
+                    self.log.notice(format_args!(
+                        "signal {sig} (SIGUSR1) received, reopening logs"
+                    ));
+                    self.access.reopen(&self.log);
+                    self.log.reopen();
                 }
                 libc::SIGCHLD => {
                     while let Some((pid, _status)) = crate::sys::reap() {

@@ -12,6 +12,7 @@ struct World {
     roots: RootCache,
     scratch: HeadBuf,
     cgi: crate::server::cgi::CgiTable,
+    access: AccessLogs,
     now: Millis,
     dir: PathBuf,
 }
@@ -38,6 +39,7 @@ impl World {
             roots: RootCache::default(),
             scratch: HeadBuf::new(),
             cgi: Default::default(),
+            access: AccessLogs::default(),
             now: 1_000,
             dir,
         }
@@ -71,6 +73,7 @@ impl World {
             stderr: 2,
             splice: false,
             sessions: None,
+            access: &mut self.access,
         }
     }
 
