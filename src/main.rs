@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use localserver::server::Source;
 use localserver::{SERVER_NAME, config, server};
 
 const USAGE: &str = "\
@@ -61,7 +62,7 @@ fn main() -> ExitCode {
     let file = args
         .file
         .or_else(|| default_file.is_file().then(|| default_file.to_path_buf()));
-    let (cfg, shown) = match &file {
+    let (cfg, shown, source) = match &file {
         Some(path) => {
             let shown = path.display().to_string();
             match config::load(path, &shown) {
@@ -69,7 +70,11 @@ fn main() -> ExitCode {
                     for w in warnings {
                         eprintln!("localserver: [warn] {w}");
                     }
-                    (cfg, shown)
+                    let source = Source::File {
+                        path: path.clone(),
+                        shown: shown.clone(),
+                    };
+                    (cfg, shown, source)
                 }
                 Err(errors) => {
                     for e in &errors {
@@ -87,6 +92,7 @@ fn main() -> ExitCode {
             (
                 config::builtin_default(&cwd),
                 "(built-in default)".to_string(),
+                Source::Builtin { cwd },
             )
         }
     };
@@ -94,7 +100,7 @@ fn main() -> ExitCode {
         eprintln!("localserver: configuration {shown} test is successful");
         return ExitCode::SUCCESS;
     }
-    match server::run(cfg) {
+    match server::run(cfg, source) {
         0 => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
     }

@@ -214,7 +214,6 @@ fn lines_are_written_within_a_second_without_more_traffic() {
         sent.elapsed(),
         read(&path)
     );
-    assert!(srv.stderr().is_empty(), "stderr: {}", srv.stderr());
 }
 
 #[test]

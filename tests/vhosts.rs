@@ -224,3 +224,28 @@ fn vhosts_on_one_keepalive_connection() {
     }
     c.expect_closed(std::time::Duration::from_secs(3));
 }
+
+#[test]
+fn ipv6_listener_serves_on_loopback() {
+    let dir = TempDir::new("ipv6");
+    dir.write("v4/index.html", "four\n");
+    dir.write("v6/index.html", "six\n");
+    // The harness waits on 127.0.0.1, so one IPv4 listener comes along.
+    let srv = Server::start(
+        dir,
+        "server { listen 127.0.0.1:$P0; root v4; }\n\
+         server { listen [::1]:$P0; root v6; }",
+    );
+    let port = srv.port(0);
+    let mut s = std::net::TcpStream::connect(("::1", port)).expect("connect to [::1]");
+    use std::io::{Read, Write};
+    s.write_all(b"GET / HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nsix\n"), "{text}");
+    // Same port, other family: the other server.
+    assert_eq!(srv.get("/").body, b"four\n");
+}

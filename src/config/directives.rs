@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::values;
-use super::{Level, Listen, LogTarget, Return};
+use super::{AddHeader, Level, Listen, LogTarget, Return};
 use crate::http::{Method, MethodSet};
 
 /// The top level.
@@ -43,7 +43,7 @@ pub(crate) struct Scope {
     pub cgi: Vec<(String, PathBuf)>,
     pub upload_store: Option<PathBuf>,
     pub gzip_static: Option<bool>,
-    pub add_headers: Vec<(String, String)>,
+    pub add_headers: Vec<AddHeader>,
     /// `Some(None)` is `expires off`.
     pub expires: Option<Option<Duration>>,
     pub status: Option<bool>,
@@ -784,15 +784,16 @@ fn add_header(_: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Re
             "a header value may not hold CR, LF or NUL",
         ));
     }
-    // nginx's `always`: headers here are added to every response anyway.
-    if let Some(a) = args.get(2)
-        && a != "always"
-    {
-        return Err(invalid(a, name, ""));
-    }
-    b.scope
-        .add_headers
-        .push((field.to_string(), value.to_string()));
+    let always = match args.get(2).map(String::as_str) {
+        None => false,
+        Some("always") => true,
+        Some(a) => return Err(invalid(a, name, "")),
+    };
+    b.scope.add_headers.push(AddHeader {
+        name: field.to_string(),
+        value: value.to_string(),
+        always,
+    });
     Ok(())
 }
 
@@ -825,13 +826,21 @@ mod tests {
         assert!(lookup("nope").is_none());
     }
 
+    fn hdr(name: &str, value: &str, always: bool) -> AddHeader {
+        AddHeader {
+            name: name.into(),
+            value: value.into(),
+            always,
+        }
+    }
+
     #[test]
     fn inherit_merges() {
         let outer = Scope {
             root: Some(PathBuf::from("/o")),
             error_pages: vec![(404, "/o404".into()), (500, "/o500".into())],
             cgi: vec![(".py".into(), "python3".into())],
-            add_headers: vec![("A".into(), "1".into())],
+            add_headers: vec![hdr("A", "1", false)],
             autoindex: Some(true),
             ..Scope::default()
         };
@@ -841,7 +850,7 @@ mod tests {
                 (".py".into(), "/usr/bin/python".into()),
                 (".sh".into(), "sh".into()),
             ],
-            add_headers: vec![("B".into(), "2".into())],
+            add_headers: vec![hdr("B", "2", true)],
             autoindex: Some(false),
             ..Scope::default()
         };
@@ -865,7 +874,7 @@ mod tests {
         );
         assert_eq!(
             s.add_headers,
-            vec![("A".into(), "1".into()), ("B".into(), "2".into())]
+            vec![hdr("A", "1", false), hdr("B", "2", true)]
         );
         let aliased = Scope {
             alias: Some(PathBuf::from("/a")),

@@ -221,13 +221,34 @@ pub struct Location {
     /// Default off.
     pub gzip_static: bool,
     /// Server entries first, then the location's own.
-    pub add_headers: Vec<(String, String)>,
+    pub add_headers: Vec<AddHeader>,
     /// `None` is `expires off` (the default).
     pub expires: Option<Duration>,
     /// `status on`: answer with stub_status text.
     pub status: bool,
     /// `session on`.
     pub session: bool,
+}
+
+/// One `add_header NAME VALUE [always];`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddHeader {
+    pub name: String,
+    pub value: String,
+    /// Added to every response; without it only to 200, 201, 204, 206,
+    /// 301, 302, 303, 304, 307 and 308 (nginx's rule).
+    pub always: bool,
+}
+
+impl AddHeader {
+    /// Whether the header goes on a response with `status`.
+    pub fn applies_to(&self, status: u16) -> bool {
+        self.always
+            || matches!(
+                status,
+                200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+            )
+    }
 }
 
 /// One problem found in a configuration, reported as

@@ -346,6 +346,12 @@ fn invalid_cases_with_lines() {
             1,
         ),
         (
+            "add_header third argument other than always",
+            "add_header X-A b sometimes;",
+            "invalid value \"sometimes\" in \"add_header\" directive",
+            1,
+        ),
+        (
             "bad server name wildcard",
             "server {\n server_name a*b.test;\n}",
             "invalid server name or wildcard \"a*b.test\"",
@@ -691,11 +697,14 @@ fn repeatable_merging() {
     let s = &c.servers[0];
     let app = s.find_location("/app");
     assert_eq!(
-        app.add_headers,
+        app.add_headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_str(), h.always))
+            .collect::<Vec<_>>(),
         vec![
-            ("X-Top".to_string(), "1".to_string()),
-            ("X-Server".to_string(), "2".to_string()),
-            ("X-Loc".to_string(), "3".to_string()),
+            ("X-Top", "1", false),
+            ("X-Server", "2", false),
+            ("X-Loc", "3", true)
         ]
     );
     assert_eq!(
@@ -838,7 +847,7 @@ fn quoted_arguments() {
     let c = ok("server { root \"/srv/my site\"; add_header X-Msg 'a; b {c}'; }");
     let l = &c.servers[0].locations[0];
     assert_eq!(l.root, Some(PathBuf::from("/srv/my site")));
-    assert_eq!(l.add_headers[0].1, "a; b {c}");
+    assert_eq!(l.add_headers[0].value, "a; b {c}");
 }
 
 #[test]

@@ -40,6 +40,7 @@ fn act_raw(cfg: &Config, raw: &str) -> Out {
         roots: &mut roots,
         now: 0,
         conn: conn(),
+        stats: Default::default(),
     };
     match dispatch(&mut ctx, &req) {
         Action::Reply(r) => Out::Reply(owned(r)),
@@ -87,6 +88,7 @@ fn finish(cfg: &Config, sink: UploadSink) -> Got {
         roots: &mut roots,
         now: 0,
         conn: conn(),
+        stats: Default::default(),
     };
     owned(sink.finish(&mut ctx))
 }

@@ -176,7 +176,10 @@ fn configured<'c>(ctx: &mut Ctx<'c>, status: u16, loc: &'c Location) -> Option<R
     r.status = status;
     // The file is not the resource the client asked for: no validators, so
     // no conditional request can turn this error into a 304.
+    // Nor ranges (HTTP.md rule 26 applies to the resource asked for).
     r.last_modified = None;
+    r.etag = None;
+    r.accept_ranges = false;
     Some(r)
 }
 

@@ -18,13 +18,16 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, Location, Server};
+use crate::config::{AddHeader, Config, Location, Server};
+use crate::http::range::ContentRange;
+use crate::http::validators::{ETag, accepts_gzip};
 use crate::http::{Method, MethodSet, Request};
 use crate::sys::{Dir, File};
 
 #[cfg(test)]
 mod body_tests;
 pub mod cgi;
+mod conditional;
 mod encode;
 mod error_page;
 pub mod file_cache;
@@ -32,6 +35,7 @@ mod listing;
 mod mime;
 mod redirect;
 mod static_file;
+pub mod status;
 #[cfg(test)]
 mod tests;
 pub mod upload;
@@ -76,6 +80,8 @@ pub struct Ctx<'c> {
     pub now: i64,
     /// The connection's addresses (for CGI and logs).
     pub conn: ConnInfo,
+    /// The server's counters, for a `status on` route (zero elsewhere).
+    pub stats: status::Stats,
 }
 
 /// The two ends of the client connection.
@@ -123,9 +129,13 @@ pub enum Body {
         start: u64,
         len: u64,
     },
-    /// A small file's bytes held by the open-file cache: sent with the head
-    /// in one `writev`.
-    Shared(std::rc::Rc<[u8]>),
+    /// `len` bytes from `start` of a small file's bytes held by the
+    /// open-file cache: sent with the head in one `writev`.
+    Shared {
+        data: std::rc::Rc<[u8]>,
+        start: usize,
+        len: usize,
+    },
 }
 
 impl Body {
@@ -136,7 +146,30 @@ impl Body {
             Body::Static(b) => b.len() as u64,
             Body::Bytes(b) => b.len() as u64,
             Body::File { len, .. } => *len,
-            Body::Shared(b) => b.len() as u64,
+            Body::Shared { len, .. } => *len as u64,
+        }
+    }
+
+    /// The `len` bytes from `start` of a file body (a byte range), without
+    /// copying: the same descriptor or the same shared bytes. `None` for
+    /// other bodies or a range that is not inside the body.
+    pub fn slice(self, start: u64, len: u64) -> Option<Body> {
+        let end = start.checked_add(len)?;
+        if end > self.len() {
+            return None;
+        }
+        match self {
+            Body::File { file, start: s, .. } => Some(Body::File {
+                file,
+                start: s.checked_add(start)?,
+                len,
+            }),
+            Body::Shared { data, start: s, .. } => Some(Body::Shared {
+                data,
+                start: s.checked_add(usize::try_from(start).ok()?)?,
+                len: usize::try_from(len).ok()?,
+            }),
+            _ => None,
         }
     }
 
@@ -159,8 +192,22 @@ pub struct Reply<'c> {
     pub location: Option<Cow<'c, str>>,
     /// `Allow` for 405 (and OPTIONS).
     pub allow: Option<MethodSet>,
-    /// Extra headers from the route (`add_header`).
-    pub headers: &'c [(String, String)],
+    /// Extra headers from the route (`add_header`; the server filters
+    /// them by status).
+    pub headers: &'c [AddHeader],
+    /// `ETag` (static files; also marks a reply as a file's).
+    pub etag: Option<ETag>,
+    /// `Accept-Ranges: bytes` (static files).
+    pub accept_ranges: bool,
+    /// `Content-Range` of a 206 or a 416.
+    pub content_range: Option<ContentRange>,
+    /// `Content-Encoding: gzip` (a `gzip_static` file).
+    pub gzip: bool,
+    /// `Vary: Accept-Encoding` (a file of a `gzip_static` route).
+    pub vary_encoding: bool,
+    /// `expires`: `Cache-Control: max-age=SECONDS` and `Expires` at this
+    /// unix time.
+    pub expires: Option<(u64, i64)>,
     pub body: Body,
     /// The connection must close after this reply (the status demands it).
     pub close: bool,
@@ -176,6 +223,12 @@ impl<'c> Reply<'c> {
             location: None,
             allow: None,
             headers: &[],
+            etag: None,
+            accept_ranges: false,
+            content_range: None,
+            gzip: false,
+            vary_encoding: false,
+            expires: None,
             body: Body::Empty,
             close: false,
         }
@@ -270,6 +323,10 @@ pub fn handle<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Reply<'c> {
 /// into `buf` (400), choose the location, apply its `return`, check the
 /// method (501, 405 with `Allow`) and the declared body size (413). `Err` is
 /// the reply to send instead.
+// The `Err` is a whole `Reply` (about 200 bytes with a file's header
+// fields), moved once per request: boxing it would cost an allocation on
+// every error and buy nothing on the hot path, where `Ok` is returned.
+#[allow(clippy::result_large_err)]
 pub fn route<'c, 'p>(
     ctx: &mut Ctx<'c>,
     req: &Request<'_>,
@@ -307,24 +364,28 @@ pub fn route<'c, 'p>(
 }
 
 /// Answer a routed request from the files beneath the route's `root` or
-/// `alias`: GET and HEAD get the file, index, listing or folder redirect
-/// (the same reply for both; the server drops the body for HEAD); OPTIONS
+/// `alias`: GET and HEAD get the file (or `FILE.gz` under `gzip_static`,
+/// then 304, 206 or 416 as its validators and `Range` say), index, listing
+/// or folder redirect (the same reply for both; the server drops the body
+/// for HEAD); OPTIONS
 /// gets 204 with the route's methods; any other method 405, as nginx's
 /// static module answers.
 pub fn serve_static<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, route: &Route<'c, '_>) -> Reply<'c> {
     let loc = route.location;
     match req.method {
+        Method::Get | Method::Head if loc.status => status::reply(&ctx.stats, loc),
         Method::Get | Method::Head => {
             let config: &'c Config = ctx.config;
+            let gzip = loc.gzip_static && req.header("accept-encoding").is_some_and(accepts_gzip);
             match static_file::serve(
                 ctx.roots,
                 &config.types,
                 loc,
                 route.path,
                 req.query,
-                Purpose::Request,
+                Purpose::Request { gzip },
             ) {
-                Ok(r) => r,
+                Ok(r) => conditional::finish(ctx, req, loc, r),
                 Err(status) => error_page::reply(ctx, status, loc),
             }
         }

@@ -7,7 +7,9 @@
 //!
 //! A path ending in `/` is a folder: its first regular `index` file, else an
 //! `autoindex` listing, else 403. A folder asked for without the slash is
-//! redirected (301) to the path with it.
+//! redirected (301) to the path with it. Under `gzip_static`, a client that
+//! accepts gzip gets the regular file `FILE.gz` beside `FILE` when there is
+//! one, looked up like any file (beneath the anchor, through the cache).
 
 use std::borrow::Cow;
 use std::io;
@@ -18,6 +20,7 @@ use super::file_cache::Cached;
 use super::{Body, Reply, RootCache, encode, error_page, listing, mime};
 use crate::config::{Location, MimeTypes};
 use crate::http::request::MAX_REQUEST_LINE;
+use crate::http::validators::ETag;
 use crate::sys::{Dir, FileKind};
 use std::rc::Rc;
 
@@ -27,8 +30,10 @@ const INDEX_PATH: usize = MAX_REQUEST_LINE + 512;
 /// Why a static lookup is made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Purpose {
-    /// A client's GET/HEAD: folders may redirect or be listed.
-    Request,
+    /// A client's GET/HEAD: folders may redirect or be listed; `gzip`: the
+    /// route has `gzip_static on` and the client accepts gzip, so `FILE.gz`
+    /// is sent instead of `FILE` when it exists.
+    Request { gzip: bool },
     /// The file of an `error_page`: only a regular file will do.
     ErrorPage,
 }
@@ -98,37 +103,64 @@ pub(super) fn serve<'c>(
     purpose: Purpose,
 ) -> Result<Reply<'c>, u16> {
     let (base, rel, alias) = map(loc, path).ok_or(404u16)?;
-    let want_folder = path.ends_with('/');
+    if path.ends_with('/') {
+        let (dir, anchored) =
+            anchor(roots, base, rel.as_bytes(), false).map_err(|e| status_of(&e))?;
+        return folder(dir, types, loc, path, anchored, purpose);
+    }
+    if purpose == (Purpose::Request { gzip: true }) && !rel.is_empty() {
+        let mut gz = String::with_capacity(rel.len() + 3);
+        gz.push_str(rel);
+        gz.push_str(".gz");
+        // Anything but a regular FILE.gz (missing, a folder, refused): the
+        // plain file, as nginx's gzip_static does.
+        if let Ok(Found::File(f)) = lookup(roots, base, &gz, false) {
+            let mut r = file_reply(types, loc, path, f);
+            r.gzip = true;
+            return Ok(r);
+        }
+    }
+    match (lookup(roots, base, rel, alias)?, purpose) {
+        (Found::File(f), _) => Ok(file_reply(types, loc, path, f)),
+        (Found::Folder, Purpose::Request { .. }) => Ok(slash_redirect(loc, path, query)),
+        (Found::Folder, Purpose::ErrorPage) => Err(404),
+        (Found::Other, _) => Err(403),
+    }
+}
+
+/// What a path that does not end in `/` names.
+enum Found {
+    File(Cached),
+    Folder,
+    /// A FIFO, device or socket (HTTP.md rule 30).
+    Other,
+}
+
+/// Look `rel` up beneath `base` through the open-file cache: a fresh entry
+/// as it is, a stale one revalidated with `stat`, else the file opened and
+/// (when regular) remembered. `Err` is the status of the failure.
+fn lookup(roots: &mut RootCache, base: &Path, rel: &str, alias: bool) -> Result<Found, u16> {
     let base_key = base.as_os_str().as_bytes();
-    if !want_folder && let Some(hit) = roots.files.fresh(base_key, rel.as_bytes()) {
-        return Ok(file_reply(types, loc, path, hit));
+    if let Some(hit) = roots.files.fresh(base_key, rel.as_bytes()) {
+        return Ok(Found::File(hit));
     }
-    let (dir, anchored) =
-        anchor(roots, base, rel.as_bytes(), alias && !want_folder).map_err(|e| status_of(&e))?;
-    if want_folder {
-        folder(dir, types, loc, path, anchored, purpose)
-    } else {
-        // A cached entry from an earlier second: still the same file?
-        let now = dir.stat(anchored).map_err(|e| status_of(&e))?;
-        let anchored = anchored.to_vec();
-        if now.kind == FileKind::Regular
-            && let Some(hit) = roots.files.revalidate(base_key, rel.as_bytes(), &now)
-        {
-            return Ok(file_reply(types, loc, path, hit));
-        }
-        let (dir, _) = anchor(roots, base, rel.as_bytes(), alias).map_err(|e| status_of(&e))?;
-        let file = dir.open_file(&anchored).map_err(|e| status_of(&e))?;
-        let meta = file.meta().map_err(|e| status_of(&e))?;
-        match (meta.kind, purpose) {
-            (FileKind::Regular, _) => {
-                let cached = roots.files.insert(base_key, rel.as_bytes(), file, meta);
-                Ok(file_reply(types, loc, path, cached))
-            }
-            (FileKind::Directory, Purpose::Request) => Ok(slash_redirect(loc, path, query)),
-            (FileKind::Directory, Purpose::ErrorPage) => Err(404),
-            (FileKind::Other, _) => Err(403),
-        }
+    let (dir, anchored) = anchor(roots, base, rel.as_bytes(), alias).map_err(|e| status_of(&e))?;
+    // A cached entry from an earlier second: still the same file?
+    let now = dir.stat(anchored).map_err(|e| status_of(&e))?;
+    let anchored = anchored.to_vec();
+    if now.kind == FileKind::Regular
+        && let Some(hit) = roots.files.revalidate(base_key, rel.as_bytes(), &now)
+    {
+        return Ok(Found::File(hit));
     }
+    let (dir, _) = anchor(roots, base, rel.as_bytes(), alias).map_err(|e| status_of(&e))?;
+    let file = dir.open_file(&anchored).map_err(|e| status_of(&e))?;
+    let meta = file.meta().map_err(|e| status_of(&e))?;
+    Ok(match meta.kind {
+        FileKind::Regular => Found::File(roots.files.insert(base_key, rel.as_bytes(), file, meta)),
+        FileKind::Directory => Found::Folder,
+        FileKind::Other => Found::Other,
+    })
 }
 
 /// A folder (`rel` is empty or ends in `/`): its index file, or its listing.
@@ -182,14 +214,26 @@ fn folder<'c>(
     Ok(r)
 }
 
-/// 200 with the whole regular `file`; its type from the extension of `name`.
+/// 200 with the whole regular `file`; its type from the extension of
+/// `name`, its validators (`Last-Modified`, `ETag`) from its `fstat`.
 fn file_reply<'c>(types: &'c MimeTypes, loc: &'c Location, name: &str, f: Cached) -> Reply<'c> {
     let mut r = Reply::status(200);
     r.content_type = Some(mime::content_type(types, name));
     r.last_modified = Some(f.meta.mtime);
+    r.etag = Some(ETag {
+        mtime: f.meta.mtime,
+        size: f.meta.size,
+    });
+    r.accept_ranges = true;
+    // nginx's gzip_static says `Vary` whichever file it sends.
+    r.vary_encoding = loc.gzip_static;
     r.headers = &loc.add_headers;
     r.body = match f.bytes {
-        Some(bytes) => Body::Shared(bytes),
+        Some(bytes) => Body::Shared {
+            start: 0,
+            len: bytes.len(),
+            data: bytes,
+        },
         None => Body::File {
             file: f.file,
             start: 0,

@@ -66,6 +66,12 @@ pub(super) struct Got {
     pub(super) location: Option<String>,
     pub(super) allow: Option<Vec<&'static str>>,
     pub(super) headers: Vec<(String, String)>,
+    pub(super) etag: Option<String>,
+    pub(super) content_range: Option<String>,
+    pub(super) accept_ranges: bool,
+    pub(super) gzip: bool,
+    pub(super) vary: bool,
+    pub(super) expires: Option<(u64, i64)>,
     pub(super) body: Vec<u8>,
     pub(super) len: u64,
     pub(super) close: bool,
@@ -83,7 +89,7 @@ pub(super) fn owned(r: Reply<'_>) -> Got {
         Body::Empty => Vec::new(),
         Body::Static(b) => b.to_vec(),
         Body::Bytes(b) => b,
-        Body::Shared(b) => b.to_vec(),
+        Body::Shared { data, start, len } => data[start..start + len].to_vec(),
         Body::File { file, start, len } => {
             let mut buf = vec![0u8; usize::try_from(len).unwrap()];
             let n = file.read_at(&mut buf, start).unwrap();
@@ -97,7 +103,17 @@ pub(super) fn owned(r: Reply<'_>) -> Got {
         last_modified: r.last_modified,
         location: r.location.map(Cow::into_owned),
         allow: r.allow.map(|s| s.iter().map(Method::as_str).collect()),
-        headers: r.headers.to_vec(),
+        headers: r
+            .headers
+            .iter()
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect(),
+        etag: r.etag.map(|e| e.text().to_string()),
+        content_range: r.content_range.map(|c| c.text().to_string()),
+        accept_ranges: r.accept_ranges,
+        gzip: r.gzip,
+        vary: r.vary_encoding,
+        expires: r.expires,
         body,
         len,
         close: r.close,
@@ -117,6 +133,7 @@ fn send(cfg: &Config, method: &str, target: &str, extra: &str) -> Got {
         roots: &mut roots,
         now: 0,
         conn: Default::default(),
+        stats: Default::default(),
     };
     owned(handle(&mut ctx, &req))
 }
@@ -605,6 +622,7 @@ fn error_page_served_with_original_status() {
         roots: &mut roots,
         now: 0,
         conn: Default::default(),
+        stats: Default::default(),
     };
     let r = owned(error_reply(&mut ctx, 500));
     assert_eq!(r.status, 500);
@@ -671,4 +689,81 @@ fn add_headers_on_every_reply_of_a_route() {
     assert_eq!(get(&cfg, "/in/nope").headers, both);
     assert_eq!(get(&cfg, "/a.txt").headers.len(), 1);
     assert_eq!(get(&cfg, "/nope").headers.len(), 1);
+}
+
+#[test]
+fn ranges_slice_cached_and_sendfile_bodies_alike() {
+    let s = Site::new("ranges");
+    let small: String = (0..100)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let big: String = (0..40_000)
+        .map(|i| char::from(b'0' + (i % 10) as u8))
+        .collect();
+    s.file("www/small.txt", &small).file("www/big.txt", &big);
+    let cfg = s.config(BASIC);
+    for (name, text) in [("/small.txt", &small), ("/big.txt", &big)] {
+        let total = text.len();
+        let full = get(&cfg, name);
+        assert_eq!((full.status, full.accept_ranges), (200, true), "{name}");
+        let etag = full.etag.clone().unwrap();
+        let cases = [
+            ("bytes=0-9", 0, 10),
+            ("bytes=5-14", 5, 10),
+            ("bytes=-7", total - 7, 7),
+            ("bytes=90-", 90, total - 90),
+            ("bytes=95-100000", 95, total - 95),
+        ];
+        for (range, start, len) in cases {
+            let r = send(&cfg, "GET", name, &format!("Range: {range}\r\n"));
+            assert_eq!(r.status, 206, "{name} {range}");
+            assert_eq!(
+                r.body,
+                text.as_bytes()[start..start + len],
+                "{name} {range}"
+            );
+            assert_eq!(r.len, len as u64);
+            let want = format!("bytes {}-{}/{total}", start, start + len - 1);
+            assert_eq!(r.content_range.as_deref(), Some(want.as_str()));
+            assert_eq!(r.etag.as_deref(), Some(etag.as_str()));
+        }
+        let r = send(&cfg, "GET", name, &format!("Range: bytes={total}-\r\n"));
+        assert_eq!(r.status, 416);
+        assert_eq!(r.content_range, Some(format!("bytes */{total}")));
+        assert!(r.text().contains("416"));
+        let r = send(&cfg, "GET", name, "If-None-Match: \"nope\"\r\n");
+        assert_eq!(r.status, 200);
+        let r = send(
+            &cfg,
+            "GET",
+            name,
+            &format!("If-None-Match: {etag}\r\nRange: bytes=0-1\r\n"),
+        );
+        assert_eq!((r.status, r.len, r.content_type.as_deref()), (304, 0, None));
+        assert_eq!(r.etag.as_deref(), Some(etag.as_str()));
+        assert!(r.last_modified.is_some());
+    }
+}
+
+#[test]
+fn ranges_and_validators_only_for_files() {
+    let s = Site::new("ranges-only-files");
+    s.file("www/d/a.txt", "a");
+    let cfg = s.config(
+        "server {\n listen 127.0.0.1:8080;\n root @/www;\n autoindex on;\n expires 1h;\n}\n",
+    );
+    let r = send(
+        &cfg,
+        "GET",
+        "/d/",
+        "Range: bytes=0-1\r\nIf-None-Match: *\r\n",
+    );
+    assert_eq!(
+        (r.status, r.etag, r.accept_ranges, r.expires),
+        (200, None, false, None)
+    );
+    let r = send(&cfg, "GET", "/nope", "Range: bytes=0-1\r\n");
+    assert_eq!((r.status, r.content_range, r.expires), (404, None, None));
+    let r = send(&cfg, "GET", "/d/a.txt", "");
+    assert_eq!(r.expires, Some((3600, 3600)));
 }

@@ -1,6 +1,7 @@
 //! Pure HTTP/1.1 protocol code over `&[u8]`: the request head parser, the
 //! chunked decoder, the multipart/form-data parser, path normalisation, the
-//! response head writer, dates and the status table.
+//! response head writer, dates, the status table, `Range` and the
+//! validators of conditional requests.
 //! Nothing here touches a file descriptor or allocates on the hot path.
 
 pub mod bytes;
@@ -9,9 +10,11 @@ pub mod cookie;
 pub mod date;
 pub mod multipart;
 pub mod path;
+pub mod range;
 pub mod request;
 pub mod response;
 pub mod status;
+pub mod validators;
 
 pub use request::{HeadError, Header, Parse, ParseState, Request, parse_head};
 

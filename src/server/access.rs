@@ -202,12 +202,15 @@ struct Sink {
     error: Option<io::Error>,
 }
 
-/// Every access log of the configuration, and which server writes to which.
+/// Every access log of the configuration. A server's log is found by its
+/// target, so a connection still on the configuration of before a reload
+/// (`SIGHUP`) logs where that configuration said; a target a reload drops
+/// stays open (its lines in flight still land), one it adds is opened.
 #[derive(Default)]
 pub struct AccessLogs {
     sinks: Vec<Sink>,
-    /// `config.servers[i]` logs to `sinks[by_server[i]]`.
-    by_server: Vec<Option<usize>>,
+    /// Some server of the current configuration logs.
+    on: bool,
     /// Boxed because a connection holds one as an `Option<Box<_>>` (8
     /// bytes in every `Conn`, logging or not); pooling the boxes keeps the
     /// allocation out of the request path.
@@ -226,50 +229,61 @@ impl AccessLogs {
     /// are dropped until a reopen succeeds.
     pub fn open(config: &Config, log: &Log) -> AccessLogs {
         let mut logs = AccessLogs::default();
+        logs.reconfigure(config, log);
+        logs
+    }
+
+    /// Open the targets of `config` not open yet (at start and on reload).
+    pub fn reconfigure(&mut self, config: &Config, log: &Log) {
+        self.on = false;
         for server in &config.servers {
             let target = &server.access_log;
             if *target == LogTarget::Off {
-                logs.by_server.push(None);
                 continue;
             }
-            let idx = match logs.sinks.iter().position(|s| s.target == *target) {
-                Some(i) => i,
-                None => {
-                    let file = match open_target(target) {
-                        Ok(f) => Some(f),
-                        Err(e) => {
-                            log.error(format_args!(
-                                "could not open access log {} ({e})",
-                                describe(target)
-                            ));
-                            None
-                        }
-                    };
-                    logs.sinks.push(Sink {
-                        target: target.clone(),
-                        file,
-                        buf: Vec::with_capacity(BUF_CAP),
-                        dropped: 0,
-                        error: None,
-                    });
-                    logs.sinks.len() - 1
+            self.on = true;
+            if self.find(target).is_some() {
+                continue;
+            }
+            let file = match open_target(target) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    log.error(format_args!(
+                        "could not open access log {} ({e})",
+                        describe(target)
+                    ));
+                    None
                 }
             };
-            logs.by_server.push(Some(idx));
+            self.sinks.push(Sink {
+                target: target.clone(),
+                file,
+                buf: Vec::with_capacity(BUF_CAP),
+                dropped: 0,
+                error: None,
+            });
         }
-        logs
     }
 
     /// Whether any server logs at all (when not, nothing else here runs).
     #[inline]
     pub fn is_on(&self) -> bool {
-        !self.sinks.is_empty()
+        self.on
     }
 
-    /// Start the line of a parsed request on virtual server `server`;
-    /// `None` when that server does not log.
-    pub fn begin(&mut self, server: usize, req: &Request<'_>) -> Option<Box<Pending>> {
-        let mut p = self.take(server)?;
+    /// The sink of `target` (compared as bytes: cheaper than `Path`'s
+    /// component-wise equality, and the paths come from one parser).
+    fn find(&self, target: &LogTarget) -> Option<usize> {
+        self.sinks.iter().position(|s| match (&s.target, target) {
+            (LogTarget::File(a), LogTarget::File(b)) => a.as_os_str() == b.as_os_str(),
+            (a, b) => a == b,
+        })
+    }
+
+    /// Start the line of a parsed request answered by a server whose
+    /// `access_log` is `target`; `None` when it is `off`.
+    pub fn begin(&mut self, target: &LogTarget, req: &Request<'_>) -> Option<Box<Pending>> {
+        let mut p = self.take(target)?;
         push_basic_user(&mut p.text, req.header("authorization"));
         p.user_end = p.text.len();
         push_escaped(&mut p.text, req.request_line());
@@ -283,8 +297,8 @@ impl AccessLogs {
     /// Start the line of a head that failed before a request existed:
     /// nginx logs as `$request` the bytes it got, from the first that is
     /// not an empty line up to a line end; the fields are unknown (`-`).
-    pub fn begin_raw(&mut self, server: usize, bytes: &[u8]) -> Option<Box<Pending>> {
-        let mut p = self.take(server)?;
+    pub fn begin_raw(&mut self, target: &LogTarget, bytes: &[u8]) -> Option<Box<Pending>> {
+        let mut p = self.take(target)?;
         p.text.push(b'-');
         p.user_end = p.text.len();
         let start = bytes
@@ -301,8 +315,11 @@ impl AccessLogs {
         Some(p)
     }
 
-    fn take(&mut self, server: usize) -> Option<Box<Pending>> {
-        let log = (*self.by_server.get(server)?)?;
+    fn take(&mut self, target: &LogTarget) -> Option<Box<Pending>> {
+        if *target == LogTarget::Off {
+            return None;
+        }
+        let log = self.find(target)?;
         let mut p = self.spare.pop().unwrap_or_default();
         p.log = log;
         p.status = 0;
@@ -634,7 +651,7 @@ mod tests {
 
     fn logs_for_test() -> AccessLogs {
         AccessLogs {
-            by_server: vec![Some(0), None],
+            on: true,
             sinks: vec![Sink {
                 target: LogTarget::Stdout,
                 file: None,
@@ -654,8 +671,9 @@ mod tests {
         let Ok(Parse::Complete(req, _)) = parse_head(head, &mut ParseState::default()) else {
             panic!("head does not parse")
         };
-        assert!(logs.begin(1, &req).is_none(), "server 1 does not log");
-        let mut p = logs.begin(0, &req).unwrap();
+        assert!(logs.begin(&LogTarget::Off, &req).is_none());
+        assert!(logs.begin(&LogTarget::Stderr, &req).is_none(), "not open");
+        let mut p = logs.begin(&LogTarget::Stdout, &req).unwrap();
         p.status = 200;
         p.head = 100;
         p.sent = 142;
@@ -679,7 +697,9 @@ mod tests {
     #[test]
     fn a_raw_line_for_a_bad_head() {
         let mut logs = logs_for_test();
-        let mut p = logs.begin_raw(0, b"\r\n\x16\x03\x01 junk\r\nmore").unwrap();
+        let mut p = logs
+            .begin_raw(&LogTarget::Stdout, b"\r\n\x16\x03\x01 junk\r\nmore")
+            .unwrap();
         p.status = 400;
         let mut out = Vec::new();
         write_line(
@@ -703,7 +723,7 @@ mod tests {
         };
         let lines = BUF_CAP / 60 + 10;
         for _ in 0..lines {
-            let p = logs.begin(0, &req).unwrap();
+            let p = logs.begin(&LogTarget::Stdout, &req).unwrap();
             logs.finish(p, IpAddr::from([127, 0, 0, 1]), 0, 0);
         }
         let sink = &logs.sinks[0];

@@ -8,16 +8,41 @@ pub mod cgi;
 pub mod conn;
 pub mod inbound;
 pub mod log;
+pub mod master;
 pub mod reactor;
 pub mod session;
 pub mod timer;
 pub mod transport;
 
-use crate::config::Config;
+use std::path::PathBuf;
+
+use crate::config::{self, Config};
 use crate::sys;
 
+/// Where the configuration comes from, to read it again on `SIGHUP`.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A file, and its name as the user gave it (for messages).
+    File { path: PathBuf, shown: String },
+    /// The built-in default, serving `www` under this folder.
+    Builtin { cwd: PathBuf },
+}
+
+impl Source {
+    /// Read and check the configuration: the config and its warnings, or
+    /// every error (as `-t` prints them).
+    pub fn load(&self) -> Result<(Config, Vec<String>), Vec<String>> {
+        match self {
+            Source::File { path, shown } => config::load(path, shown)
+                .map(|(c, w)| (c, w.into_iter().map(|w| w.to_string()).collect()))
+                .map_err(|errors| errors.iter().map(ToString::to_string).collect()),
+            Source::Builtin { cwd } => Ok((config::builtin_default(cwd), Vec::new())),
+        }
+    }
+}
+
 /// Serve `config` until a stop signal. Returns the process exit code.
-pub fn run(config: Config) -> i32 {
+pub fn run(config: Config, source: Source) -> i32 {
     let log = log::Log::open(&config.error_log, config.error_log_level);
     if let Err(e) = sys::ignore_sigpipe() {
         log.error(format_args!("signal(SIGPIPE) failed ({e})"));
@@ -31,12 +56,25 @@ pub fn run(config: Config) -> i32 {
         Ok(_) => {}
         Err(e) => log.warn(format_args!("getrlimit(RLIMIT_NOFILE) failed ({e})")),
     }
-    if config.worker_processes != 1 {
+    if sys::is_root() && config.user.is_none() {
         log.warn(format_args!(
-            "worker_processes other than 1 is not supported yet; running one"
+            "running as root: set `user NAME;` to serve (and run CGI) as another user"
         ));
     }
-    let mut reactor = match reactor::Reactor::new(config, log) {
+    if config.worker_processes > 1 {
+        return master::run(config, source, log);
+    }
+    let bound = reactor::bind_all(&config.listeners(), false, &log);
+    if bound.is_empty() {
+        eprintln!("localserver: [emerg] no listener could be bound");
+        return 1;
+    }
+    if let Err(e) = become_user(&config, &log) {
+        eprintln!("localserver: [emerg] {e}");
+        return 1;
+    }
+    let mut reactor = match reactor::Reactor::new(config, source, log, bound, reactor::Mode::Single)
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("localserver: [emerg] {e}");
@@ -50,4 +88,20 @@ pub fn run(config: Config) -> i32 {
             1
         }
     }
+}
+
+/// `user NAME;`: when running as root, become NAME (after the listeners are
+/// bound). Not root: nothing to do (nginx warns and goes on likewise).
+pub fn become_user(config: &Config, log: &log::Log) -> Result<(), String> {
+    let Some(name) = &config.user else {
+        return Ok(());
+    };
+    if !sys::is_root() {
+        log.warn(format_args!(
+            "the \"user\" directive makes sense only when started as root"
+        ));
+        return Ok(());
+    }
+    let (uid, gid) = sys::lookup_user(name).map_err(|e| format!("user \"{name}\": {e}"))?;
+    sys::drop_privileges(uid, gid).map_err(|e| format!("cannot become user \"{name}\" ({e})"))
 }

@@ -11,21 +11,35 @@
 //! its CGI pipes add a tag bit above those; a late event for a slot that was
 //! closed and reused carries the old generation and is dropped. Children are
 //! reaped when `SIGCHLD` arrives on the signalfd, so no zombie remains.
+//!
+//! Signals (CONFIG.md): `SIGTERM`/`SIGINT` stop at once; `SIGQUIT` drains
+//! (listeners closed, idle connections closed, each busy one finishes its
+//! response and closes, for at most `shutdown_timeout`); `SIGHUP` reloads.
+//!
+//! Reload. The configuration lives in generations: a connection keeps the
+//! one it started its request under (its exchange refers to its servers by
+//! index) and moves to the newest when it goes idle, onto the listener with
+//! the same address (or closes, when that address is no longer wanted). A
+//! generation no connection uses any more is dropped. Listening sockets
+//! still wanted are kept as they are, so no queued connection is lost.
 
 use std::io;
 use std::os::fd::AsRawFd;
+use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, ListenerSpec};
 use crate::handlers::RootCache;
+use crate::handlers::status::Stats;
 use crate::http::date::DateCache;
 use crate::http::response::HeadBuf;
 use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, SignalFd, Socket, classify};
 
+use super::Source;
 use super::access::AccessLogs;
 use super::buffer::BufPool;
 use super::cgi::{CgiTable, STDIN_TAG, STDOUT_TAG};
-use super::conn::{Conn, Drive, Env, ms};
+use super::conn::{Conn, Drive, Env, Phase, ms};
 use super::log::Log;
 use super::session::{DEFAULT_MAX_DISK, DEFAULT_MAX_MEMORY, SessionStore};
 use super::timer::{Millis, Timers, wait_ms};
@@ -42,17 +56,17 @@ fn token(slot: u32, generation: u32) -> u64 {
 /// A `Env` for one connection, built from the reactor's fields (a macro, as
 /// a method would borrow all of `self` while a slot is borrowed).
 macro_rules! env {
-    ($r:expr, $now:expr, $unix:expr, $token:expr) => {
+    ($r:expr, $gen:expr, $now:expr, $unix:expr, $token:expr, $gauges:expr) => {
         Env {
-            config: &$r.config,
-            specs: &$r.specs,
+            config: &$gen.config,
+            specs: &$gen.specs,
             pool: &mut $r.pool,
             roots: &mut $r.roots,
             now: $now,
             unix_now: $unix,
             date: $r.dates.get($unix),
             scratch: &mut $r.scratch,
-            draining: $r.stop,
+            draining: $r.stop || $r.drain_until.is_some(),
             epoll: Some(&$r.epoll),
             token: $token,
             cgi: &mut $r.cgi,
@@ -60,12 +74,16 @@ macro_rules! env {
             splice: $r.splice,
             sessions: $r.sessions.as_mut(),
             access: &mut $r.access,
+            stats: &mut $r.stats,
+            gauges: $gauges,
         }
     };
 }
 /// Accepts per listener per turn, so a connection storm cannot starve the
 /// connections already open.
 const ACCEPTS_PER_TURN: usize = 64;
+/// `listen(2)` backlog (nginx's default on Linux).
+pub const LISTEN_BACKLOG: i32 = 511;
 /// After `EMFILE`/`ENFILE`, accepting pauses this long (or until a
 /// connection closes), so a full backlog never makes the loop spin.
 const ACCEPT_BACKOFF_MS: Millis = 100;
@@ -76,12 +94,66 @@ const POOL_KEEP: usize = 1024;
 
 struct ListenerSlot {
     sock: Listener,
+    /// The address it was bound to (what a reload matches on).
+    addr: std::net::SocketAddr,
     spec: usize,
     ready: bool,
 }
 
+/// One loaded configuration and the listeners it wants.
+struct Gen {
+    config: Config,
+    specs: Vec<ListenerSpec>,
+}
+
+impl Gen {
+    /// Never used while a real generation exists (see `Reactor::gen`).
+    fn empty() -> Gen {
+        let config = crate::config::builtin_default(std::path::Path::new("/nonexistent"));
+        Gen {
+            specs: config.listeners(),
+            config,
+        }
+    }
+}
+
+/// A listening socket bound before the loop starts (by `server::run`, or by
+/// the master for its workers).
+pub struct Bound {
+    pub sock: Listener,
+    pub addr: std::net::SocketAddr,
+}
+
+/// Bind a listener for each of `specs`, logging those that fail (CONFIG.md:
+/// not fatal while another one binds). `reuse_port` for worker processes.
+pub fn bind_all(specs: &[ListenerSpec], reuse_port: bool, log: &Log) -> Vec<Bound> {
+    let mut out = Vec::new();
+    for spec in specs {
+        match Listener::bind(spec.addr, LISTEN_BACKLOG, reuse_port) {
+            Ok(sock) => out.push(Bound {
+                sock,
+                addr: spec.addr,
+            }),
+            Err(e) => log.error(format_args!("bind() to {} failed ({e})", spec.addr)),
+        }
+    }
+    out
+}
+
+/// How the loop runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The only process: it reloads on `SIGHUP` itself.
+    Single,
+    /// One of several workers: the master reloads (by starting new
+    /// workers) and holds the listening sockets.
+    Worker,
+}
+
 struct Slot {
     generation: u32,
+    /// Index in `Reactor::gens` of the configuration this connection uses.
+    cfg: u16,
     conn: Option<Conn<Socket>>,
     /// On the pending list.
     pending: bool,
@@ -103,17 +175,33 @@ impl Slot {
     }
 }
 
-/// Counters (for `stub_status` later, and for tests).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Stats {
-    pub accepted: u64,
-    pub handled: u64,
+/// The connections of `before` and `after` (all but the one being driven)
+/// by phase, for `status`; `active` counts every open connection.
+fn gauges(active: usize, before: &[Slot], after: &[Slot]) -> Stats {
+    let mut s = Stats {
+        active: active as u64,
+        ..Stats::default()
+    };
+    for conn in before.iter().chain(after).filter_map(|s| s.conn.as_ref()) {
+        match conn.phase() {
+            Phase::Reading => s.reading += 1,
+            Phase::Writing => s.writing += 1,
+            Phase::Waiting => s.waiting += 1,
+        }
+    }
+    s
 }
 
 /// The loop and everything it owns.
 pub struct Reactor {
-    config: Config,
-    specs: Vec<ListenerSpec>,
+    mode: Mode,
+    /// Configurations still in use: the last is the current one.
+    gens: Vec<Option<Rc<Gen>>>,
+    /// Connections using each of `gens`.
+    gen_conns: Vec<usize>,
+    cur: u16,
+    /// Where the configuration is read again on `SIGHUP`.
+    source: Source,
     epoll: Epoll,
     events: Events,
     listeners: Vec<ListenerSlot>,
@@ -134,6 +222,8 @@ pub struct Reactor {
     /// Access logs: buffered, written by `tick` at most a second late.
     access: AccessLogs,
     stop: bool,
+    /// A graceful stop (`SIGQUIT`) is under way; it ends at this instant.
+    drain_until: Option<Millis>,
     cgi: CgiTable,
     /// Server-side sessions, when some route has `session on`.
     sessions: Option<SessionStore>,
@@ -148,32 +238,37 @@ pub struct Reactor {
 impl Reactor {
     /// Bind every listener of `config` (logging those that fail) and set up
     /// the loop. Fails only if no listener at all could be bound.
-    pub fn new(config: Config, log: Log) -> io::Result<Reactor> {
+    pub fn new(
+        config: Config,
+        source: Source,
+        log: Log,
+        bound: Vec<Bound>,
+        mode: Mode,
+    ) -> io::Result<Reactor> {
         let epoll = Epoll::new()?;
         let signals = SignalFd::new(&[
             libc::SIGINT,
             libc::SIGTERM,
             libc::SIGQUIT,
+            libc::SIGHUP,
             libc::SIGCHLD,
             libc::SIGUSR1,
         ])?;
         epoll.add(signals.as_raw_fd(), SIGNAL_TOKEN, Interest::Read)?;
         let specs = config.listeners();
         let mut listeners = Vec::new();
-        for (i, spec) in specs.iter().enumerate() {
-            match Listener::bind(spec.addr, 511, false) {
-                Ok(sock) => {
-                    epoll.add(sock.as_raw_fd(), LISTENER_TAG | i as u64, Interest::Read)?;
-                    listeners.push(ListenerSlot {
-                        sock,
-                        spec: i,
-                        ready: true,
-                    });
-                }
-                Err(e) => log.error(format_args!("bind() to {} failed ({e})", spec.addr)),
-            }
+        for b in bound {
+            let Some(i) = specs.iter().position(|s| s.addr == b.addr) else {
+                continue;
+            };
+            epoll.add(b.sock.as_raw_fd(), LISTENER_TAG | i as u64, Interest::Read)?;
+            listeners.push(ListenerSlot {
+                sock: b.sock,
+                addr: b.addr,
+                spec: i,
+                ready: true,
+            });
         }
-        let sessions = open_sessions(&config, &log);
         let access = AccessLogs::open(&config, &log);
         if listeners.is_empty() {
             return Err(io::Error::new(
@@ -181,9 +276,13 @@ impl Reactor {
                 "no listener could be bound",
             ));
         }
+        let sessions = open_sessions(&config, &log);
         Ok(Reactor {
-            config,
-            specs,
+            mode,
+            gens: vec![Some(Rc::new(Gen { config, specs }))],
+            gen_conns: vec![0],
+            cur: 0,
+            source,
             epoll,
             events: Events::with_capacity(512),
             listeners,
@@ -203,6 +302,7 @@ impl Reactor {
             log,
             access,
             stop: false,
+            drain_until: None,
             cgi: CgiTable::default(),
             sessions,
             next_sweep: 0,
@@ -211,16 +311,30 @@ impl Reactor {
         })
     }
 
-    /// Run until SIGINT, SIGTERM or SIGQUIT.
+    /// Run until SIGINT or SIGTERM, or until a SIGQUIT drain is over.
     pub fn run(&mut self) -> io::Result<()> {
         while !self.stop {
             let now = self.now();
+            if let Some(until) = self.drain_until
+                && (self.active == 0 || now >= until)
+            {
+                if self.active > 0 {
+                    self.log.warn(format_args!(
+                        "shutdown_timeout passed: {} connection(s) dropped",
+                        self.active
+                    ));
+                }
+                break;
+            }
             let timeout = if !self.pending.is_empty() || self.can_accept(now) {
                 0
             } else {
                 let mut next = self.timers.next();
                 if let Some(f) = self.access.next_flush() {
                     next = Some(next.map_or(f, |t| t.min(f)));
+                }
+                if let Some(until) = self.drain_until {
+                    next = Some(next.map_or(until, |t| t.min(until)));
                 }
                 if self.listeners.iter().any(|l| l.ready) && self.accept_resume_at > now {
                     next =
@@ -250,13 +364,245 @@ impl Reactor {
         Ok(())
     }
 
+    /// The configuration new connections get.
+    fn current(&self) -> Rc<Gen> {
+        self.generation_of(self.cur)
+    }
+
+    /// Generation `i` (the current one if `i` was dropped, which cannot
+    /// happen while a connection uses it).
+    fn generation_of(&self, i: u16) -> Rc<Gen> {
+        match self.gens.get(usize::from(i)).and_then(Option::as_ref) {
+            Some(g) => Rc::clone(g),
+            None => self
+                .gens
+                .iter()
+                .rev()
+                .flatten()
+                .next()
+                .map(Rc::clone)
+                .unwrap_or_else(|| Rc::new(Gen::empty())),
+        }
+    }
+
+    /// One connection fewer on generation `i`; drop it when unused and old.
+    fn release_gen(&mut self, i: u16) {
+        let idx = usize::from(i);
+        if let Some(n) = self.gen_conns.get_mut(idx) {
+            *n = n.saturating_sub(1);
+            if *n == 0
+                && i != self.cur
+                && let Some(g) = self.gens.get_mut(idx)
+            {
+                *g = None;
+            }
+        }
+    }
+
+    /// SIGHUP: read the configuration again; on any error keep the old one.
+    fn reload(&mut self) {
+        let config = match self.source.load() {
+            Ok((config, warnings)) => {
+                for w in warnings {
+                    self.log.warn(format_args!("{w}"));
+                }
+                config
+            }
+            Err(errors) => {
+                for e in errors {
+                    self.log.error(format_args!("{e}"));
+                }
+                self.log.error(format_args!(
+                    "reload failed: the configuration in use is kept"
+                ));
+                return;
+            }
+        };
+        let specs = config.listeners();
+        // Keep the sockets of addresses still wanted, bind the new ones.
+        let mut old = std::mem::take(&mut self.listeners);
+        let mut fresh = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
+            if let Some(pos) = old.iter().position(|l| l.addr == spec.addr) {
+                let mut l = old.swap_remove(pos);
+                l.spec = i;
+                fresh.push(l);
+            } else {
+                match Listener::bind(spec.addr, LISTEN_BACKLOG, false) {
+                    Ok(sock) => fresh.push(ListenerSlot {
+                        sock,
+                        addr: spec.addr,
+                        spec: i,
+                        ready: true,
+                    }),
+                    Err(e) => self
+                        .log
+                        .error(format_args!("bind() to {} failed ({e})", spec.addr)),
+                }
+            }
+        }
+        if fresh.is_empty() {
+            self.log.error(format_args!(
+                "reload failed: no listener could be bound; the configuration in use is kept"
+            ));
+            // The old sockets are still open: put them back.
+            self.listeners = old;
+            self.listeners.extend(fresh);
+            return;
+        }
+        // Sockets no longer wanted close here (and leave epoll).
+        drop(old);
+        for (i, l) in fresh.iter_mut().enumerate() {
+            let token = LISTENER_TAG | i as u64;
+            let fd = l.sock.as_raw_fd();
+            if self.epoll.modify(fd, token, Interest::Read).is_err()
+                && let Err(e) = self.epoll.add(fd, token, Interest::Read)
+            {
+                self.log.error(format_args!("epoll_ctl() failed ({e})"));
+            }
+            // An edge may have been missed while the token changed.
+            l.ready = true;
+        }
+        self.listeners = fresh;
+        if self.sessions.is_none()
+            || self
+                .gens
+                .get(usize::from(self.cur))
+                .and_then(Option::as_ref)
+                .is_some_and(|g| g.config.session_store != config.session_store)
+        {
+            if let Some(store) = self.sessions.as_mut() {
+                store.flush();
+            }
+            self.sessions = open_sessions(&config, &self.log);
+        }
+        self.roots.clear();
+        self.access.reconfigure(&config, &self.log);
+        let cfgs = Some(Rc::new(Gen { config, specs }));
+        let idx = match self.gens.iter().position(Option::is_none) {
+            Some(free) => free,
+            None => {
+                self.gens.push(None);
+                self.gen_conns.push(0);
+                self.gens.len() - 1
+            }
+        };
+        let Ok(idx16) = u16::try_from(idx) else {
+            self.log.error(format_args!(
+                "reload failed: too many configurations in use"
+            ));
+            return;
+        };
+        if let Some(g) = self.gens.get_mut(idx) {
+            *g = cfgs;
+        }
+        let old_cur = self.cur;
+        self.cur = idx16;
+        if self
+            .gen_conns
+            .get(usize::from(old_cur))
+            .is_some_and(|n| *n == 0)
+            && let Some(g) = self.gens.get_mut(usize::from(old_cur))
+        {
+            *g = None;
+        }
+        // Idle connections move to the new configuration now.
+        for slot in 0..self.slots.len() {
+            if let Ok(slot) = u32::try_from(slot) {
+                self.adopt(slot);
+            }
+        }
+        self.log.notice(format_args!("configuration reloaded"));
+    }
+
+    /// An idle connection on an old configuration moves to the current one,
+    /// onto the listener of the same address; without one it closes.
+    fn adopt(&mut self, slot: u32) {
+        let cur = self.current();
+        let Some(s) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        if s.cfg == self.cur {
+            return;
+        }
+        let Some(conn) = s.conn.as_mut() else { return };
+        if !conn.is_idle() {
+            return;
+        }
+        let old = s.cfg;
+        let addr = self
+            .gens
+            .get(usize::from(old))
+            .and_then(Option::as_ref)
+            .and_then(|g| g.specs.get(conn.spec()))
+            .map(|spec| spec.addr);
+        match addr.and_then(|a| cur.specs.iter().position(|spec| spec.addr == a)) {
+            Some(i) => {
+                conn.set_spec(i);
+                s.cfg = self.cur;
+                if let Some(n) = self.gen_conns.get_mut(usize::from(self.cur)) {
+                    *n += 1;
+                }
+                self.release_gen(old);
+            }
+            None => self.close_slot(slot),
+        }
+    }
+
+    /// Close the connection in `slot` now.
+    fn close_slot(&mut self, slot: u32) {
+        let Some(s) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        if s.conn.is_none() {
+            return;
+        }
+        let cfg = s.cfg;
+        if let Some(conn) = s.conn.as_mut() {
+            conn.release(&mut self.pool);
+        }
+        s.vacate();
+        self.free.push(slot);
+        self.active = self.active.saturating_sub(1);
+        self.release_gen(cfg);
+    }
+
+    /// SIGQUIT: stop accepting, close idle connections, let the others
+    /// finish their response (then close) within `shutdown_timeout`.
+    fn start_drain(&mut self, now: Millis) {
+        if self.drain_until.is_some() {
+            return;
+        }
+        let timeout = self.current().config.shutdown_timeout;
+        self.drain_until = Some(now + ms(timeout));
+        self.listeners.clear();
+        for slot in 0..self.slots.len() {
+            let Ok(slot) = u32::try_from(slot) else { break };
+            let idle = self
+                .slots
+                .get(slot as usize)
+                .and_then(|s| s.conn.as_ref())
+                .is_some_and(|c| c.is_idle());
+            if idle {
+                self.close_slot(slot);
+            }
+        }
+    }
+
     fn now(&self) -> Millis {
         u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX / 2)
     }
 
+    fn worker_connections(&self) -> usize {
+        self.gens
+            .get(usize::from(self.cur))
+            .and_then(Option::as_ref)
+            .map_or(1024, |g| g.config.worker_connections)
+    }
+
     fn can_accept(&self, now: Millis) -> bool {
         now >= self.accept_resume_at
-            && self.active < self.config.worker_connections
+            && self.active < self.worker_connections()
             && self.listeners.iter().any(|l| l.ready)
     }
 
@@ -299,7 +645,7 @@ impl Reactor {
     fn on_signals(&mut self) {
         while let Ok(Some(sig)) = self.signals.read() {
             match sig {
-                libc::SIGINT | libc::SIGTERM | libc::SIGQUIT => {
+                libc::SIGINT | libc::SIGTERM => {
                     self.log
                         .notice(format_args!("signal {sig} received, exiting"));
                     self.stop = true;
@@ -312,6 +658,24 @@ impl Reactor {
                     ));
                     self.access.reopen(&self.log);
                     self.log.reopen();
+                }
+                libc::SIGQUIT => {
+                    self.log.notice(format_args!(
+                        "signal {sig} received, shutting down gracefully"
+                    ));
+                    let now = self.now();
+                    self.start_drain(now);
+                }
+                libc::SIGHUP => {
+                    self.log
+                        .notice(format_args!("signal {sig} received, reconfiguring"));
+                    if self.mode == Mode::Worker {
+                        self.log.notice(format_args!(
+                            "a worker does not reload: send SIGHUP to the master"
+                        ));
+                    } else if self.drain_until.is_none() {
+                        self.reload();
+                    }
                 }
                 libc::SIGCHLD => {
                     while let Some((pid, _status)) = crate::sys::reap() {
@@ -329,7 +693,7 @@ impl Reactor {
         }
         for li in 0..self.listeners.len() {
             for _ in 0..ACCEPTS_PER_TURN {
-                if self.active >= self.config.worker_connections {
+                if self.active >= self.worker_connections() {
                     return; // resumed when a connection closes
                 }
                 let Some(l) = self.listeners.get_mut(li) else {
@@ -372,6 +736,7 @@ impl Reactor {
                 };
                 self.slots.push(Slot {
                     generation: 0,
+                    cfg: 0,
                     conn: None,
                     pending: false,
                     armed: None,
@@ -380,10 +745,14 @@ impl Reactor {
                 s
             }
         };
+        let deadline = now + ms(self.current().config.client_header_timeout);
         let Some(s) = self.slots.get_mut(slot as usize) else {
             return;
         };
-        let deadline = now + ms(self.config.client_header_timeout);
+        s.cfg = self.cur;
+        if let Some(n) = self.gen_conns.get_mut(usize::from(self.cur)) {
+            *n += 1;
+        }
         let mut conn = Conn::new(sock, spec, peer, deadline);
         // Most clients send their request with the handshake's last ACK:
         // try reading at once instead of waiting a turn for the event.
@@ -401,14 +770,29 @@ impl Reactor {
         let mut list = std::mem::replace(&mut self.pending, std::mem::take(&mut self.spare));
         let unix_now = unix_time();
         for &slot in &list {
-            let Some(s) = self.slots.get_mut(slot as usize) else {
+            let Some(cfg) = self.slots.get(slot as usize).map(|s| s.cfg) else {
+                continue;
+            };
+            let cfgs = self.generation_of(cfg);
+            // The other slots stay readable for a `status` page.
+            let (before, rest) = self.slots.split_at_mut(slot as usize);
+            let Some((s, after)) = rest.split_first_mut() else {
                 continue;
             };
             s.pending = false;
             let Some(conn) = s.conn.as_mut() else {
                 continue;
             };
-            let mut env = env!(self, now, unix_now, token(slot, s.generation));
+            let active = self.active;
+            let others = || gauges(active, before, after);
+            let mut env = env!(
+                self,
+                cfgs,
+                now,
+                unix_now,
+                token(slot, s.generation),
+                &others
+            );
             let result = conn.drive(&mut env);
             self.after_drive(slot, result);
         }
@@ -423,9 +807,7 @@ impl Reactor {
         };
         match result {
             Drive::Close => {
-                s.vacate();
-                self.free.push(slot);
-                self.active = self.active.saturating_sub(1);
+                self.close_slot(slot);
                 return;
             }
             Drive::Again => {
@@ -447,9 +829,7 @@ impl Reactor {
                 .add(conn.io.as_raw_fd(), token, Interest::ReadWrite)
             {
                 self.log.error(format_args!("epoll_ctl() failed ({e})"));
-                s.vacate();
-                self.free.push(slot);
-                self.active = self.active.saturating_sub(1);
+                self.close_slot(slot);
                 return;
             }
             s.registered = true;
@@ -458,11 +838,23 @@ impl Reactor {
             s.armed = Some(conn.deadline);
             self.timers.push(conn.deadline, slot, s.generation);
         }
+        let idle = conn.is_idle();
+        if s.cfg != self.cur {
+            self.adopt(slot);
+        } else if idle && self.drain_until.is_some() {
+            // Draining: a connection that finished its response goes.
+            self.close_slot(slot);
+        }
     }
 
     fn expire(&mut self, now: Millis) {
         while let Some(e) = self.timers.pop_due(now) {
-            let Some(s) = self.slots.get_mut(e.slot as usize) else {
+            let Some(cfg) = self.slots.get(e.slot as usize).map(|s| s.cfg) else {
+                continue;
+            };
+            let cfgs = self.generation_of(cfg);
+            let (before, rest) = self.slots.split_at_mut(e.slot as usize);
+            let Some((s, after)) = rest.split_first_mut() else {
                 continue;
             };
             if s.generation != e.generation {
@@ -483,7 +875,16 @@ impl Reactor {
                 continue;
             }
             let unix_now = unix_time();
-            let mut env = env!(self, now, unix_now, token(e.slot, s.generation));
+            let active = self.active;
+            let others = || gauges(active, before, after);
+            let mut env = env!(
+                self,
+                cfgs,
+                now,
+                unix_now,
+                token(e.slot, s.generation),
+                &others
+            );
             let result = conn.on_timeout(&mut env);
             self.after_drive(e.slot, result);
         }
@@ -533,6 +934,7 @@ mod tests {
     fn a_vacated_slot_retires_its_generation() {
         let mut s = Slot {
             generation: GEN_MASK,
+            cfg: 0,
             conn: None,
             pending: false,
             armed: Some(5),

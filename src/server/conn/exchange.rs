@@ -2,7 +2,10 @@
 //! (`dispatch`), then this module turns the decision into a reply head in
 //! `Env::scratch`, a body to receive, or a CGI to start.
 
+use std::fmt::Write as _;
+
 use crate::handlers::cgi::{CgiHead, CgiPlan};
+use crate::handlers::status::Stats;
 use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply};
 use crate::http::response::{HeadBuf, HeadWriter};
 use crate::http::{Method, Request, Version, cookie};
@@ -50,6 +53,7 @@ pub(super) fn start(
     req: &Request<'_>,
 ) -> Started {
     let config = env.config;
+    env.stats.requests += 1;
     let Some((index, server)) = env
         .specs
         .get(spec)
@@ -76,12 +80,20 @@ pub(super) fn start(
         None => (None, false),
     };
     env.roots.files.set_now(env.unix_now);
+    // Counting connections walks them all: only for a server with a
+    // `status` route.
+    let stats = if server.locations.iter().any(|l| l.status) {
+        snapshot(env)
+    } else {
+        Stats::default()
+    };
     let mut ctx = Ctx {
         config,
         server,
         roots: env.roots,
         now: env.unix_now,
         conn: info,
+        stats,
     };
     let action = handlers::dispatch(&mut ctx, req);
     let exchange = Exchange {
@@ -127,6 +139,7 @@ pub(super) fn start(
                     roots: env.roots,
                     now: env.unix_now,
                     conn: info,
+                    stats: Default::default(),
                 };
                 let reply = handlers::error_reply(&mut ctx, 503);
                 return Started::Reply(prepare(env.scratch, env.date, req, exchange, reply));
@@ -176,6 +189,20 @@ pub(super) fn start(
                 None => Started::Reply(prepare_error(env, Some(index), 502)),
             }
         }
+    }
+}
+
+/// The counters for `status`: this connection is writing its answer.
+fn snapshot(env: &Env<'_>) -> Stats {
+    let g = (env.gauges)();
+    Stats {
+        accepted: env.stats.accepted,
+        handled: env.stats.handled,
+        requests: env.stats.requests,
+        active: g.active,
+        reading: g.reading,
+        writing: g.writing + 1,
+        waiting: g.waiting,
     }
 }
 
@@ -343,6 +370,7 @@ pub(super) fn prepare_error(env: &mut Env<'_>, server: Option<usize>, status: u1
                 roots: env.roots,
                 now: env.unix_now,
                 conn: ConnInfo::default(),
+                stats: Default::default(),
             };
             handlers::error_reply(&mut ctx, status)
         }
@@ -381,6 +409,7 @@ pub(super) fn finish_upload(
         roots: env.roots,
         now: env.unix_now,
         conn: info,
+        stats: Default::default(),
     };
     let reply = sink.finish(&mut ctx);
     prepare_after_body(env.scratch, env.date, x, reply)
@@ -424,8 +453,31 @@ fn write_head(
         }
         w.header("Allow", list.as_bytes());
     }
-    for (name, value) in reply.headers {
-        w.header(name, value.as_bytes());
+    if let Some(etag) = reply.etag {
+        w.header("ETag", etag.text().as_bytes());
+    }
+    if let Some(cr) = reply.content_range {
+        w.header("Content-Range", cr.text().as_bytes());
+    }
+    if reply.accept_ranges {
+        w.header("Accept-Ranges", b"bytes");
+    }
+    if reply.gzip {
+        w.header("Content-Encoding", b"gzip");
+    }
+    if reply.vary_encoding {
+        w.header("Vary", b"Accept-Encoding");
+    }
+    if let Some((max_age, at)) = reply.expires {
+        w.header_date("Expires", at);
+        let mut cc = arrayvec::ArrayString::<32>::new();
+        let _ = write!(cc, "max-age={max_age}");
+        w.header("Cache-Control", cc.as_bytes());
+    }
+    // nginx's add_header: only on success and redirect statuses unless
+    // `always` is given.
+    for h in reply.headers.iter().filter(|h| h.applies_to(reply.status)) {
+        w.header(&h.name, h.value.as_bytes());
     }
     if finish_head(w, close, keep_alive_10) {
         return true;

@@ -26,6 +26,7 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 
 use crate::config::{Config, ListenerSpec};
+use crate::handlers::status::Stats;
 use crate::handlers::{Body, ConnInfo, RootCache};
 use crate::http::response::HeadBuf;
 use crate::http::{Parse, Version, parse_head};
@@ -82,6 +83,23 @@ pub struct Env<'a> {
     pub sessions: Option<&'a mut SessionStore>,
     /// The access logs (empty when no server has one).
     pub access: &'a mut AccessLogs,
+    /// The loop's counters; a parsed head counts a request here.
+    pub stats: &'a mut Stats,
+    /// Counts the open connections other than this one by [`Phase`]
+    /// (`active` includes this one), for a `status` route: called only
+    /// when one is asked for, as it walks every connection.
+    pub gauges: &'a dyn Fn() -> Stats,
+}
+
+/// What a connection is doing, as `stub_status` counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Receiving a request head or body.
+    Reading,
+    /// Sending an answer, or running the CGI that makes it.
+    Writing,
+    /// Idle between requests, or new and silent.
+    Waiting,
 }
 
 /// Where the connection stands.
@@ -129,10 +147,11 @@ enum OutBody {
         data: Vec<u8>,
         pos: usize,
     },
-    /// A small file's bytes from the open-file cache.
+    /// A small file's bytes from the open-file cache, `pos..end` to send.
     Shared {
         data: Rc<[u8]>,
         pos: usize,
+        end: usize,
     },
     File {
         file: Rc<File>,
@@ -146,7 +165,7 @@ impl OutBody {
     fn in_memory(&self) -> &[u8] {
         match self {
             OutBody::Bytes { data, pos } => data.get(*pos..).unwrap_or(&[]),
-            OutBody::Shared { data, pos } => data.get(*pos..).unwrap_or(&[]),
+            OutBody::Shared { data, pos, end } => data.get(*pos..*end).unwrap_or(&[]),
             OutBody::None | OutBody::File { .. } => &[],
         }
     }
@@ -250,6 +269,35 @@ impl<T: Transport> Conn<T> {
     /// The current state.
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// Between requests: nothing of a request received, nothing to send.
+    pub fn is_idle(&self) -> bool {
+        match self.state {
+            State::Idle => true,
+            State::Head => self.inbuf.as_ref().is_none_or(|b| b.is_empty()),
+            _ => false,
+        }
+    }
+
+    /// The index of the listener's `ListenerSpec`.
+    pub fn spec(&self) -> usize {
+        self.spec
+    }
+
+    /// Move to another listener spec (after a reload, when idle).
+    pub fn set_spec(&mut self, spec: usize) {
+        self.spec = spec;
+    }
+
+    /// The state as `stub_status` counts it.
+    pub fn phase(&self) -> Phase {
+        match self.state {
+            State::Head if self.inbuf.as_ref().is_some_and(|b| !b.is_empty()) => Phase::Reading,
+            State::Idle | State::Head => Phase::Waiting,
+            State::Discard(_) | State::Body => Phase::Reading,
+            State::Cgi | State::Send | State::Linger => Phase::Writing,
+        }
     }
 
     /// Whether the connection holds any pooled buffer.
@@ -356,8 +404,9 @@ impl<T: Transport> Conn<T> {
             };
             if matches!(outcome, Err(s) if s != 0) && env.access.is_on() {
                 // nginx logs a head it could not parse with the bytes it got.
-                let server = env.specs.get(self.spec).map(|s| s.default);
-                self.line = server.and_then(|s| env.access.begin_raw(s, bytes));
+                if let Some(target) = default_log(env, self.spec) {
+                    self.line = env.access.begin_raw(target, bytes);
+                }
             }
             match outcome {
                 Ok((started, used)) => {
@@ -748,7 +797,11 @@ impl<T: Transport> Conn<T> {
                 pos: 0,
             },
             Body::Bytes(v) => OutBody::Bytes { data: v, pos: 0 },
-            Body::Shared(data) => OutBody::Shared { data, pos: 0 },
+            Body::Shared { data, start, len } => OutBody::Shared {
+                data,
+                pos: start,
+                end: start.saturating_add(len),
+            },
             Body::File { file, start, len } => OutBody::File {
                 file,
                 off: start,
@@ -777,11 +830,12 @@ impl<T: Transport> Conn<T> {
             return;
         };
         buf.make_contiguous();
-        let server = env.specs.get(self.spec).map(|s| s.default);
         if let Some(old) = self.line.take() {
             env.access.recycle(old);
         }
-        self.line = server.and_then(|s| env.access.begin_raw(s, buf.readable()));
+        if let Some(target) = default_log(env, self.spec) {
+            self.line = env.access.begin_raw(target, buf.readable());
+        }
     }
 
     /// The connection closes in the middle of an exchange: its line is
@@ -825,8 +879,18 @@ fn begin_line(
     spec: usize,
     req: &crate::http::Request<'_>,
 ) -> Option<Box<Pending>> {
-    let server = env.specs.get(spec)?.select(env.config, req.host);
-    env.access.begin(server, req)
+    let config = env.config;
+    let server = env.specs.get(spec)?.select(config, req.host);
+    env.access
+        .begin(&config.servers.get(server)?.access_log, req)
+}
+
+/// The access log of the listener's default server (for a head that
+/// could not be parsed, so has no host to choose by).
+fn default_log<'c>(env: &Env<'c>, spec: usize) -> Option<&'c crate::config::LogTarget> {
+    let config = env.config;
+    let server = env.specs.get(spec)?.default;
+    Some(&config.servers.get(server)?.access_log)
 }
 
 /// `n` bytes of the exchange went to the client.

@@ -15,6 +15,15 @@ struct World {
     access: AccessLogs,
     now: Millis,
     dir: PathBuf,
+    stats: crate::handlers::status::Stats,
+}
+
+/// No other connections (a status page in these tests counts only itself).
+fn no_gauges() -> crate::handlers::status::Stats {
+    crate::handlers::status::Stats {
+        active: 1,
+        ..Default::default()
+    }
 }
 
 impl World {
@@ -42,6 +51,7 @@ impl World {
             access: AccessLogs::default(),
             now: 1_000,
             dir,
+            stats: Default::default(),
         }
     }
 
@@ -74,6 +84,8 @@ impl World {
             splice: false,
             sessions: None,
             access: &mut self.access,
+            stats: &mut self.stats,
+            gauges: &no_gauges,
         }
     }
 

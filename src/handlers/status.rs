@@ -1,0 +1,72 @@
+//! `status on;`: nginx's `stub_status` page, from a snapshot of the
+//! server's counters that the loop hands over in `Ctx::stats`.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+
+use super::{Body, Reply};
+use crate::config::Location;
+
+/// The server's counters, as `stub_status` shows them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections handled (accepted and not dropped for lack of room).
+    pub handled: u64,
+    /// Request heads parsed.
+    pub requests: u64,
+    /// Open client connections.
+    pub active: u64,
+    /// Connections receiving a request head or body.
+    pub reading: u64,
+    /// Connections sending an answer (or running the CGI that makes it).
+    pub writing: u64,
+    /// Idle keep-alive connections (and new ones that sent nothing yet).
+    pub waiting: u64,
+}
+
+/// nginx's `stub_status` text, trailing spaces included.
+pub fn text(s: &Stats) -> String {
+    let mut t = String::with_capacity(160);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        t,
+        "Active connections: {} \nserver accepts handled requests\n {} {} {} \n\
+         Reading: {} Writing: {} Waiting: {} \n",
+        s.active, s.accepted, s.handled, s.requests, s.reading, s.writing, s.waiting
+    );
+    t
+}
+
+/// 200 `text/plain` with the status text, and the route's `add_header`s.
+pub(super) fn reply<'c>(stats: &Stats, loc: &'c Location) -> Reply<'c> {
+    let mut r = Reply::status(200);
+    r.content_type = Some(Cow::Borrowed("text/plain"));
+    r.headers = &loc.add_headers;
+    r.body = Body::Bytes(text(stats).into_bytes());
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_is_nginx_stub_status() {
+        let s = Stats {
+            accepted: 10,
+            handled: 10,
+            requests: 25,
+            active: 3,
+            reading: 0,
+            writing: 1,
+            waiting: 2,
+        };
+        assert_eq!(
+            text(&s),
+            "Active connections: 3 \nserver accepts handled requests\n 10 10 25 \n\
+             Reading: 0 Writing: 1 Waiting: 2 \n"
+        );
+    }
+}

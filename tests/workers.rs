@@ -1,0 +1,317 @@
+//! `worker_processes N`: a master and N workers sharing the listeners
+//! (SO_REUSEPORT sockets the master keeps), a dead worker replaced, sessions
+//! valid on every worker, reload through new workers, stops that exit 0;
+//! and `user NAME` (when the tests run as root, as CI does).
+
+mod common;
+
+use common::*;
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A CGI that says which process ran it (its parent: the worker) and under
+/// which uid, and the session it saw.
+const WHO: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\necho \"worker=$PPID uid=$(id -u) sid=$SESSION_ID\"\n";
+
+fn site(name: &str, top: &str) -> Server {
+    let dir = TempDir::new(name);
+    dir.write("www/index.html", "hi\n");
+    dir.write_script("www/cgi/who.sh", WHO);
+    let config = format!(
+        "{top}
+session_store sessions;
+server {{
+    listen 127.0.0.1:$P0;
+    root www;
+    location /cgi/ {{ cgi .sh /bin/sh; session on; }}
+}}
+"
+    );
+    Server::start(dir, &config)
+}
+
+/// The pids whose parent is `pid`.
+fn children(pid: u32) -> BTreeSet<u32> {
+    let mut out = BTreeSet::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // Fields after the ")" of comm: state, ppid, ...
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        if rest.split_whitespace().nth(1) == Some(&pid.to_string()) {
+            out.insert(p);
+        }
+    }
+    out
+}
+
+fn field<'a>(body: &'a str, name: &str) -> &'a str {
+    body.split_whitespace()
+        .find_map(|w| w.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+        .unwrap_or("")
+}
+
+fn who(srv: &Server, cookie: Option<&str>) -> Response {
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    srv.raw(&format!(
+        "GET /cgi/who.sh HTTP/1.1\r\nHost: a\r\n{cookie}Connection: close\r\n\r\n"
+    ))
+}
+
+fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+fn signal(pid: u32, name: &str) {
+    let st = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Workers answering requests on new connections (many, so both get some).
+fn answering_workers(srv: &Server, n: usize) -> BTreeSet<u32> {
+    (0..n)
+        .map(|_| {
+            let r = who(srv, None);
+            assert_status(&r, 200);
+            field(&r.body_str(), "worker").parse().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn two_workers_both_serve_and_a_killed_one_is_replaced() {
+    let mut srv = site("workers-two", "worker_processes 2;");
+    let master = srv.pid();
+    // The port accepts as soon as the master has bound it; the workers
+    // come an instant later.
+    assert!(wait_for(Duration::from_secs(5), || children(master).len() == 2));
+    let kids = children(master);
+    let seen = answering_workers(&srv, 40);
+    assert_eq!(seen, kids, "both workers answer (and only they)");
+
+    // Kill one; the master forks a replacement and nothing is refused.
+    let victim = *kids.iter().next().unwrap();
+    signal(victim, "KILL");
+    for _ in 0..20 {
+        assert_status(&srv.get("/"), 200);
+    }
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            let now = children(master);
+            now.len() == 2 && !now.contains(&victim)
+        }),
+        "no replacement worker: {:?}\n{}",
+        children(master),
+        srv.stderr()
+    );
+    let after = children(master);
+    assert!(
+        wait_for(Duration::from_secs(5), || answering_workers(&srv, 20)
+            == after),
+        "the new worker does not answer"
+    );
+    assert!(
+        srv.stderr()
+            .contains(&format!("worker process {victim} exited"))
+    );
+    signal(master, "TERM");
+    let st = srv
+        .wait_exit(Duration::from_secs(5))
+        .expect("master still running");
+    assert_eq!(st.code(), Some(0));
+    assert!(children(master).is_empty());
+}
+
+#[test]
+fn a_session_made_on_one_worker_is_valid_on_the_other() {
+    let srv = site("workers-session", "worker_processes 2;");
+    let first = who(&srv, None);
+    assert_status(&first, 200);
+    let set = first.must_header("Set-Cookie");
+    let pair = set.split(';').next().unwrap().trim().to_string();
+    let sid = pair.strip_prefix("SID=").unwrap().to_string();
+    let mut workers = BTreeSet::new();
+    for i in 0..200 {
+        let r = who(&srv, Some(&pair));
+        assert_status(&r, 200);
+        assert!(
+            r.header("Set-Cookie").is_none(),
+            "request {i} got a new session: {:?}",
+            r.header("Set-Cookie")
+        );
+        let body = r.body_str();
+        assert_eq!(field(&body, "sid"), sid, "request {i}: {body}");
+        workers.insert(field(&body, "worker").to_string());
+    }
+    assert_eq!(
+        workers.len(),
+        2,
+        "both workers saw the session: {workers:?}"
+    );
+}
+
+#[test]
+fn sighup_starts_new_workers_with_the_new_config_and_sigquit_exits_0() {
+    let dir = TempDir::new("workers-hup");
+    dir.write("a/index.html", "site a\n");
+    dir.write("b/index.html", "site b\n");
+    let mut srv = Server::start(
+        dir,
+        "worker_processes 2; server { listen 127.0.0.1:$P0; root a; }",
+    );
+    let master = srv.pid();
+    assert!(wait_for(Duration::from_secs(5), || children(master).len() == 2));
+    let old = children(master);
+    assert_eq!(srv.get("/").body, b"site a\n");
+    std::fs::write(
+        &srv.conf,
+        format!(
+            "worker_processes 2; server {{ listen 127.0.0.1:{}; root b; }}",
+            srv.port(0)
+        ),
+    )
+    .unwrap();
+    signal(master, "HUP");
+    // Every request is answered meanwhile, first by old workers, then new.
+    let mut switched = false;
+    for _ in 0..300 {
+        let r = srv.get("/");
+        assert_status(&r, 200);
+        if r.body == b"site b\n" {
+            switched = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(switched, "the new configuration is never served");
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            let now = children(master);
+            now.len() == 2 && now.is_disjoint(&old)
+        }),
+        "old workers did not give way: before {old:?}, now {:?}",
+        children(master)
+    );
+    for _ in 0..20 {
+        assert_eq!(srv.get("/").body, b"site b\n");
+    }
+    // A broken configuration changes nothing.
+    let current = children(master);
+    std::fs::write(&srv.conf, "worker_processes 2; server { nonsense; }").unwrap();
+    signal(master, "HUP");
+    assert!(wait_for(Duration::from_secs(3), || srv
+        .stderr()
+        .contains("reload failed")));
+    assert_eq!(children(master), current);
+    assert_eq!(srv.get("/").body, b"site b\n");
+
+    signal(master, "QUIT");
+    let st = srv
+        .wait_exit(Duration::from_secs(5))
+        .expect("master still running");
+    assert_eq!(st.code(), Some(0));
+}
+
+fn uid_of(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+fn is_root() -> bool {
+    uid_of(std::process::id()) == 0
+}
+
+fn nobody_uid() -> Option<u32> {
+    let out = Command::new("id").args(["-u", "nobody"]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// The temp folder must be reachable by `nobody` for these.
+fn open_up(srv: &Server) {
+    let mut p = srv.dir.path().to_path_buf();
+    loop {
+        let _ = Command::new("chmod").arg("a+rx").arg(&p).status();
+        if !p.pop() || p.as_os_str().is_empty() || p == std::path::Path::new("/") {
+            break;
+        }
+    }
+    let _ = Command::new("chmod")
+        .args(["-R", "a+rwX"])
+        .arg(srv.dir.path())
+        .status();
+}
+
+#[test]
+fn user_drops_root_after_binding_in_one_process_and_in_workers() {
+    if !is_root() {
+        eprintln!("not root: `user` has nothing to drop; skipped");
+        return;
+    }
+    let nobody = nobody_uid().expect("a user named nobody");
+    // One process: it binds as root, then serves (and runs CGI) as nobody.
+    let srv = site("user-single", "user nobody;");
+    open_up(&srv);
+    assert_eq!(uid_of(srv.pid()), nobody);
+    let r = who(&srv, None);
+    assert_status(&r, 200);
+    assert_eq!(field(&r.body_str(), "uid"), nobody.to_string());
+    assert!(
+        !srv.stderr().contains("running as root"),
+        "{}",
+        srv.stderr()
+    );
+
+    // Workers: the master stays root, each worker is nobody.
+    let srv = site("user-workers", "user nobody; worker_processes 2;");
+    open_up(&srv);
+    assert_eq!(uid_of(srv.pid()), 0);
+    assert!(wait_for(Duration::from_secs(5), || children(srv.pid())
+        .len()
+        == 2));
+    let kids = children(srv.pid());
+    for k in kids {
+        assert_eq!(uid_of(k), nobody, "worker {k}");
+    }
+    let r = who(&srv, None);
+    assert_status(&r, 200);
+    assert_eq!(field(&r.body_str(), "uid"), nobody.to_string());
+}
+
+#[test]
+fn an_unknown_user_is_refused_at_start() {
+    if !is_root() {
+        return;
+    }
+    let dir = TempDir::new("user-unknown");
+    dir.write("www/index.html", "hi\n");
+    let port = free_port();
+    dir.write(
+        "t.conf",
+        format!("user no-such-user-here; server {{ listen 127.0.0.1:{port}; root www; }}"),
+    );
+    let out = run_cli(&["-c", "t.conf"], dir.path(), Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", out.stderr);
+    assert!(out.stderr.contains("no-such-user-here"), "{}", out.stderr);
+}
