@@ -1,6 +1,8 @@
 //! HTTP dates (RFC 9110 §5.6.7): formatting as IMF-fixdate and parsing the
 //! three accepted forms, with plain integer arithmetic (no libc, no time zone:
-//! HTTP dates are always GMT).
+//! HTTP dates are always GMT). Also the two log timestamps nginx writes, in
+//! local time: the caller passes the zone's offset (from `sys::utc_offset`),
+//! so the formatting stays pure.
 //!
 //! Conversions use Howard Hinnant's days-from-civil / civil-from-days
 //! algorithms on the proleptic Gregorian calendar. Formatting clamps to the
@@ -97,6 +99,55 @@ pub fn format_http_date(unix_secs: i64) -> [u8; 29] {
     [
         w0, w1, w2, b',', b' ', d0, d1, b' ', n0, n1, n2, b' ', y0, y1, y2, y3, b' ', h0, h1, b':',
         m0, m1, b':', s0, s1, b' ', b'G', b'M', b'T',
+    ]
+}
+
+/// Local civil time of `unix_secs` shifted by `offset` seconds (clamped
+/// to the four-digit years): `(year, month, day, second of day)`.
+fn local_civil(unix_secs: i64, offset: i64) -> (u32, u32, u32, u32) {
+    let t = unix_secs.saturating_add(offset).clamp(MIN_SECS, MAX_SECS);
+    let (year, month, day) = civil_from_days(t.div_euclid(SECS_PER_DAY));
+    let sod = t.rem_euclid(SECS_PER_DAY) as u32;
+    (year.clamp(0, 9999) as u32, month, day, sod)
+}
+
+/// nginx's `$time_local` for the access log: `26/Nov/2026:00:14:34 +0100`,
+/// `unix_secs` seen in a zone `offset` seconds east of UTC.
+pub fn format_log_time(unix_secs: i64, offset: i64) -> [u8; 26] {
+    let (y, month, day, sod) = local_civil(unix_secs, offset);
+    let mo = MONTHS
+        .get(month.saturating_sub(1) as usize)
+        .copied()
+        .unwrap_or(b"Jan");
+    let [n0, n1, n2] = *mo;
+    let [y0, y1] = two_digits(y / 100);
+    let [y2, y3] = two_digits(y % 100);
+    let [d0, d1] = two_digits(day);
+    let [h0, h1] = two_digits(sod / 3600);
+    let [m0, m1] = two_digits(sod / 60 % 60);
+    let [s0, s1] = two_digits(sod % 60);
+    let sign = if offset < 0 { b'-' } else { b'+' };
+    let off_min = (offset.unsigned_abs() / 60).min(99 * 60 + 59) as u32;
+    let [oh0, oh1] = two_digits(off_min / 60);
+    let [om0, om1] = two_digits(off_min % 60);
+    [
+        d0, d1, b'/', n0, n1, n2, b'/', y0, y1, y2, y3, b':', h0, h1, b':', m0, m1, b':', s0, s1,
+        b' ', sign, oh0, oh1, om0, om1,
+    ]
+}
+
+/// nginx's error log timestamp: `2026/11/26 00:14:34`, local time.
+pub fn format_error_log_time(unix_secs: i64, offset: i64) -> [u8; 19] {
+    let (y, month, day, sod) = local_civil(unix_secs, offset);
+    let [y0, y1] = two_digits(y / 100);
+    let [y2, y3] = two_digits(y % 100);
+    let [mo0, mo1] = two_digits(month);
+    let [d0, d1] = two_digits(day);
+    let [h0, h1] = two_digits(sod / 3600);
+    let [m0, m1] = two_digits(sod / 60 % 60);
+    let [s0, s1] = two_digits(sod % 60);
+    [
+        y0, y1, y2, y3, b'/', mo0, mo1, b'/', d0, d1, b' ', h0, h1, b':', m0, m1, b':', s0, s1,
     ]
 }
 
@@ -243,6 +294,60 @@ mod tests {
         x ^= x << 17;
         *state = x;
         x
+    }
+
+    #[test]
+    fn log_times() {
+        let cases: &[(i64, i64, &str, &str)] = &[
+            (0, 0, "01/Jan/1970:00:00:00 +0000", "1970/01/01 00:00:00"),
+            (
+                1_795_652_074,
+                0,
+                "26/Nov/2026:00:14:34 +0000",
+                "2026/11/26 00:14:34",
+            ),
+            // East of UTC: the local clock is ahead, the date may roll over.
+            (
+                1_795_652_074,
+                3_600,
+                "26/Nov/2026:01:14:34 +0100",
+                "2026/11/26 01:14:34",
+            ),
+            // West, with minutes (Newfoundland), back into the previous day.
+            (
+                1_795_652_074,
+                -(3 * 3_600 + 1_800),
+                "25/Nov/2026:20:44:34 -0330",
+                "2026/11/25 20:44:34",
+            ),
+            (
+                951_825_599,
+                0,
+                "29/Feb/2000:11:59:59 +0000",
+                "2000/02/29 11:59:59",
+            ),
+            (
+                1_700_000_000,
+                5 * 3_600 + 2_700,
+                "15/Nov/2023:03:58:20 +0545",
+                "2023/11/15 03:58:20",
+            ),
+        ];
+        for &(t, off, access, error) in cases {
+            assert_eq!(
+                std::str::from_utf8(&format_log_time(t, off)).unwrap(),
+                access,
+                "{t} {off}"
+            );
+            assert_eq!(
+                std::str::from_utf8(&format_error_log_time(t, off)).unwrap(),
+                error,
+                "{t} {off}"
+            );
+        }
+        // Out of range clamps instead of panicking.
+        assert_eq!(&format_log_time(i64::MAX, i64::MAX)[..11], b"31/Dec/9999");
+        assert_eq!(&format_error_log_time(i64::MIN, -1)[..10], b"0000/01/01");
     }
 
     #[test]

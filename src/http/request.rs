@@ -99,6 +99,15 @@ impl<'a> Request<'a> {
         })
     }
 
+    /// The request line as received, without its line end (nginx's
+    /// `$request`, for the access log).
+    pub fn request_line(&self) -> &'a [u8] {
+        let start = (self.method_raw.as_ptr() as usize).saturating_sub(self.src.as_ptr() as usize);
+        let rest = self.src.get(start..).unwrap_or(&[]);
+        let end = memchr2(CR, LF, rest).unwrap_or(rest.len());
+        rest.get(..end).unwrap_or(&[])
+    }
+
     /// Record a field whose slices lie inside `src`; `false` when they do
     /// not (never for fields parsed from `src`) or there are too many.
     fn push_field(&mut self, h: Header<'a>) -> bool {
@@ -1052,6 +1061,38 @@ mod tests {
             for step in [1, 2, 3, 7] {
                 assert_eq!(stepped(input, step, LIMITS), w, "{name}: step {step}");
             }
+        }
+    }
+
+    #[test]
+    fn request_line_as_received() {
+        let cases: &[(&str, &[u8], &[u8])] = &[
+            (
+                "plain",
+                b"GET /p?q HTTP/1.1\r\nHost: h\r\n\r\n",
+                b"GET /p?q HTTP/1.1",
+            ),
+            (
+                "leading empty lines",
+                b"\r\n\nHEAD / HTTP/1.0\r\n\r\n",
+                b"HEAD / HTTP/1.0",
+            ),
+            (
+                "bare LF",
+                b"GET /x HTTP/1.1\nHost: h\n\n",
+                b"GET /x HTTP/1.1",
+            ),
+            (
+                "absolute form",
+                b"GET http://h/a%20b HTTP/1.1\r\nHost: h\r\n\r\n",
+                b"GET http://h/a%20b HTTP/1.1",
+            ),
+        ];
+        for &(name, input, want) in cases {
+            let Ok(Parse::Complete(req, _)) = parse_head(input, &mut ParseState::default()) else {
+                panic!("{name}: does not parse")
+            };
+            assert_eq!(req.request_line(), want, "{name}");
         }
     }
 

@@ -1,15 +1,18 @@
 //! The error log: `YYYY/MM/DD HH:MM:SS [level] pid#0: message`, as nginx
-//! writes it, to stderr or a file, filtered by level. Writes are rare (errors,
-//! start and stop) and go straight to the descriptor.
+//! writes it (local time), to stderr or a file, filtered by level. Writes
+//! are rare (errors, start and stop) and go straight to the descriptor. A
+//! file log is opened again by name on `SIGUSR1` (`reopen`), for logrotate.
 
 use std::fmt;
 use std::io::Write;
 
 use crate::config::{Level, LogTarget};
+use crate::http::date::format_error_log_time;
 
 /// Where error messages go and from which level on.
 pub struct Log {
     level: Level,
+    target: LogTarget,
     file: Option<std::fs::File>,
 }
 
@@ -18,25 +21,39 @@ impl Log {
     /// fails, stderr is used and the failure reported there).
     pub fn open(target: &LogTarget, level: Level) -> Log {
         let file = match target {
-            LogTarget::File(p) => {
-                match std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                {
-                    Ok(f) => Some(f),
-                    Err(e) => {
-                        eprintln!(
-                            "localserver: [alert] could not open error log {}: {e}",
-                            p.display()
-                        );
-                        None
-                    }
+            LogTarget::File(p) => match open_file(p) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    eprintln!(
+                        "localserver: [alert] could not open error log {}: {e}",
+                        p.display()
+                    );
+                    None
                 }
-            }
+            },
             _ => None,
         };
-        Log { level, file }
+        Log {
+            level,
+            target: target.clone(),
+            file,
+        }
+    }
+
+    /// Open a file log again by its name (`SIGUSR1`: logrotate moved the
+    /// old file). If that fails, the old descriptor is kept and the failure
+    /// logged to it.
+    pub fn reopen(&mut self) {
+        let LogTarget::File(p) = &self.target else {
+            return;
+        };
+        match open_file(p) {
+            Ok(f) => self.file = Some(f),
+            Err(e) => self.error(format_args!(
+                "could not reopen error log \"{}\" ({e})",
+                p.display()
+            )),
+        }
     }
 
     /// The descriptor messages go to (a CGI's stderr is this).
@@ -53,9 +70,10 @@ impl Log {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        let stamp = format_error_log_time(now, crate::sys::utc_offset(now));
         let line = format!(
             "{} [{}] {}#0: {args}\n",
-            timestamp(now),
+            String::from_utf8_lossy(&stamp),
             name(level),
             std::process::id()
         );
@@ -94,26 +112,14 @@ fn name(l: Level) -> &'static str {
     }
 }
 
-/// `YYYY/MM/DD HH:MM:SS` in UTC.
-fn timestamp(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Civil-from-days (H. Hinnant), valid for the whole i64 day range we use.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}/{m:02}/{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+/// Append-only, created `0644` like nginx's logs.
+fn open_file(p: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o644)
+        .open(p)
 }
 
 #[cfg(test)]
@@ -121,9 +127,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps() {
-        assert_eq!(timestamp(0), "1970/01/01 00:00:00");
-        assert_eq!(timestamp(951_782_400), "2000/02/29 00:00:00");
-        assert_eq!(timestamp(1_795_642_200), "2026/11/25 21:30:00");
+    fn levels_below_the_configured_one_are_not_written() {
+        let path = std::env::temp_dir().join(format!("ls-log-levels-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let log = Log::open(&LogTarget::File(path.clone()), Level::Warn);
+        log.info(format_args!("an info line"));
+        log.notice(format_args!("a notice line"));
+        log.warn(format_args!("a warn line"));
+        log.error(format_args!("an error line"));
+        log.write(Level::Crit, format_args!("a crit line"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        let pid = std::process::id();
+        for (line, (level, msg)) in lines.iter().zip([
+            ("warn", "a warn line"),
+            ("error", "an error line"),
+            ("crit", "a crit line"),
+        ]) {
+            // `YYYY/MM/DD HH:MM:SS [level] pid#0: message`
+            let (stamp, rest) = line.split_at(19);
+            assert!(
+                stamp.bytes().enumerate().all(|(i, b)| match i {
+                    4 | 7 => b == b'/',
+                    10 => b == b' ',
+                    13 | 16 => b == b':',
+                    _ => b.is_ascii_digit(),
+                }),
+                "{line}"
+            );
+            assert_eq!(rest, format!(" [{level}] {pid}#0: {msg}"));
+        }
     }
 }

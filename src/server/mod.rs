@@ -2,6 +2,7 @@
 //! connection state machine. `run` is the whole server once the
 //! configuration is loaded.
 
+pub mod access;
 pub mod buffer;
 pub mod cgi;
 pub mod conn;

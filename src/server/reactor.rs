@@ -36,6 +36,7 @@ use crate::http::response::HeadBuf;
 use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, SignalFd, Socket, classify};
 
 use super::Source;
+use super::access::AccessLogs;
 use super::buffer::BufPool;
 use super::cgi::{CgiTable, STDIN_TAG, STDOUT_TAG};
 use super::conn::{Conn, Drive, Env, Phase, ms};
@@ -72,6 +73,7 @@ macro_rules! env {
             stderr: $r.log.fd(),
             splice: $r.splice,
             sessions: $r.sessions.as_mut(),
+            access: &mut $r.access,
             stats: &mut $r.stats,
             gauges: $gauges,
         }
@@ -217,6 +219,8 @@ pub struct Reactor {
     clock: Instant,
     accept_resume_at: Millis,
     log: Log,
+    /// Access logs: buffered, written by `tick` at most a second late.
+    access: AccessLogs,
     stop: bool,
     /// A graceful stop (`SIGQUIT`) is under way; it ends at this instant.
     drain_until: Option<Millis>,
@@ -248,6 +252,7 @@ impl Reactor {
             libc::SIGQUIT,
             libc::SIGHUP,
             libc::SIGCHLD,
+            libc::SIGUSR1,
         ])?;
         epoll.add(signals.as_raw_fd(), SIGNAL_TOKEN, Interest::Read)?;
         let specs = config.listeners();
@@ -264,6 +269,7 @@ impl Reactor {
                 ready: true,
             });
         }
+        let access = AccessLogs::open(&config, &log);
         if listeners.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
@@ -294,6 +300,7 @@ impl Reactor {
             clock: Instant::now(),
             accept_resume_at: 0,
             log,
+            access,
             stop: false,
             drain_until: None,
             cgi: CgiTable::default(),
@@ -323,6 +330,9 @@ impl Reactor {
                 0
             } else {
                 let mut next = self.timers.next();
+                if let Some(f) = self.access.next_flush() {
+                    next = Some(next.map_or(f, |t| t.min(f)));
+                }
                 if let Some(until) = self.drain_until {
                     next = Some(next.map_or(until, |t| t.min(until)));
                 }
@@ -338,6 +348,7 @@ impl Reactor {
             self.accept(now);
             self.run_pending(now);
             self.expire(now);
+            self.access.tick(now, &self.log);
             if now >= self.next_sweep {
                 self.next_sweep = now + SWEEP_MS;
                 if let Some(store) = self.sessions.as_mut() {
@@ -345,6 +356,7 @@ impl Reactor {
                 }
             }
         }
+        self.access.flush_all(&self.log);
         // CONFIG.md: even a fast stop saves state such as sessions.
         if let Some(store) = self.sessions.as_mut() {
             store.flush();
@@ -465,6 +477,7 @@ impl Reactor {
             self.sessions = open_sessions(&config, &self.log);
         }
         self.roots.clear();
+        self.access.reconfigure(&config, &self.log);
         let cfgs = Some(Rc::new(Gen { config, specs }));
         let idx = match self.gens.iter().position(Option::is_none) {
             Some(free) => free,
@@ -636,6 +649,15 @@ impl Reactor {
                     self.log
                         .notice(format_args!("signal {sig} received, exiting"));
                     self.stop = true;
+                }
+                // CONFIG.md: SIGUSR1 reopens the logs (logrotate). What is
+                // buffered goes to the old files first.
+                libc::SIGUSR1 => {
+                    self.log.notice(format_args!(
+                        "signal {sig} (SIGUSR1) received, reopening logs"
+                    ));
+                    self.access.reopen(&self.log);
+                    self.log.reopen();
                 }
                 libc::SIGQUIT => {
                     self.log.notice(format_args!(

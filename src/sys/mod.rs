@@ -12,15 +12,17 @@ pub mod file;
 pub mod process;
 pub mod signal;
 pub mod socket;
+pub mod time;
 
 pub use epoll::{Epoll, Event, Events, Interest};
 pub use file::{Dir, DirEntry, File, FileKind, Meta};
 pub use process::{
     Command, Forked, Pipe, drop_privileges, fork, is_root, kill, kill_group, lookup_user, pipe,
-    random_bytes, reap, set_parent_death_signal, spawn, splice,
+    random_bytes, reap, set_nonblocking, set_parent_death_signal, spawn, splice,
 };
 pub use signal::{SignalFd, ignore_sigpipe, raise_nofile_limit};
 pub use socket::{Listener, Socket};
+pub use time::utc_offset;
 
 /// Turn a C-style return value into `io::Result`: `-1` becomes the thread's
 /// `errno`.

@@ -349,7 +349,7 @@ impl<T: Transport> Conn<T> {
                     match parse_cgi_head(b.readable()) {
                         Ok(Some((head, used))) => {
                             let (framing, close) = write_cgi_head(env, x, &head);
-                            Some(Ok((framing, close, used)))
+                            Some(Ok((framing, close, used, head.status)))
                         }
                         Ok(None) if b.is_full() || cgi.eof => Some(Err(())),
                         Ok(None) => None,
@@ -366,7 +366,7 @@ impl<T: Transport> Conn<T> {
                     self.reply_error(env, 502);
                     return Some(Step::Continue);
                 }
-                Some(Ok((framing, close, used))) => {
+                Some(Ok((framing, close, used, status))) => {
                     if let Some(b) = cgi.buf.as_mut() {
                         b.consume(used);
                     }
@@ -374,6 +374,7 @@ impl<T: Transport> Conn<T> {
                     self.ending.close |= close;
                     let out = self.out.get_or_insert_with(|| env.pool.get());
                     out.push(env.scratch);
+                    self.count_head(Some(status), env.scratch.len());
                 }
             }
         }

@@ -18,6 +18,8 @@ use super::{Ending, Env, Exchange, MAX_DISCARD, ms};
 
 /// A reply turned into a head (in `Env::scratch`) and what follows it.
 pub(super) struct Prepared {
+    /// The status the head carries (for the access log).
+    pub status: u16,
     pub body: Body,
     pub ending: Ending,
     /// Body bytes to read and drop before the reply is sent.
@@ -341,6 +343,7 @@ fn finish_prepare(
             linger: true,
         };
         return Prepared {
+            status: 500,
             body: Body::Empty,
             ending: closing,
             discard: 0,
@@ -348,6 +351,7 @@ fn finish_prepare(
     }
     let body = if x.head_only { Body::Empty } else { reply.body };
     Prepared {
+        status: reply.status,
         body,
         ending,
         discard,
@@ -372,12 +376,13 @@ pub(super) fn prepare_error(env: &mut Env<'_>, server: Option<usize>, status: u1
         }
         None => Reply::status(status),
     };
-    let body = if write_head(env.scratch, env.date, &reply, None, true, false) {
-        reply.body
+    let (status, body) = if write_head(env.scratch, env.date, &reply, None, true, false) {
+        (reply.status, reply.body)
     } else {
-        Body::Empty
+        (500, Body::Empty)
     };
     Prepared {
+        status,
         body,
         ending: Ending {
             close: true,

@@ -32,6 +32,7 @@ use crate::http::response::HeadBuf;
 use crate::http::{Parse, Version, parse_head};
 use crate::sys::{Epoll, ErrorKind, File, Pipe, classify};
 
+use super::access::{AccessLogs, Pending};
 use super::buffer::{Buf, BufPool};
 use super::cgi::{CgiProc, CgiTable};
 use super::inbound::Inbound;
@@ -80,6 +81,8 @@ pub struct Env<'a> {
     /// The session store (`None` when no route has `session on`, or it
     /// could not be opened).
     pub sessions: Option<&'a mut SessionStore>,
+    /// The access logs (empty when no server has one).
+    pub access: &'a mut AccessLogs,
     /// The loop's counters; a parsed head counts a request here.
     pub stats: &'a mut Stats,
     /// Counts the open connections other than this one by [`Phase`]
@@ -231,6 +234,9 @@ pub struct Conn<T> {
     wrote: bool,
     /// `TCP_NODELAY` is set.
     nodelay: bool,
+    /// The access log line of the current exchange (only when its server
+    /// logs; `None` between requests).
+    line: Option<Box<Pending>>,
 }
 
 impl<T: Transport> Conn<T> {
@@ -256,6 +262,7 @@ impl<T: Transport> Conn<T> {
             splice: None,
             wrote: false,
             nodelay: false,
+            line: None,
         }
     }
 
@@ -316,6 +323,7 @@ impl<T: Transport> Conn<T> {
                 Step::Wait => return Drive::Wait,
                 Step::Budget => return Drive::Again,
                 Step::Close => {
+                    self.log_abandoned(env);
                     self.release(env.pool);
                     return Drive::Close;
                 }
@@ -333,12 +341,16 @@ impl<T: Transport> Conn<T> {
         let cgi_started = self.cgi.as_ref().is_some_and(|c| c.has_answered());
         match self.state {
             // RFC 9110 §15.5.9: the head (or body) did not arrive in time.
-            State::Head => self.reply_error(env, 408),
+            State::Head => {
+                self.begin_raw_line(env);
+                self.reply_error(env, 408);
+            }
             State::Body | State::Cgi if cgi_late && !cgi_started => {
                 self.reply_error(env, 504);
             }
             State::Body if !cgi_started => self.reply_error(env, 408),
             _ => {
+                self.log_abandoned(env);
                 self.release(env.pool);
                 return Drive::Close;
             }
@@ -373,15 +385,29 @@ impl<T: Transport> Conn<T> {
             let full = buf.is_full();
             let (bytes, parse) = buf.for_parse();
             let outcome = match parse_head(bytes, parse) {
-                Ok(Parse::Complete(req, used)) => Ok((
-                    exchange::start(env, self.spec, self.requests, info, &req),
-                    used,
-                )),
+                Ok(Parse::Complete(req, used)) => {
+                    if env.access.is_on() {
+                        if let Some(old) = self.line.take() {
+                            env.access.recycle(old);
+                        }
+                        self.line = begin_line(env, self.spec, &req);
+                    }
+                    Ok((
+                        exchange::start(env, self.spec, self.requests, info, &req),
+                        used,
+                    ))
+                }
                 // A full buffer without the end of the head: over MAX_HEAD (rule 14).
                 Ok(Parse::Partial) if full => Err(431),
                 Ok(Parse::Partial) => Err(0),
                 Err(e) => Err(e.status()),
             };
+            if matches!(outcome, Err(s) if s != 0) && env.access.is_on() {
+                // nginx logs a head it could not parse with the bytes it got.
+                if let Some(target) = default_log(env, self.spec) {
+                    self.line = env.access.begin_raw(target, bytes);
+                }
+            }
             match outcome {
                 Ok((started, used)) => {
                     buf.consume(used);
@@ -543,6 +569,7 @@ impl<T: Transport> Conn<T> {
                 Ok(n) => n,
                 Err(e) => return self.write_error(&e),
             };
+            count_sent(&mut self.line, n);
             let from_head = n.min(head.len());
             out.consume(from_head);
             self.body.advance(n - from_head);
@@ -560,6 +587,7 @@ impl<T: Transport> Conn<T> {
                 Ok(n) => n,
                 Err(e) => return self.write_error(&e),
             };
+            count_sent(&mut self.line, n);
             self.body.advance(n);
             if n < left {
                 self.writable = false;
@@ -571,7 +599,11 @@ impl<T: Transport> Conn<T> {
                 .unwrap_or(usize::MAX)
                 .min(SENDFILE_CHUNK);
             if want > 0 {
-                match self.io.sendfile(file, off, want) {
+                let sent = self.io.sendfile(file, off, want);
+                if let (Ok(n), Some(l)) = (&sent, self.line.as_mut()) {
+                    l.sent += *n as u64;
+                }
+                match sent {
                     // The file shrank under us: the promised length cannot be
                     // kept, so the only honest ending is to close.
                     Ok(0) => return WriteOutcome::Closed,
@@ -628,6 +660,10 @@ impl<T: Transport> Conn<T> {
     /// or close.
     fn finish_exchange(&mut self, env: &mut Env<'_>) -> Step {
         self.requests += 1;
+        if let Some(line) = self.line.take() {
+            env.access
+                .finish(line, self.peer.ip(), env.unix_now, env.now);
+        }
         let mut ending = std::mem::take(&mut self.ending);
         // An answer sent before its request's body was all read: the rest of
         // that body must never be parsed as a request (HTTP.md rule 19).
@@ -698,8 +734,10 @@ impl<T: Transport> Conn<T> {
             } => {
                 if expect_continue {
                     // RFC 9110 §10.1.1: the client waits for this before the body.
+                    const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
                     let out = self.out.get_or_insert_with(|| env.pool.get());
-                    out.push(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    out.push(CONTINUE);
+                    self.count_head(None, CONTINUE.len());
                 }
                 self.exchange = Some(exchange);
                 self.inbound = Some(inbound);
@@ -747,6 +785,7 @@ impl<T: Transport> Conn<T> {
     fn install(&mut self, env: &mut Env<'_>, p: Prepared) {
         let mut out = self.out.take().unwrap_or_else(|| env.pool.get());
         out.push(env.scratch);
+        self.count_head(Some(p.status), env.scratch.len());
         self.body = match p.body {
             Body::Empty => OutBody::None,
             Body::Static(b) if b.len() <= out.free() => {
@@ -781,12 +820,83 @@ impl<T: Transport> Conn<T> {
         }
     }
 
+    /// A head that timed out: logged with what arrived, as nginx does; a
+    /// connection that sent nothing at all is closed without a line.
+    fn begin_raw_line(&mut self, env: &mut Env<'_>) {
+        if !env.access.is_on() {
+            return;
+        }
+        let Some(buf) = self.inbuf.as_mut().filter(|b| !b.is_empty()) else {
+            return;
+        };
+        buf.make_contiguous();
+        if let Some(old) = self.line.take() {
+            env.access.recycle(old);
+        }
+        if let Some(target) = default_log(env, self.spec) {
+            self.line = env.access.begin_raw(target, buf.readable());
+        }
+    }
+
+    /// The connection closes in the middle of an exchange: its line is
+    /// still written (with what was sent). Without a reply yet, the status
+    /// is nginx's: 400 while a body was being read, else 499 (the client
+    /// went away first).
+    fn log_abandoned(&mut self, env: &mut Env<'_>) {
+        if let Some(mut line) = self.line.take() {
+            if line.status == 0 {
+                line.status = if self.state == State::Body { 400 } else { 499 };
+            }
+            env.access
+                .finish(line, self.peer.ip(), env.unix_now, env.now);
+        }
+    }
+
+    /// A head of `len` bytes went into the output buffer (with the final
+    /// status, unless it is an interim `100 Continue`).
+    fn count_head(&mut self, status: Option<u16>, len: usize) {
+        if let Some(l) = self.line.as_mut() {
+            if let Some(s) = status {
+                l.status = s;
+            }
+            l.head += len as u64;
+        }
+    }
+
     fn drop_empty_inbuf(&mut self, pool: &mut BufPool) {
         if self.inbuf.as_ref().is_some_and(Buf::is_empty)
             && let Some(b) = self.inbuf.take()
         {
             pool.put(b);
         }
+    }
+}
+
+/// Start the access log line of a parsed request, on the virtual server
+/// that will answer it (`None` when that server does not log).
+fn begin_line(
+    env: &mut Env<'_>,
+    spec: usize,
+    req: &crate::http::Request<'_>,
+) -> Option<Box<Pending>> {
+    let config = env.config;
+    let server = env.specs.get(spec)?.select(config, req.host);
+    env.access
+        .begin(&config.servers.get(server)?.access_log, req)
+}
+
+/// The access log of the listener's default server (for a head that
+/// could not be parsed, so has no host to choose by).
+fn default_log<'c>(env: &Env<'c>, spec: usize) -> Option<&'c crate::config::LogTarget> {
+    let config = env.config;
+    let server = env.specs.get(spec)?.default;
+    Some(&config.servers.get(server)?.access_log)
+}
+
+/// `n` bytes of the exchange went to the client.
+fn count_sent(line: &mut Option<Box<Pending>>, n: usize) {
+    if let Some(l) = line.as_mut() {
+        l.sent += n as u64;
     }
 }
 

@@ -12,6 +12,7 @@ struct World {
     roots: RootCache,
     scratch: HeadBuf,
     cgi: crate::server::cgi::CgiTable,
+    access: AccessLogs,
     now: Millis,
     dir: PathBuf,
     stats: crate::handlers::status::Stats,
@@ -47,6 +48,7 @@ impl World {
             roots: RootCache::default(),
             scratch: HeadBuf::new(),
             cgi: Default::default(),
+            access: AccessLogs::default(),
             now: 1_000,
             dir,
             stats: Default::default(),
@@ -81,6 +83,7 @@ impl World {
             stderr: 2,
             splice: false,
             sessions: None,
+            access: &mut self.access,
             stats: &mut self.stats,
             gauges: &no_gauges,
         }

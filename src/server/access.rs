@@ -1,0 +1,736 @@
+//! The access log: one line per response in nginx's `combined` format,
+//!
+//! ```text
+//! $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"
+//! ```
+//!
+//! byte for byte, values escaped as `ngx_http_log_escape` does (`"`, `\`,
+//! bytes below 0x20 and from 0x7f as `\xHH`), `-` for a value that is
+//! absent or empty.
+//!
+//! A line is built in two halves. At head time, while the request's bytes
+//! are still in the connection's input buffer, the few bounded fields the
+//! line needs (user, request line, referer, user agent) are escaped into a
+//! `Pending` taken from a pool; the connection keeps it until the exchange
+//! ends, then the address, time, status and byte count are added and the
+//! line goes into its log's buffer. An idle connection holds no `Pending`,
+//! and a server without an access log never makes one.
+//!
+//! Each distinct target has one buffer of `BUF_CAP` bytes, written when a
+//! line would not fit, by the loop at most `FLUSH_MS` after a line was
+//! added, before the logs are reopened (`SIGUSR1`) and at stop. A regular
+//! file append does not block; standard output or error that is a pipe or
+//! a terminal is written through a non-blocking description of its own, and
+//! when it is full lines wait in the buffer, then are dropped and counted
+//! in the error log, so the loop never waits for a reader.
+
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+use crate::config::{Config, LogTarget};
+use crate::http::Request;
+use crate::http::date::format_log_time;
+
+use super::log::Log;
+use super::timer::Millis;
+
+/// Bytes a log's buffer holds before it is written.
+pub const BUF_CAP: usize = 64 * 1024;
+/// A line is written at most this long after it was added.
+pub const FLUSH_MS: Millis = 1_000;
+/// Spare `Pending`s kept for reuse (beyond it they are freed).
+const SPARE_KEEP: usize = 1024;
+/// A spare whose text grew past this is freed rather than kept.
+const SPARE_TEXT_MAX: usize = 8 * 1024;
+/// Bytes a line may take beyond its escaped fields: address (45), time
+/// (26), status, a `u64` byte count, dashes, quotes and separators.
+const LINE_OVERHEAD: usize = 128;
+
+/// nginx's escape set (`ngx_http_log_escape`): control bytes, `"`, `\`,
+/// DEL and every byte from 0x80.
+const fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b >= 0x7f || b == b'"' || b == b'\\'
+}
+
+const ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = needs_escape(i as u8);
+        i += 1;
+    }
+    t
+};
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Append `v` to `out` escaped, or `-` when it is empty.
+pub fn push_escaped(out: &mut Vec<u8>, v: &[u8]) {
+    if v.is_empty() {
+        out.push(b'-');
+        return;
+    }
+    let mut rest = v;
+    while let Some(i) = rest.iter().position(|&b| ESCAPE[usize::from(b)]) {
+        let (plain, tail) = rest.split_at(i);
+        out.extend_from_slice(plain);
+        let Some((&b, tail)) = tail.split_first() else {
+            break;
+        };
+        out.extend_from_slice(&[
+            b'\\',
+            b'x',
+            HEX[usize::from(b >> 4)],
+            HEX[usize::from(b & 0xf)],
+        ]);
+        rest = tail;
+    }
+    out.extend_from_slice(rest);
+}
+
+/// The user name of an `Authorization: Basic` value (nginx's
+/// `$remote_user`, taken whether or not the route checks it), escaped
+/// into `out`; `-` when there is none, it does not decode, or it is empty.
+fn push_basic_user(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    let start = out.len();
+    if !decode_basic_user(out, value.unwrap_or(&[])) || out.len() == start {
+        out.truncate(start);
+        out.push(b'-');
+    }
+}
+
+/// Decode `Basic <base64 of user:password>` and escape the user into
+/// `out`; `false` unless it decodes and holds a `:` (as nginx requires).
+fn decode_basic_user(out: &mut Vec<u8>, v: &[u8]) -> bool {
+    let Some(scheme) = v.get(..6) else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case(b"basic ") {
+        return false;
+    }
+    let b64 = v.get(6..).unwrap_or(&[]);
+    let b64 = &b64[b64.iter().take_while(|&&c| c == b' ').count()..];
+    // Trailing padding (and only that) may be left off, as in nginx.
+    let b64 = b64
+        .iter()
+        .rposition(|&c| c != b'=')
+        .map_or(&b64[..0], |i| &b64[..=i]);
+    if b64.is_empty() || b64.len() % 4 == 1 {
+        return false;
+    }
+    let mut acc: u32 = 0;
+    let mut bits = 0u32;
+    for &c in b64 {
+        let Some(d) = b64_digit(c) else {
+            return false;
+        };
+        acc = (acc << 6) | u32::from(d);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            let byte = (acc >> bits) as u8;
+            acc &= (1 << bits) - 1;
+            if byte == b':' {
+                return true;
+            }
+            push_escaped_byte(out, byte);
+        }
+    }
+    false
+}
+
+fn push_escaped_byte(out: &mut Vec<u8>, b: u8) {
+    if ESCAPE[usize::from(b)] {
+        out.extend_from_slice(&[
+            b'\\',
+            b'x',
+            HEX[usize::from(b >> 4)],
+            HEX[usize::from(b & 0xf)],
+        ]);
+    } else {
+        out.push(b);
+    }
+}
+
+fn b64_digit(c: u8) -> Option<u8> {
+    Some(match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return None,
+    })
+}
+
+/// What is kept of a request from its head to the end of its exchange.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// Index of the log the line goes to.
+    log: usize,
+    /// The response's status (0 until a reply is decided).
+    pub status: u16,
+    /// Head bytes queued for the client (a `100 Continue` included).
+    pub head: u64,
+    /// Bytes written to the client during this exchange.
+    pub sent: u64,
+    /// The escaped user, request line, referer and user agent, one after
+    /// the other, ending at these offsets.
+    user_end: usize,
+    request_end: usize,
+    referer_end: usize,
+    text: Vec<u8>,
+}
+
+impl Pending {
+    /// `$body_bytes_sent`: what was sent beyond the head.
+    pub fn body_bytes(&self) -> u64 {
+        self.sent.saturating_sub(self.head)
+    }
+}
+
+/// One access log target and its buffer.
+struct Sink {
+    target: LogTarget,
+    file: Option<std::fs::File>,
+    buf: Vec<u8>,
+    /// Lines lost since the last report (output full, or a write error).
+    dropped: u64,
+    /// The last write error since the last report.
+    error: Option<io::Error>,
+}
+
+/// Every access log of the configuration. A server's log is found by its
+/// target, so a connection still on the configuration of before a reload
+/// (`SIGHUP`) logs where that configuration said; a target a reload drops
+/// stays open (its lines in flight still land), one it adds is opened.
+#[derive(Default)]
+pub struct AccessLogs {
+    sinks: Vec<Sink>,
+    /// Some server of the current configuration logs.
+    on: bool,
+    /// Boxed because a connection holds one as an `Option<Box<_>>` (8
+    /// bytes in every `Conn`, logging or not); pooling the boxes keeps the
+    /// allocation out of the request path.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Pending>>,
+    /// `$time_local` of `time_secs`.
+    time_secs: Option<i64>,
+    time_text: [u8; 26],
+    /// When the buffers are next written (`None` while they are empty).
+    flush_at: Option<Millis>,
+}
+
+impl AccessLogs {
+    /// Open the access log of every server (one buffer per distinct
+    /// target). A file that cannot be opened is reported and its lines
+    /// are dropped until a reopen succeeds.
+    pub fn open(config: &Config, log: &Log) -> AccessLogs {
+        let mut logs = AccessLogs::default();
+        logs.reconfigure(config, log);
+        logs
+    }
+
+    /// Open the targets of `config` not open yet (at start and on reload).
+    pub fn reconfigure(&mut self, config: &Config, log: &Log) {
+        self.on = false;
+        for server in &config.servers {
+            let target = &server.access_log;
+            if *target == LogTarget::Off {
+                continue;
+            }
+            self.on = true;
+            if self.find(target).is_some() {
+                continue;
+            }
+            let file = match open_target(target) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    log.error(format_args!(
+                        "could not open access log {} ({e})",
+                        describe(target)
+                    ));
+                    None
+                }
+            };
+            self.sinks.push(Sink {
+                target: target.clone(),
+                file,
+                buf: Vec::with_capacity(BUF_CAP),
+                dropped: 0,
+                error: None,
+            });
+        }
+    }
+
+    /// Whether any server logs at all (when not, nothing else here runs).
+    #[inline]
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
+    /// The sink of `target` (compared as bytes: cheaper than `Path`'s
+    /// component-wise equality, and the paths come from one parser).
+    fn find(&self, target: &LogTarget) -> Option<usize> {
+        self.sinks.iter().position(|s| match (&s.target, target) {
+            (LogTarget::File(a), LogTarget::File(b)) => a.as_os_str() == b.as_os_str(),
+            (a, b) => a == b,
+        })
+    }
+
+    /// Start the line of a parsed request answered by a server whose
+    /// `access_log` is `target`; `None` when it is `off`.
+    pub fn begin(&mut self, target: &LogTarget, req: &Request<'_>) -> Option<Box<Pending>> {
+        let mut p = self.take(target)?;
+        push_basic_user(&mut p.text, req.header("authorization"));
+        p.user_end = p.text.len();
+        push_escaped(&mut p.text, req.request_line());
+        p.request_end = p.text.len();
+        push_escaped(&mut p.text, req.header("referer").unwrap_or(&[]));
+        p.referer_end = p.text.len();
+        push_escaped(&mut p.text, req.header("user-agent").unwrap_or(&[]));
+        Some(p)
+    }
+
+    /// Start the line of a head that failed before a request existed:
+    /// nginx logs as `$request` the bytes it got, from the first that is
+    /// not an empty line up to a line end; the fields are unknown (`-`).
+    pub fn begin_raw(&mut self, target: &LogTarget, bytes: &[u8]) -> Option<Box<Pending>> {
+        let mut p = self.take(target)?;
+        p.text.push(b'-');
+        p.user_end = p.text.len();
+        let start = bytes
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .unwrap_or(bytes.len());
+        let rest = bytes.get(start..).unwrap_or(&[]);
+        let end = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
+        push_escaped(&mut p.text, rest.get(..end).unwrap_or(&[]));
+        p.request_end = p.text.len();
+        p.text.push(b'-');
+        p.referer_end = p.text.len();
+        p.text.push(b'-');
+        Some(p)
+    }
+
+    fn take(&mut self, target: &LogTarget) -> Option<Box<Pending>> {
+        if *target == LogTarget::Off {
+            return None;
+        }
+        let log = self.find(target)?;
+        let mut p = self.spare.pop().unwrap_or_default();
+        p.log = log;
+        p.status = 0;
+        p.head = 0;
+        p.sent = 0;
+        p.text.clear();
+        Some(p)
+    }
+
+    /// Give back a `Pending` whose line will not be written.
+    pub fn recycle(&mut self, p: Box<Pending>) {
+        // One huge head (a long URI, a 414) must not pin its capacity.
+        if self.spare.len() < SPARE_KEEP && p.text.capacity() <= SPARE_TEXT_MAX {
+            self.spare.push(p);
+        }
+    }
+
+    /// Complete the line of an exchange that ended and add it to its log.
+    pub fn finish(&mut self, p: Box<Pending>, peer: IpAddr, unix_now: i64, now: Millis) {
+        if self.time_secs != Some(unix_now) {
+            self.time_text = format_log_time(unix_now, crate::sys::utc_offset(unix_now));
+            self.time_secs = Some(unix_now);
+        }
+        if let Some(sink) = self.sinks.get_mut(p.log) {
+            let want = p.text.len() + LINE_OVERHEAD;
+            if !sink.buf.is_empty() && sink.buf.len() + want > BUF_CAP {
+                sink.flush();
+            }
+            if !sink.buf.is_empty() && sink.buf.len() + want > BUF_CAP {
+                // The reader is not keeping up: lose the line, not the loop.
+                sink.dropped += 1;
+            } else {
+                write_line(&mut sink.buf, &p, peer, &self.time_text);
+                if self.flush_at.is_none() {
+                    self.flush_at = Some(now + FLUSH_MS);
+                }
+            }
+        }
+        self.recycle(p);
+    }
+
+    /// When the loop must next call `tick`.
+    pub fn next_flush(&self) -> Option<Millis> {
+        self.flush_at
+    }
+
+    /// Write the buffers if their time has come, and report losses.
+    pub fn tick(&mut self, now: Millis, log: &Log) {
+        if self.flush_at.is_some_and(|t| t <= now) {
+            self.flush_all(log);
+            if self.sinks.iter().any(|s| !s.buf.is_empty()) {
+                self.flush_at = Some(now + FLUSH_MS);
+            }
+        }
+    }
+
+    /// Write every buffer now (the loop's timer, a reopen, the stop).
+    pub fn flush_all(&mut self, log: &Log) {
+        for sink in &mut self.sinks {
+            sink.flush();
+            sink.report(log);
+        }
+        self.flush_at = None;
+    }
+
+    /// `SIGUSR1`: write what is buffered to the files as they are, then
+    /// open each file log by its name again (logrotate has moved the old
+    /// one). Standard output and error are kept. A file that cannot be
+    /// opened keeps its old descriptor.
+    pub fn reopen(&mut self, log: &Log) {
+        self.flush_all(log);
+        for sink in &mut self.sinks {
+            if !matches!(sink.target, LogTarget::File(_)) {
+                continue;
+            }
+            match open_target(&sink.target) {
+                Ok(f) => sink.file = Some(f),
+                Err(e) => log.error(format_args!(
+                    "could not reopen access log {} ({e})",
+                    describe(&sink.target)
+                )),
+            }
+        }
+    }
+}
+
+impl Sink {
+    /// Write as much of the buffer as the target takes now.
+    fn flush(&mut self) {
+        let mut done = 0;
+        while let Some(rest) = self.buf.get(done..).filter(|r| !r.is_empty()) {
+            let Some(mut file) = self.file.as_ref() else {
+                self.lose(done, None);
+                return;
+            };
+            match file.write(rest) {
+                Ok(0) => {
+                    self.lose(done, Some(io::ErrorKind::WriteZero.into()));
+                    return;
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A full pipe: the rest waits for the next flush.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.lose(done, Some(e));
+                    return;
+                }
+            }
+        }
+        self.buf.drain(..done);
+    }
+
+    /// Drop the buffer from `from` on, counting its lines.
+    fn lose(&mut self, from: usize, error: Option<io::Error>) {
+        let rest = self.buf.get(from..).unwrap_or(&[]);
+        self.dropped += memchr::memchr_iter(b'\n', rest).count() as u64;
+        self.buf.clear();
+        if error.is_some() {
+            self.error = error;
+        }
+    }
+
+    fn report(&mut self, log: &Log) {
+        if let Some(e) = self.error.take() {
+            log.error(format_args!(
+                "write() to access log {} failed ({e})",
+                describe(&self.target)
+            ));
+        }
+        if self.dropped > 0 {
+            log.warn(format_args!(
+                "{} access log lines to {} dropped",
+                self.dropped,
+                describe(&self.target)
+            ));
+            self.dropped = 0;
+        }
+    }
+}
+
+/// The whole line, from the halves kept in `p` and what the end added.
+fn write_line(out: &mut Vec<u8>, p: &Pending, peer: IpAddr, time: &[u8; 26]) {
+    let text = p.text.as_slice();
+    let user = text.get(..p.user_end).unwrap_or(&[]);
+    let request = text.get(p.user_end..p.request_end).unwrap_or(&[]);
+    let referer = text.get(p.request_end..p.referer_end).unwrap_or(&[]);
+    let agent = text.get(p.referer_end..).unwrap_or(&[]);
+    push_ip(out, peer);
+    out.extend_from_slice(b" - ");
+    out.extend_from_slice(user);
+    out.extend_from_slice(b" [");
+    out.extend_from_slice(time);
+    out.extend_from_slice(b"] \"");
+    out.extend_from_slice(request);
+    out.extend_from_slice(b"\" ");
+    push_u64(out, u64::from(p.status));
+    out.push(b' ');
+    push_u64(out, p.body_bytes());
+    out.extend_from_slice(b" \"");
+    out.extend_from_slice(referer);
+    out.extend_from_slice(b"\" \"");
+    out.extend_from_slice(agent);
+    out.extend_from_slice(b"\"\n");
+}
+
+/// The address as nginx prints it; IPv4 by hand, as `Display` goes
+/// through the formatting machinery and cost a tenth of a request.
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_u64(out, u64::from(octet));
+            }
+        }
+        // Writing to a Vec cannot fail.
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (v % 10) as u8;
+        }
+        v /= 10;
+        if v == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(i..).unwrap_or(&[]));
+}
+
+/// Open a target for appending. Standard output or error that is a pipe,
+/// FIFO or terminal gets a non-blocking description of its own (opened
+/// through `/proc/self/fd`), so the loop never waits on it and the flags of
+/// the description shared with the parent stay as they were; a socket,
+/// which cannot be reopened so, is set non-blocking itself.
+fn open_target(target: &LogTarget) -> io::Result<std::fs::File> {
+    let (fd, owned) = match target {
+        LogTarget::File(p) => {
+            return std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o644)
+                .open(p);
+        }
+        LogTarget::Stdout => (1, io::stdout().as_fd().try_clone_to_owned()?),
+        LogTarget::Stderr => (2, io::stderr().as_fd().try_clone_to_owned()?),
+        LogTarget::Off => return Err(io::ErrorKind::InvalidInput.into()),
+    };
+    let file = std::fs::File::from(owned);
+    // Appending to a regular file does not block.
+    if file.metadata()?.file_type().is_file() {
+        return Ok(file);
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/self/fd/{fd}"))
+    {
+        Ok(own) => Ok(own),
+        Err(_) => {
+            use std::os::fd::AsRawFd;
+            crate::sys::set_nonblocking(file.as_raw_fd(), true)?;
+            Ok(file)
+        }
+    }
+}
+
+/// A target for messages.
+fn describe(target: &LogTarget) -> String {
+    match target {
+        LogTarget::File(p) => format!("\"{}\"", p.display()),
+        LogTarget::Stdout => "stdout".into(),
+        LogTarget::Stderr => "stderr".into(),
+        LogTarget::Off => "off".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{Parse, ParseState, parse_head};
+
+    fn escaped(v: &[u8]) -> String {
+        let mut out = Vec::new();
+        push_escaped(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn escape_table_matches_the_predicate() {
+        for b in 0..=255u8 {
+            let want = !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\';
+            assert_eq!(ESCAPE[usize::from(b)], want, "byte {b:#04x}");
+        }
+    }
+
+    #[test]
+    fn escaping_as_nginx_does() {
+        let cases: &[(&str, &[u8], &str)] = &[
+            ("empty is a dash", b"", "-"),
+            ("plain", b"curl/8.5.0", "curl/8.5.0"),
+            ("quote", b"say \"hi\"", "say \\x22hi\\x22"),
+            ("backslash", b"a\\b", "a\\x5Cb"),
+            ("control bytes", b"\x01\t\x1f", "\\x01\\x09\\x1F"),
+            ("DEL and high bytes", b"\x7f\x80\xff", "\\x7F\\x80\\xFF"),
+            ("utf-8 is escaped too", "é".as_bytes(), "\\xC3\\xA9"),
+            ("space and tilde stay", b" ~", " ~"),
+        ];
+        for &(name, input, want) in cases {
+            assert_eq!(escaped(input), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn basic_auth_user() {
+        let user = |v: Option<&[u8]>| {
+            let mut out = Vec::new();
+            push_basic_user(&mut out, v);
+            String::from_utf8(out).unwrap()
+        };
+        // "ada:secret", "ada:", ":pw", "nocolon", "a\"b:x"
+        assert_eq!(user(Some(b"Basic YWRhOnNlY3JldA==")), "ada");
+        assert_eq!(user(Some(b"basic   YWRhOnNlY3JldA")), "ada");
+        assert_eq!(user(Some(b"Basic YWRhOg==")), "ada");
+        assert_eq!(user(Some(b"Basic OnB3")), "-");
+        assert_eq!(user(Some(b"Basic bm9jb2xvbg==")), "-");
+        assert_eq!(user(Some(b"Basic YSJiOng=")), "a\\x22b");
+        assert_eq!(user(Some(b"Basic !!!!")), "-");
+        assert_eq!(user(Some(b"Bearer abc")), "-");
+        assert_eq!(user(Some(b"Basic ")), "-");
+        assert_eq!(user(None), "-");
+    }
+
+    #[test]
+    fn addresses() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.255.9",
+            "::1",
+            "::ffff:1.2.3.4",
+            "2001:db8::1",
+        ] {
+            let mut out = Vec::new();
+            push_ip(&mut out, ip.parse().unwrap());
+            assert_eq!(String::from_utf8(out).unwrap(), ip);
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        for v in [0, 7, 10, 404, 1_048_576, u64::MAX] {
+            let mut out = Vec::new();
+            push_u64(&mut out, v);
+            assert_eq!(out, v.to_string().as_bytes());
+        }
+    }
+
+    fn logs_for_test() -> AccessLogs {
+        AccessLogs {
+            on: true,
+            sinks: vec![Sink {
+                target: LogTarget::Stdout,
+                file: None,
+                buf: Vec::new(),
+                dropped: 0,
+                error: None,
+            }],
+            ..AccessLogs::default()
+        }
+    }
+
+    #[test]
+    fn a_whole_line() {
+        let mut logs = logs_for_test();
+        let head = b"GET /a?b=\"c\" HTTP/1.1\r\nHost: h\r\nUser-Agent: x\ty\xff\r\n\
+                     Referer: http://r/\r\n\r\n";
+        let Ok(Parse::Complete(req, _)) = parse_head(head, &mut ParseState::default()) else {
+            panic!("head does not parse")
+        };
+        assert!(logs.begin(&LogTarget::Off, &req).is_none());
+        assert!(logs.begin(&LogTarget::Stderr, &req).is_none(), "not open");
+        let mut p = logs.begin(&LogTarget::Stdout, &req).unwrap();
+        p.status = 200;
+        p.head = 100;
+        p.sent = 142;
+        let mut out = Vec::new();
+        write_line(
+            &mut out,
+            &p,
+            IpAddr::from([10, 0, 0, 1]),
+            b"26/Nov/2026:00:14:34 +0000",
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "10.0.0.1 - - [26/Nov/2026:00:14:34 +0000] \"GET /a?b=\\x22c\\x22 HTTP/1.1\" \
+             200 42 \"http://r/\" \"x\\x09y\\xFF\"\n"
+        );
+        logs.finish(p, IpAddr::from([10, 0, 0, 1]), 0, 5);
+        assert_eq!(logs.next_flush(), Some(5 + FLUSH_MS));
+        assert_eq!(logs.spare.len(), 1, "the Pending went back to the pool");
+    }
+
+    #[test]
+    fn a_raw_line_for_a_bad_head() {
+        let mut logs = logs_for_test();
+        let mut p = logs
+            .begin_raw(&LogTarget::Stdout, b"\r\n\x16\x03\x01 junk\r\nmore")
+            .unwrap();
+        p.status = 400;
+        let mut out = Vec::new();
+        write_line(
+            &mut out,
+            &p,
+            "::1".parse().unwrap(),
+            b"01/Jan/1970:00:00:00 +0000",
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "::1 - - [01/Jan/1970:00:00:00 +0000] \"\\x16\\x03\\x01 junk\" 400 0 \"-\" \"-\"\n"
+        );
+    }
+
+    #[test]
+    fn a_full_buffer_without_output_drops_and_counts() {
+        let mut logs = logs_for_test();
+        let head = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        let Ok(Parse::Complete(req, _)) = parse_head(head, &mut ParseState::default()) else {
+            panic!("head does not parse")
+        };
+        let lines = BUF_CAP / 60 + 10;
+        for _ in 0..lines {
+            let p = logs.begin(&LogTarget::Stdout, &req).unwrap();
+            logs.finish(p, IpAddr::from([127, 0, 0, 1]), 0, 0);
+        }
+        let sink = &logs.sinks[0];
+        // No descriptor: a flush loses the buffer, and every line is counted.
+        assert!(sink.buf.len() <= BUF_CAP);
+        let buffered = memchr::memchr_iter(b'\n', &sink.buf).count() as u64;
+        assert_eq!(buffered + sink.dropped, lines as u64);
+        assert!(sink.dropped > 0);
+    }
+}
