@@ -400,7 +400,13 @@ fn every_example_configuration_passes_the_check() {
             continue;
         }
         let out = run_cli(&["-t", "-c", path.to_str().unwrap()], &examples, LIMIT);
-        assert_eq!(out.status.code(), Some(0), "{}: {}", path.display(), out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            out.stderr
+        );
         assert!(out.stderr.contains("test is successful"), "{}", out.stderr);
         n += 1;
     }
