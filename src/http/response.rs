@@ -121,6 +121,23 @@ impl<'b> HeadWriter<'b> {
         self.put(b"\r\n");
     }
 
+    /// A whole field line the caller vouches for (a constant such as
+    /// `b"Accept-Ranges: bytes\r\n"`): no checks, one copy.
+    pub fn line(&mut self, line: &'static [u8]) {
+        self.put(line);
+    }
+
+    /// `ETag: "<mtime hex>-<size hex>"\r\n` (nginx's form), written in place.
+    pub fn header_etag(&mut self, mtime: i64, size: u64) {
+        let mut tmp = arrayvec::ArrayVec::<u8, 48>::new();
+        let _ = tmp.try_extend_from_slice(b"ETag: \"");
+        hex_into(mtime as u64, &mut tmp);
+        let _ = tmp.try_push(b'-');
+        hex_into(size, &mut tmp);
+        let _ = tmp.try_extend_from_slice(b"\"\r\n");
+        self.put(&tmp);
+    }
+
     /// `Name: <decimal>\r\n` without allocating.
     pub fn header_u64(&mut self, name: &str, v: u64) {
         let mut tmp = [0u8; 20];
@@ -146,6 +163,20 @@ impl<'b> HeadWriter<'b> {
         } else {
             Ok(self.buf.len())
         }
+    }
+}
+
+/// Appends `v` in lowercase hex, without leading zeros (`0` for zero).
+pub(crate) fn hex_into<const N: usize>(v: u64, out: &mut arrayvec::ArrayVec<u8, N>) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digits = if v == 0 {
+        1
+    } else {
+        16 - v.leading_zeros() / 4
+    };
+    for i in (0..digits).rev() {
+        let d = ((v >> (i * 4)) & 0xf) as usize;
+        let _ = out.try_push(DIGITS.get(d).copied().unwrap_or(b'0'));
     }
 }
 

@@ -8,6 +8,7 @@ use arrayvec::ArrayString;
 
 use super::bytes::{list_elements, trim_ows};
 use super::date::parse_http_date;
+use super::response::hex_into;
 
 /// A file's entity tag, from what `fstat` says of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,10 +24,17 @@ impl ETag {
     /// The quoted tag as sent, e.g. `"5f1c2a3b-1a4"` (nginx's format; the
     /// mtime is printed as its two's complement, as nginx's cast does).
     pub fn text(self) -> ETagText {
-        use std::fmt::Write;
+        let mut bytes = arrayvec::ArrayVec::<u8, 36>::new();
+        let _ = bytes.try_push(b'"');
+        hex_into(self.mtime as u64, &mut bytes);
+        let _ = bytes.try_push(b'-');
+        hex_into(self.size, &mut bytes);
+        let _ = bytes.try_push(b'"');
         let mut s = ETagText::new();
-        // 36 bytes hold the longest form, so this never fails.
-        let _ = write!(s, "\"{:x}-{:x}\"", self.mtime as u64, self.size);
+        // Only ASCII was written, and 36 bytes hold the longest form.
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            let _ = s.try_push_str(text);
+        }
         s
     }
 }

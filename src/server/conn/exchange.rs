@@ -454,19 +454,19 @@ fn write_head(
         w.header("Allow", list.as_bytes());
     }
     if let Some(etag) = reply.etag {
-        w.header("ETag", etag.text().as_bytes());
+        w.header_etag(etag.mtime, etag.size);
     }
     if let Some(cr) = reply.content_range {
         w.header("Content-Range", cr.text().as_bytes());
     }
     if reply.accept_ranges {
-        w.header("Accept-Ranges", b"bytes");
+        w.line(b"Accept-Ranges: bytes\r\n");
     }
     if reply.gzip {
-        w.header("Content-Encoding", b"gzip");
+        w.line(b"Content-Encoding: gzip\r\n");
     }
     if reply.vary_encoding {
-        w.header("Vary", b"Accept-Encoding");
+        w.line(b"Vary: Accept-Encoding\r\n");
     }
     if let Some((max_age, at)) = reply.expires {
         w.header_date("Expires", at);
