@@ -26,8 +26,10 @@ const TEN: &[u8] = b"0123456789";
 const OUTSIDE_MARKER: &str = "OUTSIDE-ROOT-MARKER";
 
 /// Echoes its stdin once it has all of it (no Content-Length: chunked to
-/// 1.1, close-delimited to 1.0). Trailing newlines are lost; no test sends any.
-const CAT_SH: &str = "b=$(cat)\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s' \"$b\"\n";
+/// 1.1, close-delimited to 1.0). The `x` keeps trailing newlines from being
+/// stripped by `$(...)`.
+const CAT_SH: &str =
+    "b=$(cat; echo x)\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s' \"${b%x}\"\n";
 /// A body of unknown length, written in two pieces.
 const NOLEN_SH: &str =
     "printf 'Content-Type: text/plain\\r\\n\\r\\n'\nprintf 'part one\\n'\nprintf 'part two\\n'\n";
