@@ -335,6 +335,21 @@ pub fn route<'c, 'p>(
     if req.path.len() > buf.len() {
         return Err(error_reply(ctx, 414));
     }
+    // RFC 9112 §3.2.4, HTTP.md rule 15: the parser lets `*` through with
+    // OPTIONS only, a question about the server as a whole rather than a
+    // path. It gets 204 with every method some route of it allows (as
+    // Apache answers), not the 400 of a relative path.
+    if req.path == b"*" {
+        let server: &'c Server = ctx.server;
+        let allow = server
+            .locations
+            .iter()
+            .flat_map(|l| l.methods.iter())
+            .fold(MethodSet::EMPTY.with(Method::Options), MethodSet::with);
+        let mut r = Reply::status(204);
+        r.allow = Some(allow);
+        return Err(r);
+    }
     // HTTP.md rule 28: a path that climbs above the root, `%2F` or `%00` → 400.
     let path = match crate::http::path::normalize(req.path, buf) {
         Ok(p) => p,

@@ -553,6 +553,13 @@ fn methods_405_and_501() {
         r.allow,
         Some(vec!["GET", "HEAD", "POST", "DELETE", "OPTIONS"])
     );
+    // `OPTIONS *` asks about the server: every method a route allows.
+    let r = send(&cfg, "OPTIONS", "*", "");
+    assert_eq!((r.status, r.len), (204, 0));
+    assert_eq!(
+        r.allow,
+        Some(vec!["GET", "HEAD", "POST", "DELETE", "OPTIONS"])
+    );
     let r = send(&cfg, "BREW", "/a.txt", "");
     assert_eq!(r.status, 501);
     assert!(r.close);

@@ -37,7 +37,8 @@ pub enum ChunkError {
     BadExtension,
     /// The chunk-ext of one line is over `ChunkedDecoder::MAX_EXTENSION` bytes.
     ExtensionTooLong,
-    /// A chunk line or chunk data not ended by CRLF (or a bare LF).
+    /// A chunk line not ended by CRLF (or a bare LF), or chunk data not
+    /// followed by exactly CRLF.
     MissingCrlf,
     /// The trailer section is over `ChunkedDecoder::MAX_TRAILERS` bytes.
     TrailerTooLarge,
@@ -281,8 +282,13 @@ impl ChunkedDecoder {
             State::Ext(e) => self.ext(e, b)?,
             State::LineLf if b == LF => self.line_end(),
             State::LineLf => return Err(ChunkError::MissingCrlf),
+            // HTTP.md rule 5: chunk data is followed by CRLF, not by a bare
+            // LF. This is not a line end that RFC 9112 §2.2 lets a recipient
+            // relax but a fixed part of `chunk`; a peer that skips two bytes
+            // there and one that accepts a lone LF would frame the rest of
+            // the body differently (a request smuggling vector).
             State::DataEnd if b == CR => State::DataLf,
-            State::DataEnd | State::DataLf if b == LF => State::SizeStart,
+            State::DataLf if b == LF => State::SizeStart,
             State::DataEnd | State::DataLf => return Err(ChunkError::MissingCrlf),
             State::Trailer(t) => self.trailer(t, b)?,
             // `decode` handles these without calling `step`.
@@ -368,8 +374,8 @@ mod tests {
         ("hex sizes either case", b"a\r\n0123456789\r\nA\r\n0123456789\r\n0\r\n\r\n", Done(b"01234567890123456789", 0)),
         ("leading zeros", b"0000a\r\n0123456789\r\n000\r\n\r\n", Done(b"0123456789", 0)),
         ("data holds CRLF and NUL", b"4\r\n\r\n\0\n\r\n0\r\n\r\n", Done(b"\r\n\0\n", 0)),
-        ("bare LF line ends", b"3\nabc\n0\n\n", Done(b"abc", 0)),
-        ("mixed line ends", b"3\r\nabc\n0\n\r\n", Done(b"abc", 0)),
+        ("bare LF line ends", b"3\nabc\r\n0\n\n", Done(b"abc", 0)),
+        ("mixed line ends", b"3\r\nabc\r\n0\n\r\n", Done(b"abc", 0)),
         ("next request left unconsumed", b"1\r\nx\r\n0\r\n\r\nGET / HTTP/1.1\r\n", Done(b"x", 16)),
         ("pipelined garbage left unconsumed", b"0\r\n\r\n0\r\n\r\n", Done(b"", 5)),
         // Rule 6: extensions, ignored.
@@ -419,9 +425,11 @@ mod tests {
         // Rule 5: CRLF after data and lines.
         ("rule 5 data not followed by CRLF", b"1\r\nab\r\n0\r\n\r\n", Fail(MissingCrlf)),
         ("rule 5 data longer than size", b"2\r\nabc\r\n0\r\n\r\n", Fail(MissingCrlf)),
-        ("rule 5 data shorter than size takes the CRLF", b"3\r\nab\r\nX", Fail(BadSize)),
+        ("rule 5 data shorter than size takes the CRLF", b"3\r\nab\r\nX", Fail(MissingCrlf)),
         ("rule 5 data then CR X", b"1\r\na\rX0\r\n\r\n", Fail(MissingCrlf)),
         ("rule 5 data then CR CR", b"1\r\na\r\r\n0\r\n\r\n", Fail(MissingCrlf)),
+        ("rule 5 data then bare LF", b"5\r\nhello\n0\r\n\r\n", Fail(MissingCrlf)),
+        ("rule 5 data then LF, all lines LF", b"3\nabc\n0\n\n", Fail(MissingCrlf)),
         ("bare CR after size", b"1\rx\r\n0\r\n\r\n", Fail(MissingCrlf)),
         ("CR CR after size", b"1\r\r\nx\r\n0\r\n\r\n", Fail(MissingCrlf)),
         ("bare CR after ext", b"1;a\rx\r\n", Fail(MissingCrlf)),

@@ -313,6 +313,15 @@ fn scan(buf: &[u8], st: &mut ParseState, lim: Limits) -> Result<Option<usize>, H
                     check_early(buf, st)?;
                     return Err(HeadError::HeaderTooLarge);
                 }
+                // Rule 8: a field line ending in CR CR LF (or CR LF when the
+                // LF alone ended it) holds a bare CR. Refused at its line end:
+                // such a line looks blank to a peer that drops CRs, and
+                // waiting for a real blank line would turn a 400 into a 408.
+                // (A bare CR elsewhere in a line is found by `parse_complete`.)
+                if end > start && buf.get(end - 1) == Some(&CR) {
+                    check_early(buf, st)?;
+                    return Err(bad("bare CR ending a field line"));
+                }
             }
         }
     }
@@ -881,6 +890,10 @@ mod tests {
         ("rule 8 bare CR ending a value", b"GET / HTTP/1.1\r\nHost: h\r\r\n\r\n", Status(400)),
         ("rule 8 bare CR in name", b"GET / HTTP/1.1\r\nHost: h\r\nX\r: a\r\n\r\n", Status(400)),
         ("rule 8 CR CR LF as blank line", b"GET / HTTP/1.1\r\nHost: h\r\n\r\r\n\r\n", Status(400)),
+        // ... refused at that line's end, without waiting for a blank line.
+        ("rule 8 CR CR LF line, nothing after", b"GET / HTTP/1.1\r\nHost: h\r\n\r\r\n", Status(400)),
+        ("rule 8 CR CR LF value end, nothing after", b"GET / HTTP/1.1\r\nHost: h\r\r\n", Status(400)),
+        ("rule 8 CR CR LF with a bad version still 505", b"GET / HTTP/2.0\r\nHost: h\r\r\n", Status(505)),
         // Rule 9: obs-fold.
         ("rule 9 obs-fold SP", b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", Status(400)),
         ("rule 9 obs-fold HTAB", b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n\tb\r\n\r\n", Status(400)),
