@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -329,12 +328,7 @@ fn stop_with(signal: &str) {
     let mut c = srv.connect(0);
     c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(c.read_response().body, b"hi\n");
-    let st = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(srv.pid().to_string())
-        .status()
-        .expect("kill");
-    assert!(st.success());
+    kill(srv.pid(), signal);
     let status = srv
         .wait_exit(Duration::from_secs(3))
         .unwrap_or_else(|| panic!("localserver still running 3 s after SIG{signal}"));

@@ -8,7 +8,6 @@ mod common;
 use std::fs;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -39,12 +38,7 @@ fn wait_lines(path: &Path, n: usize) -> Vec<String> {
 }
 
 fn signal(srv: &Server, sig: &str) {
-    let st = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(srv.pid().to_string())
-        .status()
-        .expect("kill");
-    assert!(st.success());
+    kill(srv.pid(), sig);
 }
 
 /// Stop with SIGTERM and wait for the exit (the buffers are written at stop).

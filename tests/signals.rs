@@ -8,29 +8,11 @@ mod common;
 use common::*;
 use std::io::Read;
 use std::net::TcpStream;
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 fn signal(srv: &Server, name: &str) {
-    let st = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(srv.pid().to_string())
-        .status()
-        .expect("kill");
-    assert!(st.success());
-}
-
-/// Poll `f` every 20 ms until it holds or `limit` passes.
-fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    f()
+    kill(srv.pid(), name);
 }
 
 fn refuses(port: u16) -> bool {

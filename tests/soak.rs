@@ -134,7 +134,11 @@ fn scripted_session(port: u16) {
         port,
         b"POST /up/chunked.txt HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     );
-    assert!(matches!(status_of(&r), 200 | 201 | 204), "{}", String::from_utf8_lossy(&r));
+    assert!(
+        matches!(status_of(&r), 200 | 201 | 204),
+        "{}",
+        String::from_utf8_lossy(&r)
+    );
     let part = "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"m.txt\"\r\nContent-Type: text/plain\r\n\r\nmultipart body\r\n--XyZ--\r\n";
     let r = exchange(
         port,
@@ -144,13 +148,21 @@ fn scripted_session(port: u16) {
         )
         .as_bytes(),
     );
-    assert!(matches!(status_of(&r), 200 | 201 | 204 | 303), "{}", String::from_utf8_lossy(&r));
+    assert!(
+        matches!(status_of(&r), 200 | 201 | 204 | 303),
+        "{}",
+        String::from_utf8_lossy(&r)
+    );
     assert_eq!(status_of(&get("/up/raw.bin")), 200);
     let r = exchange(
         port,
         b"DELETE /up/raw.bin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     );
-    assert!(matches!(status_of(&r), 200 | 204), "{}", String::from_utf8_lossy(&r));
+    assert!(
+        matches!(status_of(&r), 200 | 204),
+        "{}",
+        String::from_utf8_lossy(&r)
+    );
     // Too large → 413.
     let r = exchange(
         port,
@@ -237,15 +249,22 @@ fn valgrind_finds_no_leak_over_a_scripted_session() {
     let report = std::fs::read_to_string(&log).unwrap();
     let summary: Vec<&str> = report
         .lines()
-        .filter(|l| l.contains("lost:") || l.contains("ERROR SUMMARY") || l.contains("in use at exit"))
+        .filter(|l| {
+            l.contains("lost:") || l.contains("ERROR SUMMARY") || l.contains("in use at exit")
+        })
         .collect();
-    eprintln!("valgrind, {rounds} scripted sessions:\n{}", summary.join("\n"));
+    eprintln!(
+        "valgrind, {rounds} scripted sessions:\n{}",
+        summary.join("\n")
+    );
     assert!(
-        report.contains("definitely lost: 0 bytes") || report.contains("All heap blocks were freed"),
+        report.contains("definitely lost: 0 bytes")
+            || report.contains("All heap blocks were freed"),
         "{report}"
     );
     assert!(
-        report.contains("indirectly lost: 0 bytes") || report.contains("All heap blocks were freed"),
+        report.contains("indirectly lost: 0 bytes")
+            || report.contains("All heap blocks were freed"),
         "{report}"
     );
     assert!(report.contains("ERROR SUMMARY: 0 errors"), "{report}");
@@ -261,7 +280,9 @@ fn rss_and_fds(pid: u32) -> (u64, usize) {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap();
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
     (rss, fds)
 }
 
@@ -315,7 +336,10 @@ fn siege(dir: &TempDir, port: u16, secs: u64, close: bool) -> (f64, u64, u64) {
         ) {
             return (a, t as u64, f as u64);
         }
-        eprintln!("siege gave no summary (status {}): {text:.300}; again", out.status);
+        eprintln!(
+            "siege gave no summary (status {}): {text:.300}; again",
+            out.status
+        );
     }
     panic!("siege gave no summary three times");
 }
@@ -348,12 +372,21 @@ fn siege_three_runs(name: &str, close: bool) {
         assert_eq!(failed, 0, "{}", rows.join("\n"));
         assert!(avail >= 100.0, "{}", rows.join("\n"));
         assert!(trans > 0);
-        assert_eq!(fds, fds0, "descriptors not back after run {run}: {}", rows.join("\n"));
+        assert_eq!(
+            fds,
+            fds0,
+            "descriptors not back after run {run}: {}",
+            rows.join("\n")
+        );
     }
     let (rss3, _) = rss_and_fds(pid);
     eprintln!(
         "siege -b -c 255 ({}), before: RSS {rss0} KiB, fds {fds0}\n{}",
-        if close { "Connection: close" } else { "keep-alive" },
+        if close {
+            "Connection: close"
+        } else {
+            "keep-alive"
+        },
         rows.join("\n")
     );
     // Flat: the buffer pool and slots of 255 connections, not growth per run.

@@ -9,7 +9,7 @@ use common::*;
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A CGI that says which process ran it (its parent: the worker) and under
 /// which uid, and the session it saw.
@@ -68,24 +68,12 @@ fn who(srv: &Server, cookie: Option<&str>) -> Response {
     ))
 }
 
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    f()
+fn wait_for(limit: Duration, f: impl FnMut() -> bool) -> bool {
+    eventually(limit, f)
 }
 
 fn signal(pid: u32, name: &str) {
-    let st = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    assert!(st.success());
+    kill(pid, name);
 }
 
 /// Workers answering requests on new connections (many, so both get some).

@@ -319,22 +319,8 @@ impl Master {
     /// SIGHUP: new configuration, new sockets where needed, new workers;
     /// the old workers finish gracefully.
     fn reload(&mut self) {
-        let config = match self.source.load() {
-            Ok((config, warnings)) => {
-                for w in warnings {
-                    self.log.warn(format_args!("{w}"));
-                }
-                config
-            }
-            Err(errors) => {
-                for e in errors {
-                    self.log.error(format_args!("{e}"));
-                }
-                self.log.error(format_args!(
-                    "reload failed: the configuration in use is kept"
-                ));
-                return;
-            }
+        let Some(config) = self.source.reload(&self.log) else {
+            return;
         };
         if let Some(user) = &config.user
             && let Err(e) = sys::lookup_user(user)

@@ -39,6 +39,28 @@ impl Source {
             Source::Builtin { cwd } => Ok((config::builtin_default(cwd), Vec::new())),
         }
     }
+
+    /// For `SIGHUP`: the new configuration, its warnings logged; or `None`
+    /// with every error logged and the reload declared failed.
+    pub fn reload(&self, log: &log::Log) -> Option<Config> {
+        match self.load() {
+            Ok((config, warnings)) => {
+                for w in warnings {
+                    log.warn(format_args!("{w}"));
+                }
+                Some(config)
+            }
+            Err(errors) => {
+                for e in errors {
+                    log.error(format_args!("{e}"));
+                }
+                log.error(format_args!(
+                    "reload failed: the configuration in use is kept"
+                ));
+                None
+            }
+        }
+    }
 }
 
 /// Serve `config` until a stop signal. Returns the process exit code.

@@ -401,22 +401,8 @@ impl Reactor {
 
     /// SIGHUP: read the configuration again; on any error keep the old one.
     fn reload(&mut self) {
-        let config = match self.source.load() {
-            Ok((config, warnings)) => {
-                for w in warnings {
-                    self.log.warn(format_args!("{w}"));
-                }
-                config
-            }
-            Err(errors) => {
-                for e in errors {
-                    self.log.error(format_args!("{e}"));
-                }
-                self.log.error(format_args!(
-                    "reload failed: the configuration in use is kept"
-                ));
-                return;
-            }
+        let Some(config) = self.source.reload(&self.log) else {
+            return;
         };
         let specs = config.listeners();
         // Keep the sockets of addresses still wanted, bind the new ones.

@@ -1230,3 +1230,25 @@ impl Drop for Reaper {
         }
     }
 }
+
+/// Send signal `name` (`TERM`, `HUP`, ...) to process `pid` with kill(1).
+pub fn kill(pid: u32, name: &str) {
+    let st = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(st.success(), "kill -{name} {pid} failed");
+}
+
+/// Poll `f` every 20 ms until it holds or `limit` passes; its last answer.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
