@@ -74,44 +74,27 @@ fn alone() -> Stats {
     }
 }
 
-/// A configuration, its site on disk, and what a loop would lend a
-/// connection (a fresh pool, caches and clock for every case).
-pub struct World {
-    config: Config,
-    specs: Vec<ListenerSpec>,
-    pool: BufPool,
-    roots: RootCache,
-    scratch: HeadBuf,
-    cgi: CgiTable,
-    access: AccessLogs,
-    stats: Stats,
-    now: Millis,
-    dir: PathBuf,
-    /// The site as written: (path, size), sorted.
-    site: Vec<(PathBuf, u64)>,
+/// What an event loop lends a connection for one `drive`, in memory (no
+/// epoll: CGI pipes would be polled; no sessions, no access log).
+pub struct Lent {
+    pub config: Config,
+    pub specs: Vec<ListenerSpec>,
+    pub pool: BufPool,
+    pub roots: RootCache,
+    pub scratch: HeadBuf,
+    pub cgi: CgiTable,
+    pub access: AccessLogs,
+    pub stats: Stats,
+    /// The monotonic clock, moved by hand.
+    pub now: Millis,
 }
 
-impl World {
-    /// Write the site under `dir` (emptied first) and read the configuration.
-    pub fn new(dir: &Path) -> io::Result<World> {
-        let _ = std::fs::remove_dir_all(dir);
-        std::fs::create_dir_all(dir.join("up"))?;
-        for (path, bytes) in site() {
-            let path = dir.join(path);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(path, bytes)?;
-        }
-        let text = CONFIG.replace("{DIR}", &dir.display().to_string());
-        let (config, _) = config::parse_str(&text, "fuzz.conf", dir).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("fuzz.conf: {e:?}"))
-        })?;
-        let specs = config.listeners();
-        let site = tree(&dir.join("www"))?;
-        Ok(World {
+impl Lent {
+    /// Everything fresh around `config`, the clock at 1 s.
+    pub fn new(config: Config) -> Lent {
+        Lent {
+            specs: config.listeners(),
             config,
-            specs,
             pool: BufPool::new(8),
             roots: RootCache::default(),
             scratch: HeadBuf::new(),
@@ -119,12 +102,11 @@ impl World {
             access: AccessLogs::default(),
             stats: Stats::default(),
             now: 1_000,
-            dir: dir.to_path_buf(),
-            site,
-        })
+        }
     }
 
-    fn env(&mut self) -> Env<'_> {
+    /// The `Env` of one `drive` or `on_timeout`.
+    pub fn env(&mut self) -> Env<'_> {
         Env {
             config: &self.config,
             specs: &self.specs,
@@ -146,14 +128,52 @@ impl World {
             gauges: &alone,
         }
     }
+}
+
+/// The fuzzer's configuration and site on disk, and a [`Lent`] made fresh
+/// for every case.
+pub struct World {
+    lent: Lent,
+    dir: PathBuf,
+    /// The site as written: (path, size), sorted.
+    site: Vec<(PathBuf, u64)>,
+}
+
+impl World {
+    /// Write the site under `dir` (emptied first) and read the configuration.
+    pub fn new(dir: &Path) -> io::Result<World> {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir.join("up"))?;
+        for (path, bytes) in site() {
+            let path = dir.join(path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, bytes)?;
+        }
+        let text = CONFIG.replace("{DIR}", &dir.display().to_string());
+        let (config, _) = config::parse_str(&text, "fuzz.conf", dir).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("fuzz.conf: {e:?}"))
+        })?;
+        let site = tree(&dir.join("www"))?;
+        Ok(World {
+            lent: Lent::new(config),
+            dir: dir.to_path_buf(),
+            site,
+        })
+    }
+
+    fn env(&mut self) -> Env<'_> {
+        self.lent.env()
+    }
 
     /// Forget what the last case left: pool, caches, clock, uploads.
     fn reset(&mut self) -> io::Result<()> {
-        self.pool = BufPool::new(8);
-        self.roots = RootCache::default();
-        self.cgi = CgiTable::default();
-        self.stats = Stats::default();
-        self.now = 1_000;
+        self.lent.pool = BufPool::new(8);
+        self.lent.roots = RootCache::default();
+        self.lent.cgi = CgiTable::default();
+        self.lent.stats = Stats::default();
+        self.lent.now = 1_000;
         for e in std::fs::read_dir(self.dir.join("up"))? {
             let e = e?;
             if e.file_type()?.is_dir() {
@@ -417,7 +437,7 @@ pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
         MemTransport::default(),
         0,
         std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
-        world.now + 2_000,
+        world.lent.now + 2_000,
     );
     c.writable = true;
     c.io.write_limit = case.write_limit;
@@ -432,7 +452,7 @@ pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
             c.readable = true;
         }
         for _ in case.timeouts.iter().filter(|&&t| t == i) {
-            world.now = world.now.max(c.deadline);
+            world.lent.now = world.lent.now.max(c.deadline);
             cut_short |= !matches!(c.state(), State::Idle | State::Head);
             if c.on_timeout(&mut world.env()) == Drive::Close {
                 left = Left::Closed;
@@ -468,7 +488,7 @@ pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
             break;
         }
         // Only time is left to end it (a body or lingering read that waits).
-        world.now = world.now.max(c.deadline);
+        world.lent.now = world.lent.now.max(c.deadline);
         cut_short |= !matches!(c.state(), State::Idle | State::Head | State::Linger);
         left = match c.on_timeout(&mut world.env()) {
             Drive::Close => Left::Closed,
@@ -486,10 +506,10 @@ pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
     }
     let output = std::mem::take(&mut c.io.output);
     drop(c);
-    if world.pool.out != 0 {
+    if world.lent.pool.out != 0 {
         return Err(format!(
             "{} buffer(s) never went back to the pool",
-            world.pool.out
+            world.lent.pool.out
         ));
     }
     check_files(world)?;
