@@ -7,11 +7,15 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handlers;
 pub mod http;
 pub mod server;
 #[allow(unsafe_code)]
 pub mod sys;
+#[doc(hidden)]
+pub mod testkit;
 
 /// The version reported by `-v` and in the `Server` header.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1095,20 +1095,6 @@ fn comments_and_layout() {
     assert_eq!(c.servers[0].locations[0].root, None);
 }
 
-/// std-only xorshift64*.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 #[test]
 fn fuzz_lexer_and_parser_never_panic() {
     let seeds: &[&str] = &[
@@ -1121,7 +1107,7 @@ fn fuzz_lexer_and_parser_never_panic() {
         "# c\nserver {\n listen [::1]:81;\n listen 82;\n}\nserver { listen 82; }\n'q\\'x' \"y\\\"\";",
     ];
     let alphabet: &[u8] = b" \t\n;{}#\"'\\abcdefgloinrstuvx0123456789./*=:[]-_~\xc3\xa9";
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = crate::testkit::Rng::new(0x9E37_79B9_7F4A_7C15);
     let (mut oks, mut errs) = (0, 0);
     for round in 0..4000 {
         let bytes: Vec<u8> = if round % 4 == 0 {

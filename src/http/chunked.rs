@@ -351,6 +351,7 @@ impl ChunkedDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::xorshift;
     use ChunkError::*;
 
     /// What a case must give.
@@ -661,15 +662,6 @@ mod tests {
         }
     }
 
-    fn xorshift(state: &mut u64) -> u64 {
-        let mut x = *state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *state = x;
-        x
-    }
-
     /// A random input: a mutated table case, chunked-looking pieces glued
     /// together, or random bytes.
     fn random_input(s: &mut u64) -> Vec<u8> {
@@ -703,19 +695,7 @@ mod tests {
         match xorshift(s) % 3 {
             0 => {
                 v.extend_from_slice(CASES[(xorshift(s) as usize) % CASES.len()].1);
-                for _ in 0..=(xorshift(s) % 3) {
-                    let at = (xorshift(s) as usize) % (v.len() + 1);
-                    match xorshift(s) % 4 {
-                        0 if at < v.len() => v[at] = (xorshift(s) % 256) as u8,
-                        1 if at < v.len() => {
-                            v.remove(at);
-                        }
-                        _ => {
-                            let p = PIECES[(xorshift(s) as usize) % PIECES.len()];
-                            v.splice(at..at, p.iter().copied());
-                        }
-                    }
-                }
+                crate::testkit::mutate(s, &mut v, PIECES);
             }
             1 => {
                 for _ in 0..(xorshift(s) % 24) {

@@ -127,6 +127,7 @@ pub fn session_cookie(sid_hex: &str) -> Option<ArrayString<SESSION_SET_COOKIE_CA
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::xorshift;
 
     fn all(h: &[u8]) -> Vec<(&[u8], &[u8])> {
         cookies(h).collect()
@@ -246,15 +247,6 @@ mod tests {
         assert_eq!(set_cookie::<4>("abc", "def", ""), None);
         // What we write, we read back.
         assert_eq!(find([c.as_bytes()], b"SID"), Some(hex.as_bytes()));
-    }
-
-    fn xorshift(state: &mut u64) -> u64 {
-        let mut x = *state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *state = x;
-        x
     }
 
     #[test]

@@ -285,16 +285,7 @@ impl DateCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Xorshift64: a reproducible stream of test values without a crate.
-    fn xorshift(state: &mut u64) -> u64 {
-        let mut x = *state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *state = x;
-        x
-    }
+    use crate::testkit::xorshift;
 
     #[test]
     fn log_times() {

@@ -646,6 +646,7 @@ impl<'a> Params<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::xorshift;
     use MultipartError::*;
 
     /// One sink event; consecutive data calls are merged, so that events do
@@ -1154,15 +1155,6 @@ mod tests {
         assert_eq!(Sink(()).status(), 500);
     }
 
-    fn xorshift(state: &mut u64) -> u64 {
-        let mut x = *state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *state = x;
-        x
-    }
-
     /// A random body: a mutated table case, multipart-looking pieces glued
     /// together, or random bytes.
     fn random_body(s: &mut u64) -> Vec<u8> {
@@ -1194,19 +1186,7 @@ mod tests {
         match xorshift(s) % 3 {
             0 => {
                 v.extend_from_slice(CASES[(xorshift(s) as usize) % CASES.len()].1);
-                for _ in 0..=(xorshift(s) % 3) {
-                    let at = (xorshift(s) as usize) % (v.len() + 1);
-                    match xorshift(s) % 4 {
-                        0 if at < v.len() => v[at] = (xorshift(s) % 256) as u8,
-                        1 if at < v.len() => {
-                            v.remove(at);
-                        }
-                        _ => {
-                            let p = PIECES[(xorshift(s) as usize) % PIECES.len()];
-                            v.splice(at..at, p.iter().copied());
-                        }
-                    }
-                }
+                crate::testkit::mutate(s, &mut v, PIECES);
             }
             1 => {
                 for _ in 0..(xorshift(s) % 24) {

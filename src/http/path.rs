@@ -135,6 +135,7 @@ pub fn normalize<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o str, PathError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::xorshift;
 
     fn norm(raw: &[u8]) -> Result<String, PathError> {
         let mut out = vec![0u8; raw.len()];
@@ -211,15 +212,6 @@ mod tests {
         assert_eq!(normalize(b"/abc", &mut out), Err(PathError::OutputTooSmall));
         let mut out = [0u8; 4];
         assert_eq!(normalize(b"/abc", &mut out), Ok("/abc"));
-    }
-
-    fn xorshift(state: &mut u64) -> u64 {
-        let mut x = *state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *state = x;
-        x
     }
 
     /// The properties every accepted path has, whatever the input.

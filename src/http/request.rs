@@ -746,6 +746,7 @@ fn parse_complete<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::xorshift;
 
     /// The fields of a parsed request a case checks.
     #[derive(Clone, Copy, Debug)]
@@ -1358,15 +1359,6 @@ mod tests {
         assert_eq!(HeadError::HeaderTooLarge.status(), 431);
         assert_eq!(HeadError::NotImplemented.status(), 501);
         assert_eq!(HeadError::VersionNotSupported.status(), 505);
-    }
-
-    fn xorshift(state: &mut u64) -> u64 {
-        let mut x = *state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *state = x;
-        x
     }
 
     fn pick<T: Copy>(s: &mut u64, from: &[T]) -> T {

@@ -781,6 +781,7 @@ impl SessionStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::xorshift;
 
     const T: i64 = 1_000; // timeout
     const T0: i64 = 1_700_000_000;
@@ -911,15 +912,6 @@ mod tests {
         for b in bad {
             assert_eq!(decode(b), None, "{:?}", String::from_utf8_lossy(b));
         }
-    }
-
-    fn xorshift(state: &mut u64) -> u64 {
-        let mut x = *state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *state = x;
-        x
     }
 
     #[test]

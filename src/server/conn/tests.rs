@@ -2,27 +2,25 @@
 
 use super::*;
 use crate::config;
+use crate::fuzzing::Lent;
 use crate::server::transport::MemTransport;
 use std::path::PathBuf;
 
 struct World {
-    config: Config,
-    specs: Vec<ListenerSpec>,
-    pool: BufPool,
-    roots: RootCache,
-    scratch: HeadBuf,
-    cgi: crate::server::cgi::CgiTable,
-    access: AccessLogs,
-    now: Millis,
+    lent: Lent,
     dir: PathBuf,
-    stats: crate::handlers::status::Stats,
 }
 
-/// No other connections (a status page in these tests counts only itself).
-fn no_gauges() -> crate::handlers::status::Stats {
-    crate::handlers::status::Stats {
-        active: 1,
-        ..Default::default()
+impl std::ops::Deref for World {
+    type Target = Lent;
+    fn deref(&self) -> &Lent {
+        &self.lent
+    }
+}
+
+impl std::ops::DerefMut for World {
+    fn deref_mut(&mut self) -> &mut Lent {
+        &mut self.lent
     }
 }
 
@@ -40,18 +38,9 @@ impl World {
             dir.join("www").display()
         );
         let (config, _) = config::parse_str(&text, "test.conf", &dir).unwrap();
-        let specs = config.listeners();
         World {
-            config,
-            specs,
-            pool: BufPool::new(8),
-            roots: RootCache::default(),
-            scratch: HeadBuf::new(),
-            cgi: Default::default(),
-            access: AccessLogs::default(),
-            now: 1_000,
+            lent: Lent::new(config),
             dir,
-            stats: Default::default(),
         }
     }
 
@@ -64,29 +53,6 @@ impl World {
         );
         c.writable = true;
         c
-    }
-
-    fn env(&mut self) -> Env<'_> {
-        Env {
-            config: &self.config,
-            specs: &self.specs,
-            pool: &mut self.pool,
-            roots: &mut self.roots,
-            now: self.now,
-            unix_now: 1_700_000_000,
-            date: b"Tue, 14 Nov 2023 22:13:20 GMT",
-            scratch: &mut self.scratch,
-            draining: false,
-            epoll: None,
-            token: 0,
-            cgi: &mut self.cgi,
-            stderr: 2,
-            splice: false,
-            sessions: None,
-            access: &mut self.access,
-            stats: &mut self.stats,
-            gauges: &no_gauges,
-        }
     }
 
     /// Feed `bytes` and drive until the connection waits or closes.
