@@ -2,7 +2,8 @@
 //! requests mutated and fed to the whole state machine in memory, with
 //! random read splits, short writes, early EOF and timer expiries.
 //!
-//! `LOCALSERVER_FUZZ_SECS` sets how long (default 30; 600 for a long run),
+//! `LOCALSERVER_FUZZ_SECS` sets how long (default 30, or 600 with
+//! `LOCALSERVER_SOAK=1`),
 //! `LOCALSERVER_FUZZ_SEED` the seed (default: from the clock, printed), and
 //! `LOCALSERVER_FUZZ_CASES` a limit on the number of cases (1 replays just
 //! the case a failure printed).
@@ -21,7 +22,9 @@ fn env_u64(name: &str) -> Option<u64> {
 
 #[test]
 fn fuzz_the_connection_state_machine() {
-    let secs = env_u64("LOCALSERVER_FUZZ_SECS").unwrap_or(30);
+    // LOCALSERVER_SOAK=1 (the long versions of issue 7's tests): 10 minutes.
+    let soak = std::env::var_os("LOCALSERVER_SOAK").is_some_and(|v| v != "0");
+    let secs = env_u64("LOCALSERVER_FUZZ_SECS").unwrap_or(if soak { 600 } else { 30 });
     let seed = env_u64("LOCALSERVER_FUZZ_SEED").unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
