@@ -370,10 +370,11 @@ fn siege_three_runs(name: &str, close: bool) {
         assert_eq!(failed, 0, "{}", rows.join("\n"));
         assert!(avail >= 100.0, "{}", rows.join("\n"));
         assert!(trans > 0);
-        assert_eq!(
-            fds,
-            fds0,
-            "descriptors not back after run {run}: {}",
+        // At most the baseline (a warm-up connection or a cached file may
+        // have closed meanwhile; never one more).
+        assert!(
+            fds <= fds0,
+            "descriptors not back after run {run} (baseline {fds0}): {}",
             rows.join("\n")
         );
     }
