@@ -613,8 +613,13 @@ impl<T: Transport> Conn<T> {
                 }
                 match sent {
                     // The file shrank under us: the promised length cannot be
-                    // kept, so the only honest ending is to close.
-                    Ok(0) => return WriteOutcome::Closed,
+                    // kept, so the only honest ending is to close. The cached
+                    // size is wrong now too: forget it, or the rest of this
+                    // second would promise the old length again.
+                    Ok(0) => {
+                        env.roots.files.clear();
+                        return WriteOutcome::Closed;
+                    }
                     Ok(n) if n < want => {
                         self.writable = false;
                         return WriteOutcome::Partial;
