@@ -156,12 +156,12 @@ struct PidFiles(Vec<std::path::PathBuf>);
 impl Drop for PidFiles {
     fn drop(&mut self) {
         for p in &self.0 {
-            if let Some(pid) = read_pid(p) {
-                if alive(pid) {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-KILL", &pid.to_string()])
-                        .status();
-                }
+            if let Some(pid) = read_pid(p)
+                && alive(pid)
+            {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
             }
         }
     }
