@@ -77,6 +77,15 @@ impl Buf {
         self.r.data.get(self.r.head..end).unwrap_or(&[])
     }
 
+    /// All readable bytes as two slices, in order: the segment from the head
+    /// and the part that wrapped to the start (empty unless they wrap). A
+    /// writer must send both: the first alone is not the whole content.
+    pub fn readable_parts(&self) -> (&[u8], &[u8]) {
+        let first = self.readable();
+        let wrapped = self.r.len - first.len();
+        (first, self.r.data.get(..wrapped).unwrap_or(&[]))
+    }
+
     /// The free space that follows the readable bytes without wrapping.
     pub fn writable(&mut self) -> &mut [u8] {
         let cap = self.r.data.len();
@@ -200,6 +209,9 @@ mod tests {
         assert_eq!(b.push(&tail), 30);
         assert_eq!(b.len(), 40);
         assert_eq!(b.readable().len(), 20, "the first segment stops at the end");
+        let (first, second) = b.readable_parts();
+        assert_eq!(first.len(), 20);
+        assert_eq!(second, &tail[10..], "the wrapped part, in order");
         let got = all(&mut b);
         assert_eq!(&got[..10], &[7u8; 10]);
         assert_eq!(&got[10..], &tail[..]);

@@ -3,9 +3,10 @@
 //! the sockets), a buffer of its output, and where that output stands.
 //!
 //! The script's stderr is the server's error log descriptor. Children are
-//! reaped through `SIGCHLD` on the signalfd (see `reactor`); a script whose
-//! client left, or that ran past `cgi_timeout`, is killed with its whole
-//! process group when its `CgiProc` is dropped before its output ended.
+//! reaped through `SIGCHLD` on the signalfd (see `reactor`), which kills the
+//! rest of its process group when it exits; a script still running when its
+//! `CgiProc` is dropped (client left, `cgi_timeout`, or its answer ended
+//! while it ran on) is killed with its whole process group.
 
 use std::collections::HashMap;
 use std::io;
@@ -182,9 +183,12 @@ impl CgiProc {
 
 impl Drop for CgiProc {
     fn drop(&mut self) {
-        if !self.eof {
-            // The client left or the script ran too long: it and anything it
-            // started (same process group) go now. Reaped via SIGCHLD.
+        // The client left, the script ran too long, or its answer is
+        // complete (EOF) while it runs on after closing its stdout: it and
+        // anything it started (same process group) go now. Only while it is
+        // unreaped: a reaped pid may already belong to someone else (and
+        // its group was killed when it was reaped). Reaped via SIGCHLD.
+        if sys::child_unreaped(self.pid) {
             sys::kill_group(self.pid, libc::SIGKILL);
         }
     }

@@ -664,8 +664,19 @@ impl Reactor {
                     }
                 }
                 libc::SIGCHLD => {
-                    while let Some((pid, _status)) = crate::sys::reap() {
-                        self.cgi.running.remove(&pid);
+                    // A script's exit ends its answer: what it started
+                    // in its group (a grandchild holding its stdout open)
+                    // goes with it, so the output reaches EOF now rather
+                    // than at cgi_timeout. The group is signalled while the
+                    // leader is still an unreaped zombie (its id cannot be
+                    // reused yet), then the leader is reaped.
+                    while let Some(pid) = crate::sys::exited_child() {
+                        if self.cgi.running.remove(&pid).is_some() {
+                            crate::sys::kill_group(pid, libc::SIGKILL);
+                        }
+                        if !crate::sys::reap_pid(pid) {
+                            break;
+                        }
                     }
                 }
                 _ => {}

@@ -17,8 +17,9 @@ pub mod time;
 pub use epoll::{Epoll, Event, Events, Interest};
 pub use file::{Dir, DirEntry, File, FileKind, Meta};
 pub use process::{
-    Command, Forked, Pipe, drop_privileges, fork, is_root, kill, kill_group, lookup_user, pipe,
-    random_bytes, reap, set_nonblocking, set_parent_death_signal, spawn, splice,
+    Command, Forked, Pipe, child_unreaped, drop_privileges, exited_child, fork, is_root, kill,
+    kill_group, lookup_user, pipe, random_bytes, reap, reap_pid, set_nonblocking,
+    set_parent_death_signal, spawn, splice,
 };
 pub use signal::{SignalFd, ignore_sigpipe, raise_nofile_limit};
 pub use socket::{Listener, Socket};

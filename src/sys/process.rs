@@ -174,6 +174,43 @@ pub fn reap() -> Option<(libc::pid_t, libc::c_int)> {
     (pid > 0).then_some((pid, status))
 }
 
+/// A child that has exited, left unreaped (`waitid` with `WNOWAIT`): while
+/// it stays a zombie its pid, and so its process group id, cannot be reused,
+/// so its group may still be signalled safely. `None` when none has exited.
+pub fn exited_child() -> Option<libc::pid_t> {
+    // SAFETY: siginfo_t is plain old data; all-zero is valid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: `info` is a live siginfo_t.
+    let r = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, flags) };
+    if r < 0 {
+        return None;
+    }
+    // SAFETY: waitid filled `info` (si_pid stays 0 when no child exited).
+    let pid = unsafe { info.si_pid() };
+    (pid > 0).then_some(pid)
+}
+
+/// Reap the child `pid` without blocking; whether it was reaped.
+pub fn reap_pid(pid: libc::pid_t) -> bool {
+    let mut status = 0;
+    // SAFETY: `status` is a live int.
+    unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) == pid }
+}
+
+/// Whether `pid` is our child and not reaped yet (running, or a zombie):
+/// then its process group id is still ours to signal.
+pub fn child_unreaped(pid: libc::pid_t) -> bool {
+    let Ok(id) = libc::id_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: siginfo_t is plain old data; all-zero is valid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: `info` is a live siginfo_t; WNOWAIT leaves the child as it is.
+    unsafe { libc::waitid(libc::P_PID, id, &mut info, flags) == 0 }
+}
+
 /// Fill `buf` from the kernel's CSPRNG (`getrandom(2)`).
 pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
     let mut done = 0;

@@ -558,19 +558,27 @@ impl<T: Transport> Conn<T> {
         self.nagle_off_unless_one_shot();
         self.wrote = true;
         if let Some(out) = self.out.as_mut() {
-            let head = out.readable();
+            // Both segments of the ring: a CGI's output is pushed while
+            // earlier bytes are still being written, so it wraps, and the
+            // buffer goes back to the pool below once "all" was written.
+            let (head, wrapped) = out.readable_parts();
             let extra = self.body.in_memory();
-            let total = head.len() + extra.len();
+            let held = head.len() + wrapped.len();
+            let total = held + extra.len();
             let more = matches!(self.body, OutBody::File { .. });
-            let n = match self
-                .io
-                .writev(&[IoSlice::new(head), IoSlice::new(extra)], more)
-            {
+            let n = match self.io.writev(
+                &[
+                    IoSlice::new(head),
+                    IoSlice::new(wrapped),
+                    IoSlice::new(extra),
+                ],
+                more,
+            ) {
                 Ok(n) => n,
                 Err(e) => return self.write_error(&e),
             };
             count_sent(&mut self.line, n);
-            let from_head = n.min(head.len());
+            let from_head = n.min(held);
             out.consume(from_head);
             self.body.advance(n - from_head);
             if n < total {
@@ -605,8 +613,13 @@ impl<T: Transport> Conn<T> {
                 }
                 match sent {
                     // The file shrank under us: the promised length cannot be
-                    // kept, so the only honest ending is to close.
-                    Ok(0) => return WriteOutcome::Closed,
+                    // kept, so the only honest ending is to close. The cached
+                    // size is wrong now too: forget it, or the rest of this
+                    // second would promise the old length again.
+                    Ok(0) => {
+                        env.roots.files.clear();
+                        return WriteOutcome::Closed;
+                    }
                     Ok(n) if n < want => {
                         self.writable = false;
                         return WriteOutcome::Partial;

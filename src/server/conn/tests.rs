@@ -522,3 +522,35 @@ fn nagle_stays_on_for_a_one_shot_reply_and_goes_off_for_anything_more() {
     assert_eq!(responses(&c.io.output)[0].2, b"<h1>home</h1>");
     assert!(c.io.nodelay);
 }
+
+#[test]
+fn cgi_output_that_wraps_the_ring_is_written_whole() {
+    // Short writes leave bytes in the output ring while the script's next
+    // bytes are framed behind them, so the ring wraps; both segments must
+    // go out (once only the first did, and the rest was lost).
+    let mut w = World::new("cgiwrap", "location /cgi/ { cgi .sh /bin/sh; }");
+    std::fs::create_dir_all(w.dir.join("www/cgi")).unwrap();
+    std::fs::write(
+        w.dir.join("www/cgi/seq.sh"),
+        "printf 'Content-Type: text/plain\\r\\n\\r\\n'; seq 1 40000\n",
+    )
+    .unwrap();
+    let mut c = w.conn();
+    c.io.write_limit = Some(7001);
+    w.run(&mut c, b"GET /cgi/seq.sh HTTP/1.1\r\nHost: x\r\n\r\n");
+    for _ in 0..5000 {
+        c.writable = true;
+        w.run(&mut c, b"");
+        if c.io.output.ends_with(b"\r\n0\r\n\r\n") && c.state() == State::Idle {
+            break;
+        }
+        if c.state() != State::Idle {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    let out = String::from_utf8_lossy(&c.io.output).to_string();
+    let want: String = (1..=40000).map(|i| format!("{i}\n")).collect();
+    let got = dechunk(&out);
+    assert_eq!(got.len(), want.len(), "bytes lost or doubled");
+    assert!(got == want, "the output differs from the script's");
+}
