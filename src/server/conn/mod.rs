@@ -340,6 +340,14 @@ impl<T: Transport> Conn<T> {
             .is_some_and(|c| !c.eof && c.deadline <= env.now);
         let cgi_started = self.cgi.as_ref().is_some_and(|c| c.has_answered());
         match self.state {
+            // Not one byte of a request: close without an answer, as nginx
+            // does. A 408 and a lingering close would cost a write, a
+            // shutdown and a descriptor held 5 s more for each of the
+            // thousands of connections an attacker opens and leaves silent.
+            State::Head if self.is_idle() => {
+                self.release(env.pool);
+                return Drive::Close;
+            }
             // RFC 9110 §15.5.9: the head (or body) did not arrive in time.
             State::Head => {
                 self.begin_raw_line(env);

@@ -258,6 +258,18 @@ fn slow_head_times_out_with_408() {
 }
 
 #[test]
+fn a_silent_new_connection_is_closed_without_a_408() {
+    let mut w = World::new("silent", "");
+    let mut c = w.conn();
+    assert_eq!(w.run(&mut c, b""), Drive::Wait);
+    w.now += 2_001;
+    assert!(c.deadline <= w.now);
+    assert_eq!(c.on_timeout(&mut w.env()), Drive::Close);
+    assert!(c.io.output.is_empty(), "{:?}", c.io.output);
+    assert!(!c.holds_buffers());
+}
+
+#[test]
 fn http10_closes_and_keep_alive_10_stays() {
     let mut w = World::new("h10", "");
     let mut c = w.conn();
