@@ -928,7 +928,17 @@ fn ten_gib_content_length_is_not_read() {
         sent >> 20
     );
     assert!(freed, "the server still reads the 10 GiB body");
-    assert!(sent < TEN_GIB, "all of it was read");
+    // The lingering close drops at most 16 MiB (plus what the socket
+    // buffers hold), then lets go.
+    assert!(
+        sent < 64 << 20,
+        "the server read {} MiB of a body nobody wanted",
+        sent >> 20
+    );
+    assert!(
+        refused_at.is_some_and(|t| t < Duration::from_secs(2)),
+        "the server was still reading the body after {refused_at:?}"
+    );
     drop(c);
     assert_fds_back(&srv, "10 GiB", base, base + 1);
     probe.finish("10 GiB");
