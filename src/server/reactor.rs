@@ -223,6 +223,10 @@ pub struct Reactor {
     scratch: HeadBuf,
     clock: Instant,
     accept_resume_at: Millis,
+    /// Accepting is paused for want of descriptors: said once in the error
+    /// log, not every `ACCEPT_BACKOFF_MS` (ten lines a second while an
+    /// attacker holds every descriptor, tests/abuse.rs).
+    out_of_fds: bool,
     log: Log,
     /// Access logs: buffered, written by `tick` at most a second late.
     access: AccessLogs,
@@ -304,6 +308,7 @@ impl Reactor {
             scratch: HeadBuf::new(),
             clock: Instant::now(),
             accept_resume_at: 0,
+            out_of_fds: false,
             log,
             access,
             stop: false,
@@ -710,6 +715,10 @@ impl Reactor {
                 match l.sock.accept() {
                     Ok((sock, peer)) => {
                         let spec = l.spec;
+                        if self.out_of_fds {
+                            self.out_of_fds = false;
+                            self.log.notice(format_args!("accepting again"));
+                        }
                         self.stats.accepted += 1;
                         self.add_conn(sock, spec, peer, now);
                     }
@@ -717,8 +726,11 @@ impl Reactor {
                         ErrorKind::WouldBlock => l.ready = false,
                         ErrorKind::Interrupted | ErrorKind::PeerGone => {}
                         ErrorKind::NoDescriptors => {
-                            self.log
-                                .error(format_args!("accept4() failed ({e}), pausing accepts"));
+                            if !self.out_of_fds {
+                                self.out_of_fds = true;
+                                self.log
+                                    .error(format_args!("accept4() failed ({e}), pausing accepts"));
+                            }
                             self.accept_resume_at = now + ACCEPT_BACKOFF_MS;
                             return;
                         }
