@@ -160,11 +160,31 @@ impl Server {
 
     /// Start the server on an existing configuration file, waiting for `ports`.
     pub fn start_with(dir: TempDir, conf: PathBuf, ports: Vec<u16>) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("-c").arg(&conf);
+        Self::spawn(dir, conf, ports, cmd)
+    }
+
+    /// Like `start`, but through `sh -c 'ulimit -n NOFILE; exec BIN -c CONF'`:
+    /// the server runs with at most `nofile` descriptors (soft and hard, so
+    /// it cannot raise them), under the shell's PID (`exec`).
+    pub fn start_with_nofile(dir: TempDir, config: &str, nofile: u32) -> Server {
+        let (text, ports) = expand_config(config, dir.path());
+        let conf = dir.write("test.conf", &text);
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" -c \"$1\""))
+            .arg(BIN)
+            .arg(&conf);
+        Self::spawn(dir, conf, ports, cmd)
+    }
+
+    /// Run `cmd` (which must end up exec'ing the server) in `dir`, its
+    /// stderr to `dir/server.stderr`, and wait for `ports`.
+    fn spawn(dir: TempDir, conf: PathBuf, ports: Vec<u16>, mut cmd: Command) -> Server {
         let stderr_path = dir.join("server.stderr");
         let stderr = fs::File::create(&stderr_path).unwrap();
-        let child = Command::new(BIN)
-            .arg("-c")
-            .arg(&conf)
+        let child = cmd
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

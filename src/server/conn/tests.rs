@@ -224,6 +224,44 @@ fn slow_head_times_out_with_408() {
 }
 
 #[test]
+fn lingering_reads_a_bounded_amount() {
+    // A client that goes on sending after its error reply: the lingering
+    // close drops at most LINGER_MAX_BYTES, then closes (tests/abuse.rs).
+    let mut w = World::new("linger-cap", "");
+    let mut c = w.conn();
+    w.run(&mut c, b"GET / HTTP/1.1\r\nHost : x\r\n\r\n");
+    assert_eq!(c.state(), State::Linger);
+    let chunk = vec![b'z'; 1 << 20];
+    for _ in 0..(super::LINGER_MAX_BYTES >> 20) + 4 {
+        c.io.feed(&chunk);
+    }
+    c.readable = true;
+    c.peer_hup = true; // keep reading after short reads
+    let mut closed = false;
+    for _ in 0..100_000 {
+        if c.drive(&mut w.env()) == Drive::Close {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "still lingering");
+    let left: usize = c.io.input.iter().map(Vec::len).sum();
+    assert!(left >= 3 << 20, "it read all but {left} bytes");
+}
+
+#[test]
+fn a_silent_new_connection_is_closed_without_a_408() {
+    let mut w = World::new("silent", "");
+    let mut c = w.conn();
+    assert_eq!(w.run(&mut c, b""), Drive::Wait);
+    w.now += 2_001;
+    assert!(c.deadline <= w.now);
+    assert_eq!(c.on_timeout(&mut w.env()), Drive::Close);
+    assert!(c.io.output.is_empty(), "{:?}", c.io.output);
+    assert!(!c.holds_buffers());
+}
+
+#[test]
 fn http10_closes_and_keep_alive_10_stays() {
     let mut w = World::new("h10", "");
     let mut c = w.conn();
