@@ -538,10 +538,10 @@ mod tests {
         while std::time::Instant::now() < end {
             for rel in [&b"up/secret"[..], b"sub/back/a.txt"] {
                 opens += 1;
-                if let Err(e) = dir.open_file(rel) {
-                    if e.raw_os_error() == Some(libc::EAGAIN) {
-                        eagain += 1;
-                    }
+                if let Err(e) = dir.open_file(rel)
+                    && e.raw_os_error() == Some(libc::EAGAIN)
+                {
+                    eagain += 1;
                 }
             }
         }
