@@ -514,7 +514,10 @@ pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
     }
     check_files(world)?;
     let head_possible = memchr::memmem::find(&case.input, b"HEAD").is_some();
-    let statuses = check_output(&output, head_possible, cut_short)?;
+    let statuses = check_output(&output, head_possible, cut_short).map_err(|e| {
+        let shown = output.get(..output.len().min(600)).unwrap_or(&[]);
+        format!("{e}\n  output ({} bytes): {}", output.len(), escape(shown))
+    })?;
     if case.pristine
         && let Some(s) = statuses.iter().find(|&&s| s == 400 || s >= 500)
     {

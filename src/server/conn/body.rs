@@ -47,12 +47,36 @@ impl<T: Transport> Conn<T> {
                     Step::Wait
                 }
                 ReadOutcome::Budget => Step::Budget,
-                ReadOutcome::Closed => Step::Close,
+                ReadOutcome::Closed => {
+                    self.flush_interim();
+                    Step::Close
+                }
             }
         };
         match (step, out_step) {
             (Step::Wait, Some(Step::Budget)) => Step::Budget,
             (s, _) => s,
+        }
+    }
+
+    /// The client ended its side before the body was all in: the body can
+    /// never complete and the connection closes, but a `100 Continue` that a
+    /// short write left half-sent is finished first, so the client never
+    /// reads a cut head (found by the fuzzer). Best effort: it stops at the
+    /// first write that takes nothing; each turn of the loop sends a byte
+    /// at least, so it ends within the buffer's length.
+    fn flush_interim(&mut self) {
+        if self.cgi.is_some() {
+            return; // a script's answer: cut short like any the client left
+        }
+        while let Some(out) = self.out.as_mut().filter(|b| !b.is_empty()) {
+            match self
+                .io
+                .writev(&[std::io::IoSlice::new(out.readable())], false)
+            {
+                Ok(n) if n > 0 => out.consume(n),
+                _ => break,
+            }
         }
     }
 

@@ -592,3 +592,32 @@ fn cgi_output_that_wraps_the_ring_is_written_whole() {
     assert_eq!(got.len(), want.len(), "bytes lost or doubled");
     assert!(got == want, "the output differs from the script's");
 }
+
+#[test]
+fn a_client_leaving_mid_body_never_gets_a_cut_100_continue() {
+    // Found by tests/fuzz.rs: a short write left half of `100 Continue`
+    // unsent, then the client's end of stream closed the connection.
+    let mut w = upload_world("cut-continue");
+    let mut c = w.conn();
+    c.io.write_limit = Some(18);
+    c.io.feed(
+        b"PUT /up/e.txt HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+    );
+    c.io.eof = true;
+    c.readable = true;
+    let mut d = Drive::Again;
+    c.writable = true;
+    for _ in 0..100 {
+        // The socket stays unwritable after the short write (no new edge);
+        // EPOLLIN|EPOLLRDHUP say the end of stream.
+        c.readable = true;
+        c.peer_hup = true;
+        d = c.drive(&mut w.env());
+        if d == Drive::Close {
+            break;
+        }
+    }
+    assert_eq!(d, Drive::Close);
+    assert_eq!(c.io.output, b"HTTP/1.1 100 Continue\r\n\r\n");
+    assert!(stored(&w).is_empty(), "{:?}", stored(&w));
+}
