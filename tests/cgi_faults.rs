@@ -40,10 +40,12 @@ exit 0
 ";
 
 /// Answers, closes its stdout, and keeps running.
+// The pid file is written before stdout closes: the server may kill the
+// script as soon as its answer is complete, before a later line would run.
 const CLOSER_SH: &str = "#!/bin/sh
+echo $$ > closer.pid
 printf 'Content-Type: text/plain\\r\\n\\r\\nbye\\n'
 exec >&-
-echo $$ > closer.pid
 sleep 30
 ";
 

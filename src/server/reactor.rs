@@ -155,6 +155,10 @@ pub enum Mode {
     Worker,
 }
 
+/// `Slot::armed` when no heap entry is live (a plain sentinel rather than an
+/// `Option`: 8 bytes less for every connection).
+const NOT_ARMED: Millis = Millis::MAX;
+
 struct Slot {
     generation: u32,
     /// Index in `Reactor::gens` of the configuration this connection uses.
@@ -163,7 +167,7 @@ struct Slot {
     /// On the pending list.
     pending: bool,
     /// The earliest live heap entry for this slot.
-    armed: Option<Millis>,
+    armed: Millis,
     /// The socket is in the epoll set (added after its first drive).
     registered: bool,
 }
@@ -175,7 +179,7 @@ impl Slot {
     fn vacate(&mut self) {
         self.conn = None;
         self.generation = self.generation.wrapping_add(1) & GEN_MASK;
-        self.armed = None;
+        self.armed = NOT_ARMED;
         self.registered = false;
     }
 }
@@ -753,7 +757,7 @@ impl Reactor {
                     cfg: 0,
                     conn: None,
                     pending: false,
-                    armed: None,
+                    armed: NOT_ARMED,
                     registered: false,
                 });
                 s
@@ -774,7 +778,7 @@ impl Reactor {
         conn.writable = true;
         s.conn = Some(conn);
         s.pending = true;
-        s.armed = None;
+        s.armed = NOT_ARMED;
         self.pending.push(slot);
         self.active += 1;
         self.stats.handled += 1;
@@ -848,8 +852,9 @@ impl Reactor {
             }
             s.registered = true;
         }
-        if s.armed.is_none_or(|a| conn.deadline < a) {
-            s.armed = Some(conn.deadline);
+        // NOT_ARMED is later than any deadline.
+        if conn.deadline < s.armed {
+            s.armed = conn.deadline;
             self.timers.push(conn.deadline, slot, s.generation);
         }
         let idle = conn.is_idle();
@@ -877,16 +882,16 @@ impl Reactor {
             if s.generation != e.generation {
                 continue;
             }
-            if s.armed == Some(e.at) {
-                s.armed = None;
+            if s.armed == e.at {
+                s.armed = NOT_ARMED;
             }
             let Some(conn) = s.conn.as_mut() else {
                 continue;
             };
             if conn.deadline > now {
                 // The deadline moved later since this entry was armed.
-                if s.armed.is_none() {
-                    s.armed = Some(conn.deadline);
+                if s.armed == NOT_ARMED {
+                    s.armed = conn.deadline;
                     self.timers.push(conn.deadline, e.slot, e.generation);
                 }
                 continue;
@@ -955,7 +960,7 @@ mod tests {
             cfg: 0,
             conn: None,
             pending: false,
-            armed: Some(5),
+            armed: 5,
             registered: true,
         };
         let old = token(3, s.generation);
@@ -963,7 +968,7 @@ mod tests {
         // Wraps within the mask, so the token never collides with the tags.
         assert_eq!(s.generation, 0);
         assert_ne!(token(3, s.generation), old);
-        assert_eq!(s.armed, None);
+        assert_eq!(s.armed, NOT_ARMED);
         assert!(!s.registered);
         s.vacate();
         assert_eq!(s.generation, 1);

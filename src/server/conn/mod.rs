@@ -53,7 +53,7 @@ pub const LINGER_MS: Millis = 5_000;
 /// (a GET declaring a 10 GiB body made the loop read 2 GiB, 4 KiB a turn,
 /// tests/abuse.rs). A client reads its answer long before this much of its
 /// refused body has gone out (the suite's largest is 4 MiB).
-pub const LINGER_MAX_BYTES: u64 = 16 << 20;
+pub const LINGER_MAX_BYTES: u32 = 16 << 20;
 /// A body that no handler takes is read and discarded up to this size (the
 /// connection then stays open); a larger one closes the connection instead.
 pub const MAX_DISCARD: u64 = 1 << 20;
@@ -149,15 +149,17 @@ enum Step {
 #[derive(Debug)]
 enum OutBody {
     None,
+    /// (Offsets are `u32`: an in-memory body is a page or a small file,
+    /// and every connection pays for this enum's size.)
     Bytes {
-        data: Vec<u8>,
-        pos: usize,
+        data: Box<[u8]>,
+        pos: u32,
     },
     /// A small file's bytes from the open-file cache, `pos..end` to send.
     Shared {
         data: Rc<[u8]>,
-        pos: usize,
-        end: usize,
+        pos: u32,
+        end: u32,
     },
     File {
         file: Rc<File>,
@@ -170,8 +172,10 @@ impl OutBody {
     /// The in-memory bytes still to send (empty for files and none).
     fn in_memory(&self) -> &[u8] {
         match self {
-            OutBody::Bytes { data, pos } => data.get(*pos..).unwrap_or(&[]),
-            OutBody::Shared { data, pos, end } => data.get(*pos..*end).unwrap_or(&[]),
+            OutBody::Bytes { data, pos } => data.get(*pos as usize..).unwrap_or(&[]),
+            OutBody::Shared { data, pos, end } => {
+                data.get(*pos as usize..*end as usize).unwrap_or(&[])
+            }
             OutBody::None | OutBody::File { .. } => &[],
         }
     }
@@ -179,7 +183,7 @@ impl OutBody {
     /// `n` in-memory bytes went out.
     fn advance(&mut self, n: usize) {
         if let OutBody::Bytes { pos, .. } | OutBody::Shared { pos, .. } = self {
-            *pos += n;
+            *pos = pos.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
         }
     }
 }
@@ -226,7 +230,7 @@ pub struct Conn<T> {
     pub deadline: Millis,
     /// Index of the listener's `ListenerSpec` (for virtual hosts).
     spec: usize,
-    requests: u64,
+    requests: u32,
     /// The client's address (the local one is the listener's).
     peer: std::net::SocketAddr,
     exchange: Option<Exchange>,
@@ -241,7 +245,7 @@ pub struct Conn<T> {
     /// `TCP_NODELAY` is set.
     nodelay: bool,
     /// Bytes read and dropped while lingering (see `LINGER_MAX_BYTES`).
-    lingered: u64,
+    lingered: u32,
     /// The access log line of the current exchange (only when its server
     /// logs; `None` between requests).
     line: Option<Box<Pending>>,
@@ -410,7 +414,7 @@ impl<T: Transport> Conn<T> {
                         self.line = begin_line(env, self.spec, &req);
                     }
                     Ok((
-                        exchange::start(env, self.spec, self.requests, info, &req),
+                        exchange::start(env, self.spec, u64::from(self.requests), info, &req),
                         used,
                     ))
                 }
@@ -513,7 +517,9 @@ impl<T: Transport> Conn<T> {
         match self.io.read(&mut sink) {
             Ok(0) => Step::Close,
             Ok(n) => {
-                self.lingered += n as u64;
+                self.lingered = self
+                    .lingered
+                    .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
                 if self.lingered >= LINGER_MAX_BYTES {
                     return Step::Close;
                 }
@@ -693,7 +699,7 @@ impl<T: Transport> Conn<T> {
     /// The reply is out: keep the connection for the next request, linger,
     /// or close.
     fn finish_exchange(&mut self, env: &mut Env<'_>) -> Step {
-        self.requests += 1;
+        self.requests = self.requests.saturating_add(1);
         if let Some(line) = self.line.take() {
             env.access
                 .finish(line, self.peer.ip(), env.unix_now, env.now);
@@ -828,14 +834,17 @@ impl<T: Transport> Conn<T> {
                 OutBody::None
             }
             Body::Static(b) => OutBody::Bytes {
-                data: b.to_vec(),
+                data: b.into(),
                 pos: 0,
             },
-            Body::Bytes(v) => OutBody::Bytes { data: v, pos: 0 },
+            Body::Bytes(v) => OutBody::Bytes {
+                data: v.into_boxed_slice(),
+                pos: 0,
+            },
             Body::Shared { data, start, len } => OutBody::Shared {
                 data,
-                pos: start,
-                end: start.saturating_add(len),
+                pos: u32::try_from(start).unwrap_or(u32::MAX),
+                end: u32::try_from(start.saturating_add(len)).unwrap_or(u32::MAX),
             },
             Body::File { file, start, len } => OutBody::File {
                 file,
