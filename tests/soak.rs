@@ -187,6 +187,18 @@ fn scripted_session(port: u16) {
     thread::sleep(Duration::from_millis(300));
 }
 
+/// The valgrind child, killed if the test fails before it stops it.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn wait_port(port: u16, child: &mut Child) {
     let end = Instant::now() + Duration::from_secs(60);
     while Instant::now() < end {
@@ -211,7 +223,7 @@ fn valgrind_finds_no_leak_over_a_scripted_session() {
     let (text, ports) = expand_config(SITE, dir.path());
     let conf = dir.write("test.conf", text);
     let log = dir.join("valgrind.log");
-    let mut child = Command::new("valgrind")
+    let child = Command::new("valgrind")
         .args([
             "--leak-check=full",
             "--show-leak-kinds=definite,indirect",
@@ -228,7 +240,9 @@ fn valgrind_finds_no_leak_over_a_scripted_session() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_port(ports[0], &mut child);
+    let mut guard = Reaped(child);
+    let child = &mut guard.0;
+    wait_port(ports[0], child);
     let rounds = if soak() { 20 } else { 2 };
     for _ in 0..rounds {
         scripted_session(ports[0]);

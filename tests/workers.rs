@@ -285,6 +285,20 @@ fn user_drops_root_after_binding_in_one_process_and_in_workers() {
     let r = who(&srv, None);
     assert_status(&r, 200);
     assert_eq!(field(&r.body_str(), "uid"), nobody.to_string());
+
+    // Workers that dropped root still die with their master (a change of
+    // credentials clears the parent-death signal; it is set after it).
+    let master = srv.pid();
+    let kids = children(master);
+    kill(master, "KILL");
+    assert!(
+        wait_for(Duration::from_secs(3), || kids.iter().all(
+            |k| !std::path::Path::new(&format!("/proc/{k}")).exists()
+                || std::fs::read_to_string(format!("/proc/{k}/stat"))
+                    .is_ok_and(|s| s.contains(") Z "))
+        )),
+        "workers {kids:?} outlived their killed master"
+    );
 }
 
 #[test]

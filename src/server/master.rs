@@ -385,10 +385,8 @@ impl Master {
         // The master's own descriptors are not the worker's business.
         self.signals = None;
         self.epoll = None;
-        if let Err(e) = sys::set_parent_death_signal(libc::SIGTERM) {
-            self.log
-                .warn(format_args!("prctl(PR_SET_PDEATHSIG) failed ({e})"));
-        }
+        // Just forked: the parent is the master (or init, if it died already).
+        let master = std::os::unix::process::parent_id();
         let mut bound = Vec::new();
         for set in std::mem::take(&mut self.sockets) {
             let addr = set.addr;
@@ -399,6 +397,17 @@ impl Master {
         if let Err(e) = super::become_user(&self.config, &self.log) {
             self.log.error(format_args!("{e}"));
             return 1;
+        }
+        // After `user`: a change of credentials clears the parent-death
+        // signal (prctl(2)), which left workers of a `user` configuration
+        // running after their master was killed. If the master died before
+        // this point, no signal will come: leave now.
+        if let Err(e) = sys::set_parent_death_signal(libc::SIGTERM) {
+            self.log
+                .warn(format_args!("prctl(PR_SET_PDEATHSIG) failed ({e})"));
+        }
+        if std::os::unix::process::parent_id() != master {
+            return 0;
         }
         let log = Log::open(&self.config.error_log, self.config.error_log_level);
         let config = self.config.clone();
