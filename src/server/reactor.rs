@@ -111,17 +111,6 @@ struct Gen {
     specs: Vec<ListenerSpec>,
 }
 
-impl Gen {
-    /// Never used while a real generation exists (see `Reactor::gen`).
-    fn empty() -> Gen {
-        let config = crate::config::builtin_default(std::path::Path::new("/nonexistent"));
-        Gen {
-            specs: config.listeners(),
-            config,
-        }
-    }
-}
-
 /// A listening socket bound before the loop starts (by `server::run`, or by
 /// the master for its workers).
 pub struct Bound {
@@ -209,6 +198,8 @@ pub struct Reactor {
     /// Connections using each of `gens`.
     gen_conns: Vec<usize>,
     cur: u16,
+    /// `gens[cur]`, the configuration new connections get.
+    current: Rc<Gen>,
     /// Where the configuration is read again on `SIGHUP`.
     source: Source,
     epoll: Epoll,
@@ -290,11 +281,13 @@ impl Reactor {
             ));
         }
         let sessions = open_sessions(&config, &log);
+        let first = Rc::new(Gen { config, specs });
         Ok(Reactor {
             mode,
-            gens: vec![Some(Rc::new(Gen { config, specs }))],
+            gens: vec![Some(Rc::clone(&first))],
             gen_conns: vec![0],
             cur: 0,
+            current: first,
             source,
             epoll,
             events: Events::with_capacity(512),
@@ -380,7 +373,7 @@ impl Reactor {
 
     /// The configuration new connections get.
     fn current(&self) -> Rc<Gen> {
-        self.generation_of(self.cur)
+        Rc::clone(&self.current)
     }
 
     /// Generation `i` (the current one if `i` was dropped, which cannot
@@ -388,14 +381,7 @@ impl Reactor {
     fn generation_of(&self, i: u16) -> Rc<Gen> {
         match self.gens.get(usize::from(i)).and_then(Option::as_ref) {
             Some(g) => Rc::clone(g),
-            None => self
-                .gens
-                .iter()
-                .rev()
-                .flatten()
-                .next()
-                .map(Rc::clone)
-                .unwrap_or_else(|| Rc::new(Gen::empty())),
+            None => self.current(),
         }
     }
 
@@ -416,6 +402,18 @@ impl Reactor {
     /// SIGHUP: read the configuration again; on any error keep the old one.
     fn reload(&mut self) {
         let Some(config) = self.source.reload(&self.log) else {
+            return;
+        };
+        // Where the new generation goes, settled before anything changes.
+        let idx = self
+            .gens
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(self.gens.len());
+        let Ok(idx16) = u16::try_from(idx) else {
+            self.log.error(format_args!(
+                "reload failed: too many configurations in use"
+            ));
             return;
         };
         let specs = config.listeners();
@@ -464,13 +462,7 @@ impl Reactor {
             l.ready = true;
         }
         self.listeners = fresh;
-        if self.sessions.is_none()
-            || self
-                .gens
-                .get(usize::from(self.cur))
-                .and_then(Option::as_ref)
-                .is_some_and(|g| g.config.session_store != config.session_store)
-        {
+        if self.sessions.is_none() || self.current.config.session_store != config.session_store {
             if let Some(store) = self.sessions.as_mut() {
                 store.flush();
             }
@@ -478,24 +470,15 @@ impl Reactor {
         }
         self.roots.clear();
         self.access.reconfigure(&config, &self.log);
-        let cfgs = Some(Rc::new(Gen { config, specs }));
-        let idx = match self.gens.iter().position(Option::is_none) {
-            Some(free) => free,
-            None => {
-                self.gens.push(None);
-                self.gen_conns.push(0);
-                self.gens.len() - 1
-            }
-        };
-        let Ok(idx16) = u16::try_from(idx) else {
-            self.log.error(format_args!(
-                "reload failed: too many configurations in use"
-            ));
-            return;
-        };
-        if let Some(g) = self.gens.get_mut(idx) {
-            *g = cfgs;
+        let cfgs = Rc::new(Gen { config, specs });
+        if idx == self.gens.len() {
+            self.gens.push(None);
+            self.gen_conns.push(0);
         }
+        if let Some(g) = self.gens.get_mut(idx) {
+            *g = Some(Rc::clone(&cfgs));
+        }
+        self.current = cfgs;
         let old_cur = self.cur;
         self.cur = idx16;
         if self
@@ -594,10 +577,7 @@ impl Reactor {
     }
 
     fn worker_connections(&self) -> usize {
-        self.gens
-            .get(usize::from(self.cur))
-            .and_then(Option::as_ref)
-            .map_or(1024, |g| g.config.worker_connections)
+        self.current.config.worker_connections
     }
 
     fn can_accept(&self, now: Millis) -> bool {

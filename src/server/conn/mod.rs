@@ -286,11 +286,7 @@ impl<T: Transport> Conn<T> {
 
     /// Between requests: nothing of a request received, nothing to send.
     pub fn is_idle(&self) -> bool {
-        match self.state {
-            State::Idle => true,
-            State::Head => self.inbuf.as_ref().is_none_or(|b| b.is_empty()),
-            _ => false,
-        }
+        self.phase() == Phase::Waiting
     }
 
     /// The index of the listener's `ListenerSpec`.
