@@ -4,6 +4,8 @@
 #   full: 3 rounds, 10 s runs (~12-15 min)    --quick: 1 round, 3 s runs (~2-4 min)
 #   --only: just these cases (idle ka50 ka1000 close50 100k 10m 1g siege syscalls),
 #   to rerun one figure after a change; the table then holds only those rows.
+#   BENCH_PERF=CASE,...: also perf record and ss -tmi of the server during those
+#   cases (curl cases), into target/bench/last/ (perf costs CPU: diagnosis only).
 # Installs what is missing with apt, builds the release server, serves one
 # document root from the three servers (each pinned to CPU 0, every load
 # generator pinned to CPU 1), runs each case against each server in turn
@@ -277,16 +279,41 @@ run_wrk() { # CASE SERVER ROUND CONNS PATH [wrk args...]
   [ -n "$json" ] || { echo "no wrk summary for $c $s" >&2; echo "$out" >&2; exit 1; }
   record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"wrk\",\"wrk\":$json"
 }
+# BENCH_PERF=CASE,...: during those cases' runs, perf record -g of the server
+# and ss -tmi of its sockets each 0.5 s, into target/bench/last/ (a diagnosis aid:
+# perf costs the server CPU, so such a run's figures are not comparable).
+perf_on() { # CASE SERVER ROUND -> sets perf_pids
+  perf_pids=()
+  [[ ",${BENCH_PERF:-}," == *",$1,"* ]] || return 0
+  perf record -q -e cpu-clock -g -p "${spid[$2]}" -o "$logs/perf.$1.$2.$3.data" 2>/dev/null &
+  perf_pids+=($!)
+  ( while :; do date +%s.%N; ss -tmi "sport = :${port[$2]}"; sleep 0.5; done ) > "$logs/ss.$1.$2.$3.txt" 2>&1 &
+  perf_pids+=($!)
+}
+perf_off() {
+  local p
+  for p in "${perf_pids[@]}"; do kill -INT "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  perf_pids=()
+}
 run_curl() { # CASE SERVER ROUND PATH
-  local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out
+  local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out cached
+  # Into the page cache first, for every server alike. This VM pages out file
+  # pages idle for a minute (a DAMON pageout scheme), so by the time the
+  # download case comes round most of the 1 GiB file is gone, and the first
+  # server of the round would pay for the disk reads (readahead was half of
+  # localserver's CPU in the full runs that put it at 2x nginx's CPU per MB).
+  cat "$docroot/$4" > /dev/null
+  cached=$(fincore -n -b -o RES "$docroot/$4" 2>/dev/null || echo -1)
+  perf_on "$c" "$s" "$r"
   before=$(cpu "$pid")
   out=$(timeout 300 taskset -c 1 curl -s -o /dev/null --max-time 240 \
         -w '{"http_code":%{http_code},"size":%{size_download},"time":%{time_total},"speed":%{speed_download}}' \
         "$(url "$s" "$4")" || true)
   after=$(cpu "$pid")
+  perf_off
   echo "$out" > "$logs/$c.$s.$r.txt"
   [ -n "$out" ] || out='{"http_code":0,"size":0,"time":0,"speed":0}'
-  record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"curl\",\"curl\":$out,\"expect\":$(stat -c %s "$docroot/$4")"
+  record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"curl\",\"curl\":$out,\"expect\":$(stat -c %s "$docroot/$4"),\"cached\":$cached"
 }
 run_siege() { # CASE SERVER ROUND PATH
   local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out json rc try

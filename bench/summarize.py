@@ -5,7 +5,7 @@ Usage: summarize.py RESULTS.jsonl META.json
 
 RESULTS.jsonl has one line per (case, server, round): the server's CPU time
 over the run ("ticks" of utime+stime from /proc/PID/stat, "sched_ns" from
-/proc/PID/schedstat) and what the load tool reported. The table shows the
+/proc/PID/schedstat; the figures use sched_ns) and what the load tool reported. The table shows the
 median over rounds of each figure, every round's value, and per case two
 ratio rows: localserver / nginx and localserver / lighttpd (of the medians).
 """
@@ -55,7 +55,9 @@ def ms(us):
 
 def figures(rec, clk_tck):
     """(throughput, p50 ms, p99 ms, errors, CPU per unit, note) of one record."""
-    cpu_s = rec["ticks"] / clk_tck
+    # Time on CPU from schedstat, in ns: a 1 GiB download lasts ~0.4 s, ~40
+    # clock ticks, where one tick either way would be 2.5 %. Ticks if absent.
+    cpu_s = rec["sched_ns"] / 1e9 if rec.get("sched_ns") else rec["ticks"] / clk_tck
     case, tool = rec["case"], rec["tool"]
     if tool == "wrk" and case in ("ka50", "ka1000", "close50"):
         w = rec["wrk"]
@@ -75,7 +77,12 @@ def figures(rec, clk_tck):
         ok = c["http_code"] == 200 and c["size"] == rec["expect"]
         mb = c["size"] / MB
         cpu = cpu_s * 1e3 / mb if mb else None
-        return c["speed"] / MB, None, None, 0 if ok else 1, cpu, ""
+        # run.sh reads the file into the page cache before each download;
+        # a run that started with part of it on disk is named.
+        cached = rec.get("cached")
+        note = "" if cached is None or cached >= rec["expect"] else \
+            f"started with {100 * max(cached, 0) / rec['expect']:.0f} % of the file cached"
+        return c["speed"] / MB, None, None, 0 if ok else 1, cpu, note
     if tool == "siege":
         s = rec["siege"]
         if "failed" in s:
