@@ -85,6 +85,9 @@ pub struct Lent {
     pub cgi: CgiTable,
     pub access: AccessLogs,
     pub stats: Stats,
+    /// The turn's `sendfile` budget: unlimited unless a test sets it (the
+    /// loop resets its own every turn).
+    pub sendfile_left: usize,
     /// The monotonic clock, moved by hand.
     pub now: Millis,
 }
@@ -101,6 +104,7 @@ impl Lent {
             cgi: CgiTable::default(),
             access: AccessLogs::default(),
             stats: Stats::default(),
+            sendfile_left: usize::MAX,
             now: 1_000,
         }
     }
@@ -125,6 +129,7 @@ impl Lent {
             sessions: None,
             access: &mut self.access,
             stats: &mut self.stats,
+            sendfile_left: &mut self.sendfile_left,
             gauges: &alone,
         }
     }
@@ -137,6 +142,8 @@ pub struct World {
     dir: PathBuf,
     /// The site as written: (path, size), sorted.
     site: Vec<(PathBuf, u64)>,
+    /// The case's `sendfile` budget, given afresh to every drive.
+    turn_budget: usize,
 }
 
 impl World {
@@ -160,10 +167,13 @@ impl World {
             lent: Lent::new(config),
             dir: dir.to_path_buf(),
             site,
+            turn_budget: usize::MAX,
         })
     }
 
+    /// The `Env` of one drive: a new turn of the loop, so a fresh budget.
     fn env(&mut self) -> Env<'_> {
+        self.lent.sendfile_left = self.turn_budget;
         self.lent.env()
     }
 
@@ -291,6 +301,9 @@ pub struct Case {
     pub timeouts: Vec<usize>,
     /// No mutation: a valid pipeline delivered whole, no timer, no early EOF.
     pub pristine: bool,
+    /// The loop's `sendfile` budget for each drive (`None`: unlimited), as
+    /// when other downloads share the turn.
+    pub turn_budget: Option<usize>,
 }
 
 /// Build the case of `seed`.
@@ -324,6 +337,7 @@ pub fn generate(seed: u64, corpus: &[Vec<u8>]) -> Case {
         }
     }
     let pristine = mutations == 0 && eof_after.is_none() && timeouts.is_empty();
+    let turn_budget = rng.one_in(4).then(|| rng.range(1, 4096));
     Case {
         seed,
         input,
@@ -332,6 +346,7 @@ pub fn generate(seed: u64, corpus: &[Vec<u8>]) -> Case {
         eof_after,
         timeouts,
         pristine,
+        turn_budget,
     }
 }
 
@@ -433,6 +448,7 @@ enum Left {
 /// Run `case` in `world`; `Err` says which invariant broke.
 pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
     world.reset().map_err(|e| format!("reset: {e}"))?;
+    world.turn_budget = case.turn_budget.unwrap_or(usize::MAX);
     let mut c = Conn::new(
         MemTransport::default(),
         0,
@@ -935,13 +951,15 @@ pub fn run(seed: u64, time: Duration, max_cases: u64, dir: &Path) -> io::Result<
 pub fn describe(case: &Case, what: &str) -> String {
     format!(
         "{what}\n  reproduce: LOCALSERVER_FUZZ_SEED={} cargo test --test fuzz\n  input: {}\n  \
-         chunks: {:?}\n  write_limit: {:?}, eof after chunk {:?}, timeouts after chunks {:?}",
+         chunks: {:?}\n  write_limit: {:?}, eof after chunk {:?}, timeouts after chunks {:?}, \
+         sendfile budget per drive {:?}",
         case.seed,
         escape(&case.input),
         case.chunks,
         case.write_limit,
         case.eof_after,
-        case.timeouts
+        case.timeouts,
+        case.turn_budget
     )
 }
 
@@ -982,6 +1000,7 @@ mod tests {
                 eof_after: None,
                 timeouts: Vec::new(),
                 pristine: true,
+                turn_budget: None,
             };
             if let Err(e) = run_case(&mut world, &case) {
                 panic!("{}", describe(&case, &e));

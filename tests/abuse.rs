@@ -643,6 +643,61 @@ fn slow_reader_is_dropped_at_send_timeout_without_memory_growth() {
     probe.finish("slow reader");
 }
 
+/// slowhttptest's slow read (`-X -c 500 -w 32`), at 600 clients: each
+/// advertises a window of a few bytes (a 64-byte receive buffer), asks for
+/// a large file and never reads. The kernel grows each socket's
+/// send buffer to 4 MiB, so every new reader is megabytes of `sendfile`
+/// splicing; when all of that was done in the turn that accepted them, a
+/// turn lasted hundreds of milliseconds (probe p99 184-461 ms at 500) and
+/// everyone else waited. The loop now moves at most 1 MiB of file bytes
+/// per turn, all connections together, and starts the next turn where the
+/// last one stopped.
+#[test]
+fn many_readers_filling_their_buffers_do_not_hold_up_a_fresh_client() {
+    let _g = lock();
+    let dir = site_dir("buffer-fill");
+    fs::File::create(dir.join("www/big.bin"))
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let srv = Server::start(dir, &config(""));
+    let pid = srv.pid();
+    let base = baseline_fds(&srv, &["/big.bin"]);
+    let probe = Probe::start(srv.port(0));
+    thread::sleep(Duration::from_millis(300));
+    // In waves, as slowhttptest opens them (200 a second there), so that
+    // the probe meets the loop while it has fresh buffers to fill.
+    let n = attack_size(600);
+    let wave = 40;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], srv.port(0)));
+    let start = Instant::now();
+    let mut readers = Vec::with_capacity(n);
+    while readers.len() < n {
+        for _ in 0..wave.min(n - readers.len()) {
+            let mut c = localserver::sys::connect_small_window(addr, 64).unwrap();
+            c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n")
+                .unwrap();
+            readers.push(c);
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    let opened = start.elapsed();
+    let mut peak = fd_count(pid);
+    // send_timeout (1 s) drops each once its buffers are full.
+    let freed = wait_until(FREE_WAIT, || {
+        peak = peak.max(fd_count(pid));
+        fd_count(pid) <= base
+    });
+    eprintln!(
+        "[buffer fill] {n} readers opened in {opened:.1?}, all dropped after {:.1?}",
+        start.elapsed()
+    );
+    assert!(freed, "readers still held after {FREE_WAIT:?}");
+    assert_fds_back(&srv, "buffer fill", base, peak);
+    drop(readers);
+    probe.finish("buffer fill");
+}
+
 #[test]
 fn ten_thousand_idle_connections_are_held_and_freed() {
     let _g = lock();

@@ -22,7 +22,7 @@ pub use process::{
     set_parent_death_signal, spawn, splice,
 };
 pub use signal::{SignalFd, ignore_sigpipe, raise_nofile_limit};
-pub use socket::{Listener, Socket};
+pub use socket::{Listener, Socket, connect_small_window};
 pub use time::utc_offset;
 
 /// Turn a C-style return value into `io::Result`: `-1` becomes the thread's

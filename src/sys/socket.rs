@@ -102,6 +102,27 @@ fn setsockopt_int(
     Ok(())
 }
 
+/// A blocking client connection whose receive buffer is set to `rcvbuf`
+/// bytes before it connects, so the window it advertises stays that small
+/// (the kernel's floor is about 2 KiB): the window-starved reader of
+/// slowhttptest's slow-read attack, for tests and tools.
+pub fn connect_small_window(addr: SocketAddr, rcvbuf: i32) -> io::Result<std::net::TcpStream> {
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket(2) call; the result is a new descriptor.
+    let raw = cvt!(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `raw` is a fresh descriptor owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, rcvbuf)?;
+    let (ss, len) = to_sockaddr(&addr);
+    // SAFETY: `ss` holds a valid sockaddr of `len` bytes.
+    cvt!(unsafe { libc::connect(raw, std::ptr::from_ref(&ss).cast(), len) })?;
+    Ok(std::net::TcpStream::from(fd))
+}
+
 impl Listener {
     /// Create, configure (`SO_REUSEADDR`; `IPV6_V6ONLY` for IPv6 so `[::]`
     /// and `0.0.0.0` can both be bound), bind and listen.
@@ -134,6 +155,18 @@ impl Listener {
         // SAFETY: plain listen(2) on our socket.
         cvt!(unsafe { libc::listen(raw, backlog) })?;
         Ok(Listener { fd })
+    }
+
+    /// `TCP_NOTSENT_LOWAT` for the connections it accepts (they inherit it):
+    /// a socket takes data only while less than `bytes` of it is unsent, and
+    /// is writable again when less than half that is.
+    pub fn set_notsent_lowat(&self, bytes: i32) -> io::Result<()> {
+        setsockopt_int(
+            self.fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            bytes,
+        )
     }
 
     /// Accept one connection, non-blocking and close-on-exec, with its peer address.
@@ -272,6 +305,38 @@ mod tests {
             let (ss, _) = to_sockaddr(&addr);
             assert_eq!(from_sockaddr(&ss), Some(addr));
         }
+    }
+
+    /// An `int` socket option, as the kernel reports it.
+    fn getsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> libc::c_int {
+        let mut v: libc::c_int = 0;
+        let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `v`/`len` describe a writable int.
+        let r = unsafe {
+            libc::getsockopt(fd, level, name, std::ptr::addr_of_mut!(v).cast(), &mut len)
+        };
+        assert_eq!(r, 0, "getsockopt: {}", io::Error::last_os_error());
+        v
+    }
+
+    #[test]
+    fn accepted_sockets_inherit_notsent_lowat_and_small_windows_stay_small() {
+        let l = Listener::bind("127.0.0.1:0".parse().unwrap(), 16, false).unwrap();
+        l.set_notsent_lowat(1 << 20).unwrap();
+        let addr = l.local_addr().unwrap();
+        let c = connect_small_window(addr, 64).unwrap();
+        let (s, _) = loop {
+            match l.accept() {
+                Ok(x) => break x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let lowat = getsockopt_int(s.fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT);
+        assert_eq!(lowat, 1 << 20);
+        // The kernel doubles what is asked and rounds up to its floor.
+        let rcv = getsockopt_int(c.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF);
+        assert!(rcv <= 4608, "receive buffer {rcv}");
     }
 
     #[test]

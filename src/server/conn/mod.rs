@@ -41,10 +41,12 @@ use super::timer::Millis;
 use super::transport::Transport;
 use exchange::{Prepared, Started};
 
-/// Most bytes one `sendfile` call may move: keeps one large download from
-/// holding the loop while others wait (nginx's `sendfile_max_chunk` is 2m;
-/// 512 KiB cost about a quarter more CPU per MB on a 1 GiB download).
-pub const SENDFILE_CHUNK: usize = 2 * 1024 * 1024;
+/// Most bytes one `sendfile` call may move (nginx's `sendfile_max_chunk`
+/// is 2m): half the per-turn budget ([`Env::sendfile_left`], shared by all
+/// connections), so a turn serves at least two downloads, and what a
+/// writable event under `TCP_NOTSENT_LOWAT` has room for. On a 1 GiB
+/// download 256 KiB and 2 MiB chunks cost the same CPU per MB.
+pub const SENDFILE_CHUNK: usize = 512 * 1024;
 /// How long a connection lingers after an error reply, reading and
 /// discarding, so the client reads the reply instead of a reset.
 pub const LINGER_MS: Millis = 5_000;
@@ -91,6 +93,13 @@ pub struct Env<'a> {
     pub access: &'a mut AccessLogs,
     /// The loop's counters; a parsed head counts a request here.
     pub stats: &'a mut Stats,
+    /// Bytes `sendfile` may still move in this turn of the loop, all
+    /// connections together. At 0 a file body waits for the next turn with
+    /// the connection still ready (`Step::Budget`), so hundreds of sockets
+    /// with room to fill cannot make one turn last long enough to keep a
+    /// new client waiting (a socket's send buffer grows to 4 MiB here; 500
+    /// of them filled in one turn is 2 GB of splicing).
+    pub sendfile_left: &'a mut usize,
     /// Counts the open connections other than this one by [`Phase`]
     /// (`active` includes this one), for a `status` route: called only
     /// when one is asked for, as it walks every connection.
@@ -628,11 +637,15 @@ impl<T: Transport> Conn<T> {
         if let OutBody::File { file, off, end } = &mut self.body {
             let want = usize::try_from(*end - *off)
                 .unwrap_or(usize::MAX)
-                .min(SENDFILE_CHUNK);
+                .min(SENDFILE_CHUNK)
+                .min(*env.sendfile_left);
             if want > 0 {
                 let sent = self.io.sendfile(file, off, want);
-                if let (Ok(n), Some(l)) = (&sent, self.line.as_mut()) {
-                    l.sent += *n as u64;
+                if let Ok(n) = &sent {
+                    *env.sendfile_left = env.sendfile_left.saturating_sub(*n);
+                    if let Some(l) = self.line.as_mut() {
+                        l.sent += *n as u64;
+                    }
                 }
                 match sent {
                     // The file shrank under us: the promised length cannot be

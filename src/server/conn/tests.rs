@@ -621,3 +621,37 @@ fn a_client_leaving_mid_body_never_gets_a_cut_100_continue() {
     assert_eq!(c.io.output, b"HTTP/1.1 100 Continue\r\n\r\n");
     assert!(stored(&w).is_empty(), "{:?}", stored(&w));
 }
+
+#[test]
+fn file_bytes_wait_for_the_next_turn_once_its_budget_is_spent() {
+    let mut w = World::new("budget", "");
+    let mut c = w.conn();
+    let want: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    // A turn whose budget other downloads have spent: the head goes out,
+    // no file byte does, and the connection asks to be driven again.
+    w.sendfile_left = 0;
+    c.io.feed(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.readable = true;
+    assert_eq!(c.drive(&mut w.env()), Drive::Again);
+    let r = responses(&c.io.output);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].0, 200);
+    assert!(r[0].2.is_empty(), "{} file bytes sent", r[0].2.len());
+    assert!(c.writable, "the socket is still ready");
+    assert_eq!(c.state(), State::Send);
+    // The next turn has 30,000 bytes: that much is sent, and the budget is
+    // left at 0 for the connections after this one.
+    w.sendfile_left = 30_000;
+    assert_eq!(c.drive(&mut w.env()), Drive::Again);
+    assert_eq!(w.sendfile_left, 0);
+    assert_eq!(responses(&c.io.output)[0].2, want[..30_000]);
+    assert_eq!(c.drive(&mut w.env()), Drive::Again);
+    assert_eq!(responses(&c.io.output)[0].2.len(), 30_000);
+    // Later turns finish it, byte for byte.
+    w.sendfile_left = usize::MAX;
+    assert_eq!(w.run(&mut c, b""), Drive::Wait);
+    let r = responses(&c.io.output);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].2, want);
+    assert_eq!(c.state(), State::Idle);
+}
