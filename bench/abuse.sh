@@ -50,6 +50,8 @@ EOF
 pid=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/probe.txt" && break; sleep 0.05; done
 base_fds=$(ls /proc/$pid/fd | wc -l)
+fd_list() { ls -l /proc/$pid/fd | tail -n +2 | awk '{print $(NF-2), $NF}' | sort; }
+fd_list > "$work/fds.base"
 echo "localserver $pid on 127.0.0.1:$port, $base_fds descriptors at rest; $secs s per attack"
 
 # probe FILE: one line per GET, "CODE SECONDS", every 100 ms until killed.
@@ -98,7 +100,9 @@ attack() {
   sed 's/\x1b\[[0-9;]*m//g' "$work/$name.out" \
     | grep -E "^(pending|connected|error|closed|service available|Exit status):" \
     | tail -6 | tr -s ' \t' ' ' | paste -sd ';' - | sed 's/^/slowhttptest: /'
-  if [ "${after:-0}" -gt "$base_fds" ]; then ls -l /proc/$pid/fd | tail -n +2 | awk '{print $NF}' | sort | uniq -c | sort -rn | head -5; fi
+  if [ "${after:-0}" -gt "$base_fds" ]; then
+    echo "descriptors not there at rest:"; fd_list | comm -13 "$work/fds.base" - | sed 's/^/  /'
+  fi
   summary "$log"
   echo "server descriptors: $base_fds at rest, peak $peak, $after after"
   kill -0 "$pid" || { echo "localserver died"; cat "$work/server.log"; exit 1; }
