@@ -33,7 +33,7 @@ use crate::sys::{self, Epoll, Events, Forked, Interest, Listener, SignalFd};
 
 use super::Source;
 use super::log::Log;
-use super::reactor::{self, Bound, Mode, Reactor};
+use super::reactor::{Bound, LISTEN_BACKLOG, Mode, Reactor};
 
 /// Signals the master handles.
 const SIGNALS: [libc::c_int; 6] = [
@@ -148,7 +148,7 @@ fn bind_sets(config: &Config, n: usize, old: &mut Vec<AddrSockets>, log: &Log) -
         };
         set.socks.truncate(n);
         while set.socks.len() < n {
-            match reactor::listen(spec.addr, true) {
+            match Listener::bind(spec.addr, LISTEN_BACKLOG, true) {
                 Ok(s) => set.socks.push(s),
                 Err(e) => {
                     log.error(format_args!("bind() to {} failed ({e})", spec.addr));

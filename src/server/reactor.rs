@@ -126,31 +126,12 @@ pub struct Bound {
     pub addr: std::net::SocketAddr,
 }
 
-/// At most this much of a response waits unsent in a connection's socket
-/// (`TCP_NOTSENT_LOWAT`, set on the listener, inherited by what it accepts).
-/// Without it the kernel lets the send buffer of a client that reads
-/// nothing grow to `tcp_wmem`'s 4 MiB: under slowhttptest's slow read (500
-/// clients) the sockets' queued memory was 1.9 GB, against a `tcp_mem`
-/// pressure point of 1.1 GB here; with it, 1.3 GB, and the server's CPU
-/// 1.55 s instead of 1.76 s. Bytes in flight are not counted, so a fast
-/// client's throughput is unchanged; a writable event then means half of it
-/// (512 KiB, one [`super::conn::SENDFILE_CHUNK`]) has room.
-const NOTSENT_LOWAT: i32 = 1 << 20;
-
-/// A listening socket for `addr` with the loop's options.
-pub fn listen(addr: std::net::SocketAddr, reuse_port: bool) -> io::Result<Listener> {
-    let sock = Listener::bind(addr, LISTEN_BACKLOG, reuse_port)?;
-    // Without it, slow clients cost more kernel memory; nothing breaks.
-    let _ = sock.set_notsent_lowat(NOTSENT_LOWAT);
-    Ok(sock)
-}
-
 /// Bind a listener for each of `specs`, logging those that fail (CONFIG.md:
 /// not fatal while another one binds). `reuse_port` for worker processes.
 pub fn bind_all(specs: &[ListenerSpec], reuse_port: bool, log: &Log) -> Vec<Bound> {
     let mut out = Vec::new();
     for spec in specs {
-        match listen(spec.addr, reuse_port) {
+        match Listener::bind(spec.addr, LISTEN_BACKLOG, reuse_port) {
             Ok(sock) => out.push(Bound {
                 sock,
                 addr: spec.addr,
@@ -456,7 +437,7 @@ impl Reactor {
                 l.spec = i;
                 fresh.push(l);
             } else {
-                match listen(spec.addr, false) {
+                match Listener::bind(spec.addr, LISTEN_BACKLOG, false) {
                     Ok(sock) => fresh.push(ListenerSlot {
                         sock,
                         addr: spec.addr,

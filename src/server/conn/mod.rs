@@ -43,8 +43,7 @@ use exchange::{Prepared, Started};
 
 /// Most bytes one `sendfile` call may move (nginx's `sendfile_max_chunk`
 /// is 2m): half the per-turn budget ([`Env::sendfile_left`], shared by all
-/// connections), so a turn serves at least two downloads, and what a
-/// writable event under `TCP_NOTSENT_LOWAT` has room for. On a 1 GiB
+/// connections), so a turn serves at least two downloads. On a 1 GiB
 /// download 256 KiB and 2 MiB chunks cost the same CPU per MB.
 pub const SENDFILE_CHUNK: usize = 512 * 1024;
 /// How long a connection lingers after an error reply, reading and
