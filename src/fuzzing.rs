@@ -30,6 +30,7 @@ use crate::server::cgi::CgiTable;
 use crate::server::conn::{Conn, Drive, Env, State};
 use crate::server::timer::Millis;
 use crate::server::transport::MemTransport;
+use crate::sys::Pipe;
 use crate::testkit::Rng;
 
 /// The configuration every case runs under (`{DIR}` is the world's folder).
@@ -88,6 +89,8 @@ pub struct Lent {
     /// The turn's `sendfile` budget: unlimited unless a test sets it (the
     /// loop resets its own every turn).
     pub sendfile_left: usize,
+    /// The loop's splice pipe (unused: `splice` is off in memory).
+    pub splice_pipe: Option<(Pipe, Pipe)>,
     /// The monotonic clock, moved by hand.
     pub now: Millis,
 }
@@ -105,6 +108,7 @@ impl Lent {
             access: AccessLogs::default(),
             stats: Stats::default(),
             sendfile_left: usize::MAX,
+            splice_pipe: None,
             now: 1_000,
         }
     }
@@ -130,6 +134,7 @@ impl Lent {
             access: &mut self.access,
             stats: &mut self.stats,
             sendfile_left: &mut self.sendfile_left,
+            splice_pipe: &mut self.splice_pipe,
             gauges: &alone,
         }
     }

@@ -33,7 +33,7 @@ use crate::handlers::RootCache;
 use crate::handlers::status::Stats;
 use crate::http::date::DateCache;
 use crate::http::response::HeadBuf;
-use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, SignalFd, Socket, classify};
+use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, Pipe, SignalFd, Socket, classify};
 
 use super::Source;
 use super::access::AccessLogs;
@@ -76,6 +76,7 @@ macro_rules! env {
             access: &mut $r.access,
             stats: &mut $r.stats,
             sendfile_left: &mut $r.sendfile_left,
+            splice_pipe: &mut $r.splice_pipe,
             gauges: $gauges,
         }
     };
@@ -221,6 +222,8 @@ pub struct Reactor {
     spare: Vec<u32>,
     /// What `sendfile` may still move in this turn ([`Env::sendfile_left`]).
     sendfile_left: usize,
+    /// The pipe every upload splice goes through ([`Env::splice_pipe`]).
+    splice_pipe: Option<(Pipe, Pipe)>,
     timers: Timers,
     pool: BufPool,
     roots: RootCache,
@@ -309,6 +312,7 @@ impl Reactor {
             pending: Vec::new(),
             spare: Vec::new(),
             sendfile_left: SENDFILE_PER_TURN,
+            splice_pipe: None,
             timers: Timers::default(),
             pool: BufPool::new(POOL_KEEP),
             roots: RootCache::default(),

@@ -170,20 +170,21 @@ impl<T: Transport> Conn<T> {
         let Some(sock) = self.io.raw_fd() else {
             return Step::Close;
         };
-        if self.splice.is_none() {
+        if env.splice_pipe.is_none() {
             match sys::pipe().and_then(|(r, w)| {
                 r.set_nonblocking()?;
                 w.set_nonblocking()?;
                 Ok((r, w))
             }) {
-                Ok(p) => self.splice = Some(p),
+                Ok(p) => *env.splice_pipe = Some(p),
                 Err(_) => {
                     self.reply_error(env, 500);
                     return Step::Continue;
                 }
             }
         }
-        let (Some((pr, pw)), Some(inbound)) = (self.splice.as_ref(), self.inbound.as_mut()) else {
+        let (Some((pr, pw)), Some(inbound)) = (env.splice_pipe.as_ref(), self.inbound.as_mut())
+        else {
             return Step::Close;
         };
         let want = usize::try_from(inbound.remaining().unwrap_or(0))
@@ -211,16 +212,24 @@ impl<T: Transport> Conn<T> {
             return Step::Close;
         };
         let mut moved = 0;
+        let mut failed = None;
         while moved < n {
             match sys::splice(pr.as_raw_fd(), file.as_raw_fd(), n - moved) {
                 Ok(0) => break,
                 Ok(k) => moved += k,
                 Err(e) if classify(&e) == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.reply_error(env, io_status(&e));
-                    return Step::Continue;
+                    failed = Some(io_status(&e));
+                    break;
                 }
             }
+        }
+        if moved < n {
+            // Bytes of this body are still in the pipe: it must never carry
+            // them into another connection's upload.
+            *env.splice_pipe = None;
+            self.reply_error(env, failed.unwrap_or(500));
+            return Step::Continue;
         }
         sink.spliced(moved as u64);
         if let super::super::inbound::Framing::Length(left) = &mut inbound.framing {
@@ -236,7 +245,6 @@ impl<T: Transport> Conn<T> {
 
     /// The whole body is in: finish the upload, or let the CGI run.
     fn body_done(&mut self, env: &mut Env<'_>) -> Step {
-        self.splice = None;
         let Some(inbound) = self.inbound.take() else {
             return Step::Close;
         };

@@ -85,6 +85,11 @@ pub struct Env<'a> {
     pub stderr: RawFd,
     /// Stream plain upload bodies with `splice` (socket → pipe → file).
     pub splice: bool,
+    /// The pipe pair those splices go through, one for the whole loop (made
+    /// on first use): each step drains what it put in, so it is empty
+    /// between steps, and a step that could not drain it drops it. One per
+    /// upload cost two descriptors per slow uploader and three syscalls.
+    pub splice_pipe: &'a mut Option<(Pipe, Pipe)>,
     /// The session store (`None` when no route has `session on`, or it
     /// could not be opened).
     pub sessions: Option<&'a mut SessionStore>,
@@ -246,8 +251,6 @@ pub struct Conn<T> {
     inbound: Option<Box<Inbound>>,
     /// The CGI answering the current request.
     cgi: Option<Box<CgiProc>>,
-    /// Pipe pair for splicing an upload body (socket → pipe → file).
-    splice: Option<(Pipe, Pipe)>,
     /// Something was written already (so bytes may be unacknowledged).
     wrote: bool,
     /// `TCP_NODELAY` is set.
@@ -279,7 +282,6 @@ impl<T: Transport> Conn<T> {
             exchange: None,
             inbound: None,
             cgi: None,
-            splice: None,
             wrote: false,
             nodelay: false,
             lingered: 0,
@@ -396,7 +398,6 @@ impl<T: Transport> Conn<T> {
         if let Some(mut c) = self.cgi.take() {
             c.release(pool);
         }
-        self.splice = None;
     }
 
     fn step_head(&mut self, env: &mut Env<'_>, reads: &mut u8) -> Step {
@@ -722,7 +723,6 @@ impl<T: Transport> Conn<T> {
         if let Some(mut c) = self.cgi.take() {
             c.release(env.pool);
         }
-        self.splice = None;
         self.exchange = None;
         // Closing with unread bytes would send a reset that can destroy the
         // reply in flight (rule 18: they are not read as requests either).
@@ -766,7 +766,6 @@ impl<T: Transport> Conn<T> {
         if let Some(mut c) = self.cgi.take() {
             c.release(env.pool);
         }
-        self.splice = None;
         self.exchange = None;
         self.install(env, prepared);
     }
