@@ -650,3 +650,51 @@ fn many_cgi_requests_leave_no_zombie_and_no_descriptor() {
         fd_count(pid)
     );
 }
+
+/// `add_header` goes on a script's answer as on every response of its
+/// route (CONFIG.md), whatever the script's status, after its own headers.
+#[test]
+fn route_add_headers_go_on_script_answers() {
+    let dir = TempDir::new("cgi-add-header");
+    let py = python3();
+    dir.write_script("www/cgi-bin/hello.py", HELLO_PY);
+    dir.write_script("www/cgi-bin/teapot.sh", TEAPOT_SH);
+    let srv = Server::start(
+        dir,
+        &format!(
+            "server {{
+    listen 127.0.0.1:$P0;
+    root www;
+    location /cgi-bin/ {{
+        cgi .py {py};
+        cgi .sh /bin/sh;
+        add_header X-Frame-Options DENY;
+        add_header X-Always yes always;
+    }}
+}}
+"
+        ),
+    );
+    let r = srv.get("/cgi-bin/hello.py");
+    assert_status(&r, 200);
+    assert_eq!(r.body, b"hello\n");
+    assert_eq!(
+        r.header("x-frame-options"),
+        Some("DENY"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(r.header("x-always"), Some("yes"));
+    let r = srv.get("/cgi-bin/teapot.sh");
+    assert_eq!(r.status, 418, "{}", r.describe());
+    assert_eq!(r.header("x-script"), Some("yes"));
+    assert_eq!(
+        r.header("x-frame-options"),
+        Some("DENY"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(r.header("x-always"), Some("yes"));
+    let at = |name: &str| r.headers.iter().position(|(n, _)| n == name).unwrap();
+    assert!(at("X-Script") < at("X-Frame-Options"), "{}", r.describe());
+}

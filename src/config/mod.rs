@@ -235,20 +235,11 @@ pub struct Location {
 pub struct AddHeader {
     pub name: String,
     pub value: String,
-    /// Added to every response; without it only to 200, 201, 204, 206,
-    /// 301, 302, 303, 304, 307 and 308 (nginx's rule).
+    /// nginx's `always`, accepted so nginx configurations read unchanged.
+    /// It changes nothing: CONFIG.md adds the header to every response of
+    /// the route, errors included, where nginx without it adds only to
+    /// 200, 201, 204, 206, 301, 302, 303, 304, 307 and 308.
     pub always: bool,
-}
-
-impl AddHeader {
-    /// Whether the header goes on a response with `status`.
-    pub fn applies_to(&self, status: u16) -> bool {
-        self.always
-            || matches!(
-                status,
-                200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
-            )
-    }
 }
 
 /// One problem found in a configuration, reported as

@@ -50,6 +50,9 @@ pub struct CgiPlan {
     pub envp: Vec<CString>,
     /// The script's folder (the child `chdir`s there).
     pub cwd: CString,
+    /// Index in the server's `locations` of the route that runs it: its
+    /// `add_header`s go on the script's answer.
+    pub location: usize,
 }
 
 impl CgiPlan {
@@ -290,11 +293,18 @@ pub(super) fn plan(
     let argv = vec![program.clone(), cstring(file.as_os_str().as_bytes())?];
     let cwd = cstring(folder.as_os_str().as_bytes())?;
     let envp = environment(ctx, req, &script, &file);
+    let location = ctx
+        .server
+        .locations
+        .iter()
+        .position(|l| std::ptr::eq(l, loc))
+        .unwrap_or(usize::MAX);
     Ok(Some(CgiPlan {
         program,
         argv,
         envp,
         cwd,
+        location,
     }))
 }
 

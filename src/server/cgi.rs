@@ -69,6 +69,8 @@ pub struct CgiProc {
     pub eof: bool,
     /// When it is killed (`cgi_timeout`).
     pub deadline: Millis,
+    /// [`crate::handlers::CgiPlan::location`]: whose `add_header`s apply.
+    pub location: usize,
 }
 
 impl CgiProc {
@@ -132,6 +134,7 @@ impl CgiProc {
             framing: OutFraming::Pending,
             eof: false,
             deadline,
+            location: plan.location,
         })
     }
 

@@ -380,7 +380,7 @@ impl<T: Transport> Conn<T> {
                     b.make_contiguous();
                     match parse_cgi_head(b.readable()) {
                         Ok(Some((head, used))) => {
-                            let (framing, close) = write_cgi_head(env, x, &head);
+                            let (framing, close) = write_cgi_head(env, x, &head, cgi.location);
                             Some(Ok((framing, close, used, head.status)))
                         }
                         Ok(None) if b.is_full() || cgi.eof => Some(Err(())),

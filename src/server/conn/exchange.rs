@@ -474,9 +474,8 @@ fn write_head(
         let _ = write!(cc, "max-age={max_age}");
         w.header("Cache-Control", cc.as_bytes());
     }
-    // nginx's add_header: only on success and redirect statuses unless
-    // `always` is given.
-    for h in reply.headers.iter().filter(|h| h.applies_to(reply.status)) {
+    // CONFIG.md: on every response of the route, whatever its status.
+    for h in reply.headers {
         w.header(&h.name, h.value.as_bytes());
     }
     if finish_head(w, close, keep_alive_10) {
@@ -506,12 +505,15 @@ fn overflow_head(scratch: &mut HeadBuf, version: Version, date: &[u8; 29]) {
     let _ = w.finish();
 }
 
-/// The head of a CGI's answer: its status and headers, with our framing.
-/// Returns the framing of the body and whether the connection must close.
+/// The head of a CGI's answer: its status and headers, with our framing,
+/// then the `add_header`s of the route (`location`) that ran it, as on every
+/// response of a route. Returns the framing of the body and whether the
+/// connection must close.
 pub(super) fn write_cgi_head(
     env: &mut Env<'_>,
     x: Exchange,
     head: &CgiHead<'_>,
+    location: usize,
 ) -> (OutFraming, bool) {
     let (framing, mut close) = match head.content_length {
         Some(_) if x.head_only => (OutFraming::Drop, false),
@@ -546,6 +548,15 @@ pub(super) fn write_cgi_head(
         if let Ok(name) = std::str::from_utf8(name) {
             w.header(name, value);
         }
+    }
+    let added = env
+        .config
+        .servers
+        .get(x.server)
+        .and_then(|s| s.locations.get(location))
+        .map_or(&[][..], |l| &l.add_headers[..]);
+    for h in added {
+        w.header(&h.name, h.value.as_bytes());
     }
     let keep_alive_10 = x.version == Version::Http10 && !close;
     if !finish_head(w, close, keep_alive_10) {
