@@ -282,6 +282,18 @@ fn attack_size(want: usize) -> usize {
     n
 }
 
+/// Wait (at most `FREE_WAIT`) until the server is back to `base`
+/// descriptors: whether it got there, and the most it held meanwhile.
+fn wait_freed(pid: u32, base: usize) -> (bool, usize) {
+    let mut peak = fd_count(pid);
+    let freed = wait_until(FREE_WAIT, || {
+        let now = fd_count(pid);
+        peak = peak.max(now);
+        now <= base
+    });
+    (freed, peak)
+}
+
 /// The server's descriptor count once it is quiet: after a GET of the probe
 /// file and of each of `warm` (the open-file cache keeps a descriptor for
 /// each file it served), when two reads a moment apart agree.
@@ -609,14 +621,16 @@ fn slow_reader_is_dropped_at_send_timeout_without_memory_growth() {
             c
         })
         .collect();
-    let mut peak = fd_count(pid);
     let start = Instant::now();
+    // All held first: checked before the server has accepted them, the
+    // count would already be "back" at the baseline.
+    assert!(
+        wait_until(Duration::from_secs(5), || fd_count(pid) >= base + n),
+        "the server never held the {n} readers"
+    );
     // Never read: the socket buffers fill, writes stop making progress,
     // send_timeout (1 s) closes each one.
-    let freed = wait_until(FREE_WAIT, || {
-        peak = peak.max(fd_count(pid));
-        fd_count(pid) <= base
-    });
+    let (freed, peak) = wait_freed(pid, base);
     eprintln!(
         "[slow reader] {n} readers of a 1 GiB file dropped after {:.1?}",
         start.elapsed()
@@ -691,12 +705,8 @@ fn many_readers_filling_their_buffers_do_not_hold_up_a_fresh_client() {
         thread::sleep(Duration::from_millis(100));
     }
     let opened = start.elapsed();
-    let mut peak = fd_count(pid);
     // send_timeout (1 s) drops each once its buffers are full.
-    let freed = wait_until(FREE_WAIT, || {
-        peak = peak.max(fd_count(pid));
-        fd_count(pid) <= base
-    });
+    let (freed, peak) = wait_freed(pid, base);
     eprintln!(
         "[buffer fill] {n} readers opened in {opened:.1?}, all dropped after {:.1?}",
         start.elapsed()
