@@ -643,9 +643,7 @@ impl<T: Transport> Conn<T> {
                 let sent = self.io.sendfile(file, off, want);
                 if let Ok(n) = &sent {
                     *env.sendfile_left = env.sendfile_left.saturating_sub(*n);
-                    if let Some(l) = self.line.as_mut() {
-                        l.sent += *n as u64;
-                    }
+                    count_sent(&mut self.line, *n);
                 }
                 match sent {
                     // The file shrank under us: the promised length cannot be
