@@ -3,14 +3,13 @@
 //! matched by pattern), where they go, when they are written, reopening
 //! after logrotate's rename, and error log level filtering.
 
-mod common;
 
 use std::fs;
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const LIMIT: Duration = Duration::from_secs(5);
 

@@ -9,7 +9,6 @@
 //! Scripts are written by each test into `www/cgi-bin` of its folder; pid
 //! files land next to them, so a test can check a given process is gone.
 
-mod common;
 
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
@@ -17,7 +16,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// `cgi_timeout` of most tests: short, so a hung script costs little.
 const CGI_TIMEOUT: &str = "2s";

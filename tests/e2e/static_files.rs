@@ -2,12 +2,11 @@
 //! MIME types and dates, root vs alias, and a 64 MiB file that must arrive
 //! byte for byte (CONFIG.md routes; HTTP.md "Responses").
 
-mod common;
 
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use common::*;
+use crate::common::*;
 
 /// 2001-09-09T01:46:40Z, a round unix time whose HTTP date is known.
 const MTIME_SECS: u64 = 1_000_000_000;

@@ -2,11 +2,10 @@
 //! (400/414/431, each followed by a close), 404 with built-in and custom
 //! pages (HTTP.md "Lines and fields", "Host", "Responses"; CONFIG.md routes).
 
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const CLOSE_WITHIN: Duration = Duration::from_secs(3);
 

@@ -1,9 +1,8 @@
 //! Listeners and virtual hosts: several servers on several ports, servers
 //! chosen by Host on one port, the default server (CONFIG.md "server").
 
-mod common;
 
-use common::*;
+use crate::common::*;
 
 /// Three servers on one port, each with its own root whose index says its name.
 fn three_vhosts(default_marker: &str) -> Server {

@@ -7,13 +7,12 @@
 //! Every test writes its own scripts into `www/cgi-bin` of its folder and
 //! runs them with the real Python interpreter and `/bin/sh`.
 
-mod common;
 
 use std::collections::BTreeMap;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// `NAME=value` lines of the environment, sorted, then `@cwd=`, `@argv0=`
 /// and `@stdin=LENGTH`; with a Content-Length.

@@ -3,13 +3,12 @@
 //! a temporary copy (only the port changed) so uploads never touch the
 //! working tree.
 
-mod common;
 
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn repo_file(rel: &str) -> Vec<u8> {
     fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()

@@ -3,9 +3,8 @@
 //! valid on every worker, reload through new workers, stops that exit 0;
 //! and `user NAME` (when the tests run as root, as CI does).
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::thread;

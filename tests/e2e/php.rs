@@ -4,9 +4,8 @@
 //! page, and the shipped `www/php` pages. Skipped with a message where
 //! php-cgi is not installed (`.ci/run` installs it).
 
-mod common;
 
-use common::*;
+use crate::common::*;
 
 /// Echoes what PHP parsed, as plain text.
 const FORM_PHP: &str = r#"<?php

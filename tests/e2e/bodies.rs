@@ -5,13 +5,12 @@
 //! malformed framing is 400 and close, `Expect: 100-continue`,
 //! `client_body_timeout`, and pipelining after a body.
 
-mod common;
 
 use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Echoes its stdin after a first line `cl=CONTENT_LENGTH len=N`.
 const ECHO_PY: &str = r#"import os, sys

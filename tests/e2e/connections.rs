@@ -2,12 +2,11 @@
 //! close`, unread bodies, timeouts, and many clients on the one thread
 //! (HTTP.md "Connections").
 
-mod common;
 
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn site_with(extra_top: &str) -> Server {
     let dir = TempDir::new("conn");

@@ -2,12 +2,11 @@
 //! shipped `localserver.conf`, and stopping on SIGTERM/SIGINT
 //! (CONFIG.md "Command line").
 
-mod common;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
 

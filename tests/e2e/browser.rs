@@ -11,7 +11,6 @@
 //! `chromium`); `.ci/run` installs them. Without them the test is skipped
 //! with a message, except when `CI` is set: there it fails.
 
-mod common;
 
 use std::fs;
 use std::io::Write as _;
@@ -19,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 

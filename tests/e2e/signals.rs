@@ -3,9 +3,8 @@
 //! configuration when the new one is broken, keeping listening sockets still
 //! wanted, and never dropping a kept-alive connection.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use std::io::Read;
 use std::net::TcpStream;
 use std::thread;

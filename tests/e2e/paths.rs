@@ -1,13 +1,12 @@
 //! Nothing outside a root, ever: traversal with dots and escapes, NUL,
 //! symlinks leading out, and special files (HTTP.md "Paths").
 
-mod common;
 
 use std::os::unix::fs::symlink;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A marker that only exists outside the served roots.
 const SECRET: &str = "TOP-SECRET-do-not-serve";

@@ -2,12 +2,11 @@
 //! free port instead of 8080 (the config and the site are copied into a
 //! temporary folder, with only the port changed).
 
-mod common;
 
 use std::fs;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();

@@ -8,7 +8,6 @@
 //! (the root), `DIR/www/store` (the upload store, so a name that climbs one
 //! level lands in the root and two levels in `DIR`, both checked).
 
-mod common;
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -16,7 +15,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const MARKER: &str = "MARKER-outside-the-root-7f3a";
 

@@ -3,9 +3,8 @@
 //! a CGI counter per session, sessions across a restart, and a flood of
 //! cookie-less requests that leaves memory bounded.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use std::process::Command;
 use std::time::Duration;
 

@@ -9,14 +9,13 @@
 //! timeouts, so the whole file runs in seconds); nothing sleeps to wait for
 //! the server except where a rule is about time (21).
 
-mod common;
 
 use std::os::unix::fs::symlink;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const CLOSE_WITHIN: Duration = Duration::from_secs(3);
 

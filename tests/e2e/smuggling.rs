@@ -12,11 +12,10 @@
 //! other side: there the next pipelined request IS answered, so the
 //! assertions can tell framing apart.
 
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const MARKER: &str = "SMUGGLED-SECRET-MARKER";
 const LEGIT: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n";

@@ -7,7 +7,6 @@
 //! (the store), so a name that climbs out of the store would land in `site/`
 //! or in the test folder, both of which are checked.
 
-mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,7 +14,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const BOUNDARY: &str = "----localserverTestBoundary7MA4YWxkTrZu0gW";
 

@@ -2,12 +2,11 @@
 //! `expires`, `add_header` (with and without `always`) and `status`
 //! (CONFIG.md's location table), against the real binary.
 
-mod common;
 
 use std::fs;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::*;
+use crate::common::*;
 use localserver::http::date::parse_http_date;
 
 /// 2001-09-09T01:46:40Z.
