@@ -1272,3 +1272,28 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+// ---------------------------------------------------------------------------
+// Skipping a test whose prerequisite is missing
+// ---------------------------------------------------------------------------
+
+/// Whether this run is CI's (`CI` set to anything but `0` or `false`).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// A test cannot run here because `why` (a tool or a privilege is missing).
+/// Outside CI it says so on the process's real stderr (libtest captures
+/// `eprintln!` of a passing test, so a skip would go unseen) and the caller
+/// returns; in CI a missing prerequisite is a failure: `.ci/run` installs
+/// everything the suite needs, so a skip there means the set-up broke.
+#[track_caller]
+pub fn skip(test: &str, why: &str) {
+    assert!(
+        !in_ci(),
+        "{test}: {why}, and CI is set: .ci/run should have provided it"
+    );
+    let line = format!("SKIPPED {test}: {why}\n");
+    // io::stderr() itself is not captured by libtest, only the print macros.
+    let _ = io::stderr().write_all(line.as_bytes());
+}
