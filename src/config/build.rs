@@ -17,7 +17,10 @@ use super::directives::{
 };
 use super::mime::DEFAULT_TYPE;
 use super::tree::{Node, Reader};
-use super::{Config, ConfigError, Level, Listen, Location, LogTarget, MimeTypes, Server, values};
+use super::{
+    Config, ConfigError, DEFAULT_SESSION_MAX, Level, Listen, Location, LogTarget, MimeTypes,
+    Server, values,
+};
 use crate::http::MethodSet;
 
 /// `client_max_body_size` default: 1m.
@@ -352,6 +355,7 @@ impl Builder {
             shutdown_timeout: main.shutdown_timeout.unwrap_or(secs(30)),
             user: main.user,
             session_store: main.session_store.unwrap_or_else(|| dir.join("sessions")),
+            session_max: size(main.session_max, DEFAULT_SESSION_MAX),
             types,
             servers,
         }

@@ -153,6 +153,7 @@ pub(crate) struct Block {
     pub shutdown_timeout: Option<Duration>,
     pub user: Option<String>,
     pub session_store: Option<PathBuf>,
+    pub session_max: Option<u64>,
     /// Set once a `types` block is seen: it replaces the built-in table.
     pub types: Option<BTreeMap<String, String>>,
     pub default_type: Option<String>,
@@ -353,6 +354,14 @@ pub(crate) static TABLE: &[Spec] = &[
         1,
         false,
         Kind::Custom(session_store),
+    ),
+    spec(
+        "session_max",
+        MAIN,
+        1,
+        1,
+        false,
+        Kind::Count(1, |b| &mut b.session_max),
     ),
     spec("types", MAIN, 0, 0, true, Kind::Types),
     spec(

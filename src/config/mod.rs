@@ -30,6 +30,9 @@ use crate::http::MethodSet;
 
 pub use route::ListenerSpec;
 
+/// Default `session_max`: session files kept before the oldest go.
+pub const DEFAULT_SESSION_MAX: usize = 100_000;
+
 /// Load and validate a file; `shown` is the name as given on the command line (used in messages).
 ///
 /// Relative paths in it resolve against its folder (made absolute with the
@@ -134,6 +137,10 @@ pub struct Config {
     /// Default `sessions` beside the configuration file (`<cwd>/sessions`
     /// for the built-in default).
     pub session_store: PathBuf,
+    /// `session_max N`: most session files the store keeps; default
+    /// `DEFAULT_SESSION_MAX`. Past it, creating a session removes the one
+    /// used longest ago (expired ones first).
+    pub session_max: usize,
     /// Extension → MIME type.
     pub types: MimeTypes,
     /// In configuration order; `ListenerSpec::servers` indexes into it.

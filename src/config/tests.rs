@@ -334,6 +334,60 @@ fn invalid_cases_with_lines() {
             1,
         ),
         (
+            "session_max zero",
+            "session_max 0;",
+            "invalid value \"0\" in \"session_max\" directive",
+            1,
+        ),
+        (
+            "session_max negative",
+            "\nsession_max -5;",
+            "invalid value \"-5\" in \"session_max\" directive",
+            2,
+        ),
+        (
+            "session_max with a unit",
+            "session_max 10k;",
+            "invalid value \"10k\" in \"session_max\" directive",
+            1,
+        ),
+        (
+            "session_max not a number",
+            "session_max lots;",
+            "invalid value \"lots\" in \"session_max\" directive",
+            1,
+        ),
+        (
+            "session_max past u64",
+            "session_max 18446744073709551616;",
+            "invalid value \"18446744073709551616\" in \"session_max\" directive",
+            1,
+        ),
+        (
+            "session_max without a value",
+            "session_max;",
+            "invalid number of arguments in \"session_max\" directive",
+            1,
+        ),
+        (
+            "session_max with two values",
+            "session_max 1 2;",
+            "invalid number of arguments in \"session_max\" directive",
+            1,
+        ),
+        (
+            "session_max twice",
+            "session_max 10;\nsession_max 20;",
+            "\"session_max\" directive is duplicate",
+            2,
+        ),
+        (
+            "session_max in server",
+            "server {\n session_max 10;\n}",
+            "\"session_max\" directive is not allowed here",
+            2,
+        ),
+        (
             "header injection",
             "add_header X-A \"a\r\nSet-Cookie: x\";",
             "invalid value \"a\r\nSet-Cookie: x\" in \"add_header\" directive, a header value may not hold CR, LF or NUL",
@@ -478,6 +532,7 @@ fn defaults() {
     assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
     assert_eq!(c.user, None);
     assert_eq!(c.session_store, Path::new(DIR).join("sessions"));
+    assert_eq!(c.session_max, 100_000);
     assert_eq!(c.types.lookup("html"), "text/html");
     assert_eq!(c.types.default_type, "application/octet-stream");
     let s = &c.servers[0];
@@ -533,6 +588,7 @@ fn top_level_values() {
         shutdown_timeout 1d;
         user www-data;
         session_store /var/lib/ls;
+        session_max 300;
     ");
     assert_eq!(
         c.error_log,
@@ -551,6 +607,8 @@ fn top_level_values() {
     assert_eq!(c.shutdown_timeout, Duration::from_secs(86_400));
     assert_eq!(c.user.as_deref(), Some("www-data"));
     assert_eq!(c.session_store, PathBuf::from("/var/lib/ls"));
+    assert_eq!(c.session_max, 300);
+    assert_eq!(ok("session_max 1;").session_max, 1);
     assert_eq!(ok("worker_processes 4;").worker_processes, 4);
     assert_eq!(ok("error_log stderr;").error_log, LogTarget::Stderr);
 }

@@ -41,7 +41,7 @@ use super::buffer::BufPool;
 use super::cgi::{CgiTable, STDIN_TAG, STDOUT_TAG};
 use super::conn::{Conn, Drive, Env, Phase, ms};
 use super::log::Log;
-use super::session::{DEFAULT_MAX_DISK, DEFAULT_MAX_MEMORY, SessionStore};
+use super::session::{DEFAULT_MAX_MEMORY, SessionStore};
 use super::timer::{Millis, Timers, wait_ms};
 
 const LISTENER_TAG: u64 = 1 << 63;
@@ -477,7 +477,11 @@ impl Reactor {
             l.ready = true;
         }
         self.listeners = fresh;
-        if self.sessions.is_none() || self.current.config.session_store != config.session_store {
+        // A new folder or bound: reopened, which trims to the new bound.
+        if self.sessions.is_none()
+            || self.current.config.session_store != config.session_store
+            || self.current.config.session_max != config.session_max
+        {
             if let Some(store) = self.sessions.as_mut() {
                 store.flush();
             }
@@ -940,7 +944,7 @@ fn open_sessions(config: &Config, log: &Log) -> Option<SessionStore> {
         &config.session_store,
         timeout,
         DEFAULT_MAX_MEMORY,
-        DEFAULT_MAX_DISK,
+        config.session_max,
         unix_time(),
     ) {
         Ok(s) => Some(s),

@@ -46,15 +46,19 @@
 //! instant can lose one change. Each worker bounds what it knows of; the
 //! directory holds at most `workers × max_disk` files.
 //!
-//! Bounds. Memory: at most `max_memory` sessions cached, the least recently
-//! used leaving the cache first (its file stays). Disk: at most `max_disk`
-//! files; before a creation would pass it, the session used longest ago is
-//! removed. All sessions share one timeout, so ordering by `last_used` puts
-//! every expired session before every live one: expired files go first, then
-//! the oldest live ones. A flood of cookie-less requests therefore costs at
-//! most `max_memory` cached sessions and `max_disk` files, one write and at
-//! most one unlink per request. The directory is scanned once, at `open`,
-//! to index the files (expired and corrupt ones are removed then).
+//! Bounds. Disk: at most `max_disk` files (the configuration's
+//! `session_max`); before a creation would pass it, the session used
+//! longest ago is removed. All sessions share one timeout, so ordering by
+//! `last_used` puts every expired session before every live one: expired
+//! files go first, then the oldest live ones. Memory: at most `max_memory`
+//! sessions cached, the least recently used leaving the cache first (its
+//! file stays). Every cached session has a file, so the cache never holds
+//! more than `max_disk` either; `open` lowers `max_memory` to `max_disk` to
+//! say so, and so that a small `session_max` makes a small cache. A flood
+//! of cookie-less requests therefore costs at most `min(max_memory,
+//! max_disk)` cached sessions and `max_disk` files, one write and at most
+//! one unlink per request. The directory is scanned once, at `open`, to
+//! index the files (expired and corrupt ones are removed then).
 //!
 //! Errors. Nothing here panics. A failing disk makes `create` return the
 //! error (the server then answers without a session); a failed background
@@ -86,10 +90,10 @@ pub const MAX_KEYS: usize = 64;
 /// (64 keys of 64 bytes, 64 values of 4096 bytes all escaped to 3 bytes)
 /// is about 790 KiB.
 pub const MAX_FILE_LEN: u64 = 1 << 20;
-/// Default bound on sessions cached in memory.
+/// Default bound on sessions cached in memory (lowered to the bound on
+/// files when that is smaller). The bound on files is `session_max`
+/// (`config::DEFAULT_SESSION_MAX` by default).
 pub const DEFAULT_MAX_MEMORY: usize = 10_000;
-/// Default bound on session files.
-pub const DEFAULT_MAX_DISK: usize = 100_000;
 /// Most expired sessions one `sweep` removes, so that a flood expiring all at
 /// once is cleared over several loop turns instead of stalling one.
 pub const SWEEP_BATCH: usize = 1024;
@@ -397,7 +401,8 @@ impl SessionStore {
     /// Opens (creating if missing) the store in `dir` and indexes its files:
     /// expired, corrupt and stale temporary files are removed, and the
     /// oldest files beyond `max_disk`. `timeout_secs`, `max_memory` and
-    /// `max_disk` are taken as at least 1.
+    /// `max_disk` are taken as at least 1, and `max_memory` as at most
+    /// `max_disk` (the cache only holds sessions that have a file).
     pub fn open(
         dir: &Path,
         timeout_secs: i64,
@@ -407,12 +412,13 @@ impl SessionStore {
     ) -> io::Result<SessionStore> {
         create_dir(dir)?;
         let timeout = timeout_secs.max(1);
+        let max_disk = max_disk.max(1);
         let mut store = SessionStore {
             dir: dir.to_path_buf(),
             timeout,
             write_every: (timeout / 4).max(1),
-            max_memory: max_memory.max(1),
-            max_disk: max_disk.max(1),
+            max_memory: max_memory.clamp(1, max_disk),
+            max_disk,
             mem: HashMap::new(),
             lru: BTreeMap::new(),
             tick: 0,
@@ -1182,6 +1188,25 @@ mod tests {
         }
         assert_eq!(d.files().len(), 20);
         assert!(s.lru.len() <= 10 && s.by_age.len() <= 20);
+    }
+
+    #[test]
+    fn memory_bound_never_exceeds_the_disk_bound() {
+        // A small session_max makes a small cache, even when the sessions
+        // come from another worker (found by `get`, never created here, so
+        // no creation trims this worker's index).
+        let d = TempDir::new("memcap");
+        let mut s = open(&d, 100, 3, T0);
+        let mut maker = open(&d, 100, 100, T0);
+        let sids: Vec<Sid> = (0..10).map(|i| maker.create(T0 + i).unwrap()).collect();
+        for sid in &sids {
+            assert_eq!(s.get(sid.to_hex().as_bytes(), T0 + 20), Some(*sid));
+            assert!(s.len_memory() <= 3, "{} cached", s.len_memory());
+        }
+        // The next creation trims the index back to the bound.
+        s.create(T0 + 21).unwrap();
+        assert_eq!(s.len_disk(), 3);
+        assert_eq!(d.files().len(), 3);
     }
 
     #[test]
