@@ -295,7 +295,9 @@ fn if_none_match_and_if_modified_since_give_304_and_keep_alive_survives() {
         format!("HEAD /big.bin HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: {etag}\r\n\r\n")
             .as_bytes(),
     );
-    assert_status(&c.read_head_response(), 304);
+    let r = c.read_head_response();
+    assert_status(&r, 304);
+    assert!(r.body.is_empty(), "a body after a HEAD's 304: {}", r.body_str());
     // And the connection is still in step after all of it.
     c.send(b"GET /small.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     let r = c.read_response();

@@ -2,39 +2,13 @@
 //! free port instead of 8080 (the config and the site are copied into a
 //! temporary folder, with only the port changed).
 
-
 use std::fs;
 use std::path::Path;
 
 use crate::common::*;
 
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let t = e.file_type().unwrap();
-        let dest = to.join(e.file_name());
-        if t.is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else if t.is_file() {
-            fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
-
 fn shipped_site() -> Server {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = TempDir::new("shipped-site");
-    copy_tree(&repo.join("www"), &dir.join("www"));
-    let conf = fs::read_to_string(repo.join("localserver.conf")).unwrap();
-    assert!(
-        conf.contains("127.0.0.1:8080"),
-        "localserver.conf should listen on 127.0.0.1:8080"
-    );
-    let port = free_port();
-    let conf = conf.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
-    let conf_path = dir.write("localserver.conf", conf);
-    Server::start_with(dir, conf_path, vec![port])
+    start_shipped_site("shipped-site")
 }
 
 fn file(rel: &str) -> Vec<u8> {
