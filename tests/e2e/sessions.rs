@@ -1,10 +1,10 @@
 //! Sessions and cookies (CONFIG.md "Sessions and cookies"): the cookie a
 //! first visit gets, the same session afterwards, forged and expired ids,
 //! a CGI counter per session, sessions across a restart, and a flood of
-//! cookie-less requests that leaves memory bounded.
-
+//! cookie-less requests that passes `session_max` and evicts the oldest.
 
 use crate::common::*;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -181,34 +181,144 @@ fn rss_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// 100,000 cookie-less requests (each makes a session) over keep-alive
-/// connections: memory stays bounded by the store's limits.
-#[test]
-fn a_flood_of_cookie_less_requests_leaves_rss_bounded() {
-    let srv = Server::start(site("sess-flood"), &config("sessions", "30m"));
-    let req = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    // keepalive_requests is 10,000: a new connection every 5,000 requests.
-    let run = |n: usize| {
-        for _ in 0..n / 5_000 {
-            let mut c = srv.connect(0);
-            for _ in 0..5_000 {
-                c.send(req);
+/// `LOCALSERVER_SOAK=1`: the long versions.
+fn soak() -> bool {
+    std::env::var_os("LOCALSERVER_SOAK").is_some_and(|v| v != "0")
+}
+
+/// Session files in the store: names of 32 hex digits (a temporary being
+/// written, `.<hex>.<pid>.tmp`, is not one).
+fn session_files(store: &Path) -> usize {
+    std::fs::read_dir(store)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.as_encoded_bytes();
+            name.len() == 32 && name.iter().all(u8::is_ascii_hexdigit)
+        })
+        .count()
+}
+
+/// Cookie-less GETs pipelined `BATCH` at a time, 5,000 per connection
+/// (`keepalive_requests` is 10,000), each of which must be a 200 with a new
+/// session's cookie, for as long as `more` (told the requests answered so
+/// far, after each batch) says. Returns the last session's `SID=...`.
+fn flood(srv: &Server, mut more: impl FnMut(usize) -> bool) -> String {
+    const BATCH: usize = 500;
+    const PER_CONN: usize = 5_000;
+    let batch = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(BATCH);
+    let mut last = String::new();
+    let mut sent = 0;
+    loop {
+        let mut c = srv.connect(0);
+        for _ in 0..PER_CONN / BATCH {
+            c.send(&batch);
+            for _ in 0..BATCH {
                 let r = c.read_response();
-                assert_eq!(r.status, 200);
+                assert_status(&r, 200);
+                assert_eq!(r.body, b"home\n");
+                last = sid_of(&r);
+            }
+            sent += BATCH;
+            if !more(sent) {
+                return last;
             }
         }
-    };
-    run(20_000);
-    let after_warmup = rss_kib(srv.pid());
-    for _ in 0..4 {
-        run(20_000);
     }
-    let after = rss_kib(srv.pid());
-    eprintln!("RSS after 20,000 requests: {after_warmup} KiB; after 100,000: {after} KiB");
-    // The memory cache holds at most 10,000 sessions: growth past the
-    // warm-up must stay small (it would be tens of MiB if unbounded).
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A flood of cookie-less requests, each of which makes a session, passes
+/// `session_max` many times over: the store never holds more files than
+/// the cap, the oldest session really goes (its cookie is unknown
+/// afterwards), the newest stays, and memory stays bounded. The default
+/// run has a cap of 300 (the cache is cut to it too) and ten times as many
+/// requests; `LOCALSERVER_SOAK=1` sends 100,000 with a cap of 20,000, past
+/// both the cache's 10,000 and the cap.
+#[test]
+fn a_flood_of_cookie_less_requests_passes_session_max_and_evicts_the_oldest() {
+    let (cap, n, count_every) = if soak() {
+        (20_000, 100_000, 5_000)
+    } else {
+        (300, 3_000, 500)
+    };
+    let conf = config("sessions", "30m").replace(
+        "session_store sessions;",
+        &format!("session_store sessions;\nsession_max {cap};"),
+    );
+    let srv = Server::start(site("sess-flood"), &conf);
+    let store = srv.dir.join("sessions");
+    let first = sid_of(&srv.get("/"));
+    let first_second = unix_secs();
+    assert_eq!(session_files(&store), 1);
+
+    let start = std::time::Instant::now();
+    let mut most = 0;
+    let mut rss_full = 0;
+    // Last use has a one-second resolution and ties go by id, so the first
+    // session is only sure to be the oldest of the store once `cap`
+    // sessions were made in a later second: requests sent after this test
+    // saw the clock move on.
+    let mut sent_in_a_later_second = None;
+    let mut total = 0;
+    let last = flood(&srv, |sent| {
+        total = sent;
+        if sent % count_every == 0 {
+            let files = session_files(&store);
+            most = most.max(files);
+            assert!(
+                files <= cap,
+                "{files} session files after {sent} requests, session_max {cap}"
+            );
+        }
+        // The store (and the cache) are full after the first `cap`
+        // sessions: what the server holds from then on is its working set.
+        if rss_full == 0 && sent >= 2 * cap {
+            rss_full = rss_kib(srv.pid());
+        }
+        if sent_in_a_later_second.is_none() && unix_secs() > first_second {
+            sent_in_a_later_second = Some(sent);
+        }
+        let later = sent_in_a_later_second.map_or(0, |s| sent - s);
+        sent < n || later <= cap
+    });
+    let took = start.elapsed();
+    let rss_end = rss_kib(srv.pid());
+    assert_eq!(most, cap, "the store never filled up to session_max");
+    assert_eq!(session_files(&store), cap);
+
+    // The newest is still known: no new cookie. (Checked first: the
+    // session the check below makes evicts one of those last used in the
+    // current second, which may be this one.)
+    let r = get_with(&srv, "/", Some(&last));
+    assert_status(&r, 200);
+    assert!(r.header("Set-Cookie").is_none(), "{}", r.describe());
+    assert!(store.join(last.trim_start_matches("SID=")).exists());
+    // The oldest is gone, its file included: its cookie gets a new one.
     assert!(
-        after <= after_warmup + 8 * 1024,
-        "RSS grew from {after_warmup} KiB to {after} KiB"
+        !store.join(first.trim_start_matches("SID=")).exists(),
+        "{first} still has its file"
+    );
+    let r = get_with(&srv, "/", Some(&first));
+    assert_status(&r, 200);
+    assert_ne!(sid_of(&r), first, "the oldest session is still known");
+    assert_eq!(session_files(&store), cap);
+
+    eprintln!(
+        "{total} requests in {took:?}, session_max {cap}: RSS {rss_full} KiB once full, {rss_end} KiB at the end"
+    );
+    // Each request made a session and evicted one: growth past the point
+    // where the store was full would be a leak per request (1 KiB each is
+    // megabytes here).
+    assert!(
+        rss_end <= rss_full + 2 * 1024,
+        "RSS grew from {rss_full} KiB (store full) to {rss_end} KiB"
     );
 }
