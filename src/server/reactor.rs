@@ -9,8 +9,12 @@
 //!
 //! Tokens: a connection's is `generation << 32 | slot` (28 generation bits);
 //! its CGI pipes add a tag bit above those; a late event for a slot that was
-//! closed and reused carries the old generation and is dropped. Children are
-//! reaped when `SIGCHLD` arrives on the signalfd, so no zombie remains.
+//! closed and reused carries the old generation and is dropped. A listening
+//! socket's token is a tag bit and its index in `Reactor::listeners`, given
+//! by `watch_listener` alone, at start and on every reload. That index is
+//! not the listener's place in the configuration: an address that could not
+//! be bound has no entry. Children are reaped when `SIGCHLD` arrives on the
+//! signalfd, so no zombie remains.
 //!
 //! Signals (CONFIG.md): `SIGTERM`/`SIGINT` stop at once; `SIGQUIT` drains
 //! (listeners closed, idle connections closed, each busy one finishes its
@@ -51,6 +55,19 @@ const GEN_MASK: u32 = (1 << 28) - 1;
 
 fn token(slot: u32, generation: u32) -> u64 {
     u64::from(generation & GEN_MASK) << 32 | u64::from(slot)
+}
+
+/// The token of the listener at `index` in `Reactor::listeners`.
+fn listener_token(index: usize) -> u64 {
+    LISTENER_TAG | index as u64
+}
+
+/// The index in `Reactor::listeners` a listener token names, if it is one.
+fn listener_index(token: u64) -> Option<usize> {
+    if token & LISTENER_TAG == 0 {
+        return None;
+    }
+    usize::try_from(token & !LISTENER_TAG).ok()
 }
 
 /// A `Env` for one connection, built from the reactor's fields (a macro, as
@@ -106,12 +123,40 @@ const SWEEP_MS: Millis = 5_000;
 /// Spare buffers kept in the pool.
 const POOL_KEEP: usize = 1024;
 
+/// A listening socket the loop accepts on. It is in the epoll set under the
+/// token of its index in `Reactor::listeners` (`watch_listener`).
 struct ListenerSlot {
     sock: Listener,
     /// The address it was bound to (what a reload matches on).
     addr: std::net::SocketAddr,
+    /// Its index in the configuration's listener specs (which server blocks
+    /// it serves); the unbound ones count, so this is not its token.
     spec: usize,
     ready: bool,
+}
+
+/// Put `l` in the epoll set (or move it there, when a reload keeps it)
+/// under the token of the index it gets at the end of `listeners`, and add
+/// it there. On failure `l` is dropped: this process no longer listens on
+/// its address.
+fn watch_listener(
+    epoll: &Epoll,
+    listeners: &mut Vec<ListenerSlot>,
+    mut l: ListenerSlot,
+) -> io::Result<()> {
+    let token = listener_token(listeners.len());
+    let fd = l.sock.as_raw_fd();
+    match epoll.modify(fd, token, Interest::Read) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            epoll.add(fd, token, Interest::Read)?;
+        }
+        r => r?,
+    }
+    // Edge-triggered: a connection queued before this (or while the token
+    // changed) gave no edge this token will see.
+    l.ready = true;
+    listeners.push(l);
+    Ok(())
 }
 
 /// One loaded configuration and the listeners it wants.
@@ -275,16 +320,18 @@ impl Reactor {
         let specs = config.listeners();
         let mut listeners = Vec::new();
         for b in bound {
-            let Some(i) = specs.iter().position(|s| s.addr == b.addr) else {
+            let Some(spec) = specs.iter().position(|s| s.addr == b.addr) else {
                 continue;
             };
-            epoll.add(b.sock.as_raw_fd(), LISTENER_TAG | i as u64, Interest::Read)?;
-            listeners.push(ListenerSlot {
+            let l = ListenerSlot {
                 sock: b.sock,
                 addr: b.addr,
-                spec: i,
+                spec,
                 ready: true,
-            });
+            };
+            if let Err(e) = watch_listener(&epoll, &mut listeners, l) {
+                log.error(format_args!("epoll_ctl() for {} failed ({e})", b.addr));
+            }
         }
         let access = AccessLogs::open(&config, &log);
         if listeners.is_empty() {
@@ -465,18 +512,13 @@ impl Reactor {
         }
         // Sockets no longer wanted close here (and leave epoll).
         drop(old);
-        for (i, l) in fresh.iter_mut().enumerate() {
-            let token = LISTENER_TAG | i as u64;
-            let fd = l.sock.as_raw_fd();
-            if self.epoll.modify(fd, token, Interest::Read).is_err()
-                && let Err(e) = self.epoll.add(fd, token, Interest::Read)
-            {
-                self.log.error(format_args!("epoll_ctl() failed ({e})"));
+        for l in fresh {
+            let addr = l.addr;
+            if let Err(e) = watch_listener(&self.epoll, &mut self.listeners, l) {
+                self.log
+                    .error(format_args!("epoll_ctl() for {addr} failed ({e})"));
             }
-            // An edge may have been missed while the token changed.
-            l.ready = true;
         }
-        self.listeners = fresh;
         // A new folder or bound: reopened, which trims to the new bound.
         if self.sessions.is_none()
             || self.current.config.session_store != config.session_store
@@ -610,8 +652,10 @@ impl Reactor {
             let Some(ev) = self.events.get(i) else { break };
             if ev.token == SIGNAL_TOKEN {
                 self.on_signals();
-            } else if ev.token & LISTENER_TAG != 0 {
-                let idx = usize::try_from(ev.token & !LISTENER_TAG).unwrap_or(usize::MAX);
+            } else if let Some(idx) = listener_index(ev.token) {
+                // Past the end: an event of this batch from before a reload
+                // (a signal earlier in the batch) renumbered the listeners;
+                // each was marked ready then.
                 if let Some(l) = self.listeners.get_mut(idx) {
                     l.ready = true;
                 }

@@ -18,6 +18,7 @@ mod connections;
 mod errors;
 mod fs_attacks;
 mod http_features;
+mod listeners;
 mod logs;
 mod paths;
 mod php;
