@@ -1,8 +1,8 @@
 //! Pipes and child processes for CGI. Pipes are created `O_CLOEXEC`; the
 //! server's ends are then made non-blocking, the child's stay blocking.
 //! `spawn` builds every pointer array before `fork`; the child only calls
-//! async-signal-safe functions (`dup2`, `chdir`, `setpgid`, `sigprocmask`,
-//! `signal`, `execve`, `_exit`).
+//! async-signal-safe functions (`prctl`, `getppid`, `dup2`, `chdir`,
+//! `setpgid`, `sigprocmask`, `signal`, `execve`, `_exit`).
 
 use std::ffi::CString;
 use std::io;
@@ -102,13 +102,16 @@ pub struct Command<'a> {
 /// `fork` + `execve`. The child gets `stdin`/`stdout`/`stderr` as fds 0-2,
 /// runs in `cwd`, in a process group of its own (so a timeout can kill its
 /// grandchildren too), with every signal unblocked and at its default
-/// disposition. Returns the child's pid.
+/// disposition, and is killed (`SIGKILL`) when this process dies, however it
+/// dies. Returns the child's pid.
 pub fn spawn(cmd: &Command<'_>) -> io::Result<libc::pid_t> {
     let mut argv: Vec<*const libc::c_char> = cmd.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = cmd.envp.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
     let fds = [cmd.stdin, cmd.stdout, cmd.stderr];
+    // SAFETY: getpid cannot fail and takes no arguments.
+    let parent = unsafe { libc::getpid() };
     // SAFETY: fork has no preconditions; the child below only makes
     // async-signal-safe calls on data prepared before the fork.
     let pid = cvt!(unsafe { libc::fork() })?;
@@ -116,6 +119,21 @@ pub fn spawn(cmd: &Command<'_>) -> io::Result<libc::pid_t> {
         // SAFETY: in the child; every call is async-signal-safe and every
         // pointer refers to memory built before fork (argv, envp, cwd).
         unsafe {
+            // Its own process group keeps the child out of a kill aimed at
+            // the server's, so a server killed with SIGKILL (no chance to
+            // kill its scripts) would orphan it: the kernel kills it instead
+            // when its parent dies (the thread that forked it: the server
+            // has only one). There is no change of credentials here
+            // (one would clear the setting; `user` took effect before the
+            // loop started), and a set-user-ID interpreter would clear it at
+            // execve. The parent may have died before the setting was in
+            // place: then the child was reparented and leaves at once.
+            if set_parent_death_signal(libc::SIGKILL).is_err() {
+                libc::_exit(126);
+            }
+            if libc::getppid() != parent {
+                libc::_exit(126);
+            }
             // Move the descriptors out of 0..2 first so no dup2 overwrites
             // one that a later dup2 still needs.
             let mut moved = [0 as libc::c_int; 3];
@@ -313,7 +331,9 @@ pub fn kill(pid: libc::pid_t, sig: libc::c_int) {
 }
 
 /// Ask the kernel to send `sig` to this process when its parent dies
-/// (`PR_SET_PDEATHSIG`), so a worker never outlives its master.
+/// (`PR_SET_PDEATHSIG`), so a worker never outlives its master nor a CGI
+/// script its server. Async-signal-safe (one system call), for `spawn`'s
+/// child.
 pub fn set_parent_death_signal(sig: libc::c_int) -> io::Result<()> {
     let sig = libc::c_ulong::try_from(sig).unwrap_or(0);
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number, no pointers.

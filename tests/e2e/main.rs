@@ -20,6 +20,7 @@ mod fs_attacks;
 mod http_features;
 mod listeners;
 mod logs;
+mod orphans;
 mod paths;
 mod php;
 mod sessions;
