@@ -1488,22 +1488,42 @@ pub struct Reaper(pub String);
 impl Drop for Reaper {
     fn drop(&mut self) {
         for pid in pids_with_cmdline(&self.0) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .stderr(Stdio::null())
-                .status();
+            send_signal(pid, "KILL");
         }
     }
 }
 
-/// Send signal `name` (`TERM`, `HUP`, ...) to process `pid` with kill(1).
+/// The number of signal `name` (`TERM`, `HUP`, ...).
+fn signal_number(name: &str) -> libc::c_int {
+    match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "STOP" => libc::SIGSTOP,
+        "CONT" => libc::SIGCONT,
+        _ => panic!("no signal named {name}"),
+    }
+}
+
+/// Send signal `name` (`TERM`, `HUP`, ...) to process `pid`; whether it was
+/// there to get it.
+pub fn send_signal(pid: u32, name: &str) -> bool {
+    let sig = signal_number(name);
+    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
+    assert!(pid > 0, "signal to pid {pid}");
+    // SAFETY: kill takes no pointers; pid > 0 names one process.
+    unsafe { libc::kill(pid, sig) == 0 }
+}
+
+/// Send signal `name` (`TERM`, `HUP`, ...) to process `pid`, which must
+/// exist.
+#[track_caller]
 pub fn kill(pid: u32, name: &str) {
-    let st = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("kill");
-    assert!(st.success(), "kill -{name} {pid} failed");
+    assert!(send_signal(pid, name), "kill -{name} {pid} failed");
 }
 
 /// Poll `f` every 20 ms until it holds or `limit` passes; its last answer.
