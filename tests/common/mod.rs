@@ -545,22 +545,23 @@ pub fn run_cli(args: &[&str], cwd: &Path, limit: Duration) -> Output {
     let tmp = TempDir::new("cli-out");
     let out_path = tmp.join("stdout");
     let err_path = tmp.join("stderr");
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&out_path).unwrap())
-        .stderr(fs::File::create(&err_path).unwrap())
-        .spawn()
-        .expect("cannot start the localserver binary");
+    let mut child = dies_with_test(
+        Command::new(BIN)
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out_path).unwrap())
+            .stderr(fs::File::create(&err_path).unwrap()),
+    )
+    .spawn()
+    .expect("cannot start the localserver binary");
     let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {
             break st;
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
+            stop(&mut child);
             panic!(
                 "`localserver {}` still running after {:?}; stderr:\n{}",
                 args.join(" "),
