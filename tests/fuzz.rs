@@ -24,7 +24,7 @@ fn env_u64(name: &str) -> Option<u64> {
 #[test]
 fn fuzz_the_connection_state_machine() {
     // LOCALSERVER_SOAK=1 (the long versions of issue 7's tests): 10 minutes.
-    let soak = std::env::var_os("LOCALSERVER_SOAK").is_some_and(|v| v != "0");
+    let soak = std::env::var_os("LOCALSERVER_SOAK").is_some_and(|v| !v.is_empty() && v != "0");
     let secs = env_u64("LOCALSERVER_FUZZ_SECS").unwrap_or(if soak { 600 } else { 5 });
     let seed = env_u64("LOCALSERVER_FUZZ_SEED").unwrap_or_else(|| {
         SystemTime::now()

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 static HEAVY: Mutex<()> = Mutex::new(());
 
 fn soak() -> bool {
-    std::env::var_os("LOCALSERVER_SOAK").is_some_and(|v| v != "0")
+    std::env::var_os("LOCALSERVER_SOAK").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// Whether `tool` is on PATH; if not, `test` is skipped through the

@@ -183,7 +183,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// `LOCALSERVER_SOAK=1`: the long versions.
 fn soak() -> bool {
-    std::env::var_os("LOCALSERVER_SOAK").is_some_and(|v| v != "0")
+    std::env::var_os("LOCALSERVER_SOAK").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// Session files in the store: names of 32 hex digits (a temporary being
