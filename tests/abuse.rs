@@ -1,15 +1,20 @@
 //! Abuse (issue 7, "never down, never leaking, never fooled"): each test
 //! runs one attack against the real binary while a probe opens a fresh
 //! connection ten times a second and times a small GET. After the attack
-//! every probe must have had its 200 with a p99 latency under 100 ms, and
-//! the attacker's descriptors must be gone from the server (its
-//! `/proc/PID/fd` back to the baseline) within a bounded wait.
+//! every probe must have had its 200, none may have waited a second (a
+//! stalled loop), and few may have been slow (against a baseline the probe
+//! measured before the attack); the attacker's descriptors must be gone
+//! from the server (its `/proc/PID/fd` back to the baseline) within a
+//! bounded wait.
 //!
 //! Invariants: the tests take `LOCK`, so two attacks never share the two
 //! cores; the server's timeouts are shortened (1 s) so each attack is over
 //! in seconds; attacks are sized to the test process's descriptor limit.
-//! Figures are printed with `eprintln!` (`cargo test --test abuse --
-//! --nocapture` shows them).
+//! Time is bounded generously or against a baseline measured in the same
+//! test, and every bound is measured from an instant that comes before the
+//! server's own clock starts, so that a loaded machine (other builds on the
+//! two cores) makes answers late, never early. Figures are printed with
+//! `eprintln!` (`cargo test --test abuse -- --nocapture` shows them).
 
 mod common;
 
@@ -30,7 +35,15 @@ fn lock() -> MutexGuard<'static, ()> {
 }
 
 const PROBE_BODY: &[u8] = b"probe ok\n";
-const PROBE_P99_LIMIT: Duration = Duration::from_millis(100);
+/// A probe slower than this (or than `PROBE_SLOW_FACTOR` times the calm
+/// median, on a machine slow enough for that to be more) counts as slow.
+const PROBE_SLOW: Duration = Duration::from_millis(100);
+const PROBE_SLOW_FACTOR: u32 = 20;
+/// A probe this slow means the loop stopped serving for that long: none
+/// may be (a loaded machine delays a probe by milliseconds, not a second).
+const PROBE_STALL: Duration = Duration::from_secs(1);
+/// Probes timed back to back before the attack, for the calm baseline.
+const PROBE_CALM: usize = 10;
 /// How long the server may take to free an attacker's descriptors once its
 /// timeout has passed (or the attacker has gone).
 const FREE_WAIT: Duration = Duration::from_secs(8);
@@ -92,21 +105,14 @@ struct Sample {
     error: Option<String>,
 }
 
-/// What a probe run measured.
-#[derive(Debug)]
-struct ProbeReport {
-    count: usize,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-}
-
 /// A thread that, until stopped, opens a new connection every 100 ms,
 /// GETs `/probe.txt` with `Connection: close` and records the latency.
 struct Probe {
     stop: Arc<AtomicBool>,
     handle: JoinHandle<Vec<Sample>>,
     started: Instant,
+    /// The median of `PROBE_CALM` probes before the attack.
+    calm: Duration,
 }
 
 /// A probe runs at least this long, so a fast attack still gets samples.
@@ -151,7 +157,19 @@ fn probe_once(port: u16) -> Sample {
 }
 
 impl Probe {
+    /// Time `PROBE_CALM` probes back to back (the baseline: how fast this
+    /// machine answers right now, before the attack), then start the
+    /// probe thread.
     fn start(port: u16) -> Probe {
+        let mut calm: Vec<Duration> = (0..PROBE_CALM)
+            .map(|_| {
+                let s = probe_once(port);
+                assert_eq!(s.status, 200, "a probe before the attack: {:?}", s.error);
+                s.latency
+            })
+            .collect();
+        calm.sort();
+        let calm = calm[calm.len() / 2];
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let handle = thread::spawn(move || {
@@ -176,13 +194,20 @@ impl Probe {
             stop,
             handle,
             started: Instant::now(),
+            calm,
         }
     }
 
     /// Stop the probe, print its figures under `attack`, and assert that
-    /// every probe got its 200 and the p99 latency is under 100 ms.
+    /// every probe got its 200, none stalled, and few were slow.
+    ///
+    /// Counted, not a percentile: the probe takes 10 to 80 samples, where
+    /// a "p99" is the maximum, and one probe descheduled by another build
+    /// on the two cores would fail the test. A loop that an attack holds up
+    /// for good shows in many samples; one that it blocks for a second,
+    /// in the one probe that waited.
     #[track_caller]
-    fn finish(self, attack: &str) -> ProbeReport {
+    fn finish(self, attack: &str) {
         if let Some(rest) = PROBE_MIN_RUN.checked_sub(self.started.elapsed()) {
             thread::sleep(rest);
         }
@@ -190,33 +215,22 @@ impl Probe {
         let samples = self.handle.join().unwrap();
         let mut lat: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
         lat.sort();
-        let pick = |q: f64| {
-            let i = ((q * lat.len() as f64).ceil() as usize).clamp(1, lat.len().max(1)) - 1;
-            lat.get(i).copied().unwrap_or_default()
-        };
-        let report = ProbeReport {
-            count: samples.len(),
-            p50: pick(0.50),
-            p99: pick(0.99),
-            max: lat.last().copied().unwrap_or_default(),
-        };
+        let count = samples.len();
+        let p50 = lat.get(count / 2).copied().unwrap_or_default();
+        let max = lat.last().copied().unwrap_or_default();
+        let slow_bound = PROBE_SLOW.max(self.calm * PROBE_SLOW_FACTOR);
+        let slow = lat.iter().filter(|&&l| l > slow_bound).count();
+        let slow_allowed = count / 20 + 1;
         let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != 200).collect();
         eprintln!(
-            "[{attack}] probe: {} requests, {} not 200, p50 {:.1?}, p99 {:.1?}, max {:.1?}",
-            report.count,
+            "[{attack}] probe: {count} requests, {} not 200, calm {:.1?}, p50 {p50:.1?}, max {max:.1?}, {slow} over {slow_bound:.1?}",
             failed.len(),
-            report.p50,
-            report.p99,
-            report.max
+            self.calm,
         );
-        for s in samples.iter().filter(|s| s.latency >= PROBE_P99_LIMIT / 2) {
+        for s in samples.iter().filter(|s| s.latency > slow_bound / 2) {
             eprintln!("[{attack}]   slow probe at {:.2?}: {:.1?}", s.at, s.latency);
         }
-        assert!(
-            report.count >= 5,
-            "[{attack}] the probe ran only {} times",
-            report.count
-        );
+        assert!(count >= 5, "[{attack}] the probe ran only {count} times");
         assert!(
             failed.is_empty(),
             "[{attack}] {} of {} probes failed: {:?}",
@@ -229,11 +243,14 @@ impl Probe {
                 .collect::<Vec<_>>()
         );
         assert!(
-            report.p99 < PROBE_P99_LIMIT,
-            "[{attack}] probe p99 {:?} is over {PROBE_P99_LIMIT:?}",
-            report.p99
+            max < PROBE_STALL,
+            "[{attack}] a probe waited {max:?}: the loop stalled"
         );
-        report
+        assert!(
+            slow <= slow_allowed,
+            "[{attack}] {slow} of {count} probes took over {slow_bound:?} (at most {slow_allowed} may; calm median {:?})",
+            self.calm
+        );
     }
 }
 
@@ -249,6 +266,9 @@ fn status_kb(pid: u32, field: &str) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
+
+/// Clock ticks a second (`USER_HZ`, 100 on Linux).
+const USER_HZ: u64 = 100;
 
 /// CPU time (user + system) of a process so far, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
@@ -343,13 +363,64 @@ fn assert_fds_back(srv: &Server, attack: &str, base: usize, peak: usize) {
 struct Attacker {
     stream: Option<TcpStream>,
     got: Vec<u8>,
+    /// Taken just before `connect`: the server's clock for this
+    /// connection starts later, never earlier.
     opened: Instant,
     /// When its last byte was sent.
     last_sent: Instant,
+    /// How long it had gone without a byte when `last_sent` was sent: a
+    /// test thread that fell behind (a loaded machine) shows here.
+    gap_before_last: Duration,
+    /// Trickled bytes so far (the index of the next one).
+    trickled: usize,
     /// When the first byte of an answer arrived.
     answered: Option<Instant>,
     /// When the server closed it (EOF or reset).
     closed: Option<Instant>,
+}
+
+impl Attacker {
+    /// Read what has arrived; a connection the server closed is dropped
+    /// (so the server's lingering close ends).
+    fn pump(&mut self) {
+        let mut buf = [0u8; 4096];
+        let Some(s) = self.stream.as_mut() else {
+            return;
+        };
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => {
+                    self.closed = Some(Instant::now());
+                    self.stream = None;
+                    return;
+                }
+                Ok(n) => {
+                    self.answered.get_or_insert_with(Instant::now);
+                    self.got.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.closed = Some(Instant::now());
+                    self.stream = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The instant the server's timer for the answer ran from, at the
+    /// latest: the last byte sent, or, when the test itself let the
+    /// connection go `silent` long before that byte (it fell behind), the
+    /// byte before: the server may rightly have timed out before the late
+    /// byte arrived.
+    fn silent_since(&self, silent: Duration) -> Instant {
+        if self.gap_before_last >= silent {
+            self.last_sent - self.gap_before_last
+        } else {
+            self.last_sent
+        }
+    }
 }
 
 struct Herd {
@@ -359,38 +430,63 @@ struct Herd {
 impl Herd {
     /// Open `n` connections to `port`, sending `first` on each.
     fn open(port: u16, n: usize, first: &[u8]) -> Herd {
-        let mut all = Vec::with_capacity(n);
+        let mut herd = Herd {
+            all: Vec::with_capacity(n),
+        };
         for _ in 0..n {
-            let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            s.set_nodelay(true).unwrap();
-            let opened = Instant::now();
-            if !first.is_empty() {
-                (&s).write_all(first).unwrap();
-            }
-            s.set_nonblocking(true).unwrap();
-            all.push(Attacker {
-                stream: Some(s),
-                got: Vec::new(),
-                opened,
-                last_sent: opened,
-                answered: None,
-                closed: None,
-            });
+            herd.open_one(port, first);
         }
-        Herd { all }
+        herd
+    }
+
+    /// Open one more connection, sending `first` on it.
+    fn open_one(&mut self, port: u16, first: &[u8]) {
+        let opened = Instant::now();
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_nodelay(true).unwrap();
+        if !first.is_empty() {
+            (&s).write_all(first).unwrap();
+        }
+        s.set_nonblocking(true).unwrap();
+        self.all.push(Attacker {
+            stream: Some(s),
+            got: Vec::new(),
+            opened,
+            last_sent: Instant::now(),
+            gap_before_last: Duration::ZERO,
+            trickled: 0,
+            answered: None,
+            closed: None,
+        });
     }
 
     fn open_count(&self) -> usize {
         self.all.iter().filter(|a| a.closed.is_none()).count()
     }
 
-    /// Write `byte` on every connection the server has not closed nor
-    /// answered yet (a full socket buffer counts as sent: it is a trickle).
-    fn trickle(&mut self, byte: u8) {
-        for a in self.all.iter_mut().filter(|a| a.answered.is_none()) {
+    /// Send the next byte of `bytes` (cycled) on every connection that has
+    /// had none for `every` and that the server has neither answered nor
+    /// closed. Each connection keeps its own rhythm: one schedule for the
+    /// whole herd left the first connections of a slowly opened herd
+    /// without a byte for the time it took to open the rest, plus `every`.
+    /// Each is read just before its write, so that a byte is never sent
+    /// after an answer that had already arrived.
+    fn trickle(&mut self, bytes: &[u8], every: Duration) {
+        for a in &mut self.all {
+            a.pump();
+            if a.answered.is_some() || a.last_sent.elapsed() < every {
+                continue;
+            }
             let Some(s) = a.stream.as_mut() else { continue };
+            let byte = bytes[a.trickled % bytes.len()];
             match s.write(&[byte]) {
-                Ok(_) => a.last_sent = Instant::now(),
+                Ok(_) => {
+                    let now = Instant::now();
+                    a.gap_before_last = now - a.last_sent;
+                    a.last_sent = now;
+                    a.trickled += 1;
+                }
+                // A full socket buffer: the trickle is not the test.
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(_) => {
                     a.closed.get_or_insert_with(Instant::now);
@@ -400,55 +496,30 @@ impl Herd {
         }
     }
 
-    /// Read what has arrived on every open connection; a connection the
-    /// server closed is dropped (so the server's lingering close ends).
+    /// Read what has arrived on every open connection.
     fn pump(&mut self) {
-        let mut buf = [0u8; 4096];
         for a in &mut self.all {
-            let Some(s) = a.stream.as_mut() else { continue };
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) => {
-                        a.closed = Some(Instant::now());
-                        a.stream = None;
-                        break;
-                    }
-                    Ok(n) => {
-                        a.answered.get_or_insert_with(Instant::now);
-                        a.got.extend_from_slice(&buf[..n]);
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(_) => {
-                        a.closed = Some(Instant::now());
-                        a.stream = None;
-                        break;
-                    }
-                }
-            }
+            a.pump();
         }
     }
 
-    /// Pump every 20 ms (100 ms for 10,000) (trickling `trickle` bytes every 500 ms, while
-    /// `trickle_until` has not passed) until the server has closed every
-    /// connection or `limit` has passed; the server's peak descriptor count.
+    /// Pump every 20 ms (100 ms for 10,000) (trickling `trickle`, a byte
+    /// every `every` on each connection, while `trickle_until` has not
+    /// passed) until the server has closed every connection or `limit` has
+    /// passed; the server's peak descriptor count.
     fn run(
         &mut self,
         pid: u32,
         limit: Duration,
         trickle: &[u8],
+        every: Duration,
         trickle_until: Option<Instant>,
     ) -> usize {
         let start = Instant::now();
-        let mut next_byte = start + Duration::from_millis(500);
-        let mut i = 0;
         let mut peak = fd_count(pid);
         while self.open_count() > 0 && start.elapsed() < limit {
-            let now = Instant::now();
-            if !trickle.is_empty() && now >= next_byte && trickle_until.is_none_or(|t| now < t) {
-                self.trickle(trickle[i % trickle.len()]);
-                i += 1;
-                next_byte += Duration::from_millis(500);
+            if !trickle.is_empty() && trickle_until.is_none_or(|t| Instant::now() < t) {
+                self.trickle(trickle, every);
             }
             self.pump();
             peak = peak.max(fd_count(pid));
@@ -460,7 +531,10 @@ impl Herd {
     }
 
     /// Assert every connection was answered with `status` and closed, the
-    /// answer coming between `early` and `late` after `since(a)`.
+    /// answer coming between `early` and `late` after `since(a)`, an
+    /// instant no later than the one the server's timer started from.
+    /// `late` is generous: what it catches is a timeout that never fires
+    /// (the answer never comes while the herd runs).
     #[track_caller]
     fn assert_all(
         &self,
@@ -486,7 +560,11 @@ impl Herd {
             let t = a.answered.unwrap().saturating_duration_since(since(a));
             assert!(
                 t >= early && t <= late,
-                "[{attack}] connection {i} answered after {t:?}, expected {early:?}..{late:?}"
+                "[{attack}] connection {i} answered after {t:?}, expected {early:?}..{late:?} \
+                 (opened {:?} before its last byte, {} bytes trickled, the last after a gap of {:?})",
+                a.last_sent - a.opened,
+                a.trickled,
+                a.gap_before_last
             );
             slowest = slowest.max(t);
         }
@@ -509,12 +587,15 @@ fn slowloris_gets_408_at_the_header_timeout_and_is_freed() {
     let n = attack_size(1000);
     let probe = Probe::start(srv.port(0));
     let mut herd = Herd::open(srv.port(0), n, b"G");
-    // One head byte every 500 ms: the trickle never resets the 1 s total
-    // head timeout (HTTP.md rule 21).
+    // One head byte every 500 ms on each: the trickle never resets the
+    // 1 s total head timeout (HTTP.md rule 21). The head never ends, so a
+    // timeout that each byte restarted would never fire while the herd
+    // runs (8 s), however late the machine.
     let peak = herd.run(
         srv.pid(),
         Duration::from_secs(8),
         b"ET /a.txt HTTP/1.1\r\nHost: a\r\nX-Slow: yes\r\n",
+        Duration::from_millis(500),
         None,
     );
     herd.assert_all(
@@ -522,7 +603,7 @@ fn slowloris_gets_408_at_the_header_timeout_and_is_freed() {
         408,
         |a| a.opened,
         Duration::from_millis(800),
-        Duration::from_millis(3000),
+        Duration::from_secs(5),
     );
     drop(herd);
     assert_fds_back(&srv, "slowloris", base, peak);
@@ -551,45 +632,75 @@ fn slow_body_gets_408_at_the_body_timeout_and_leaves_nothing() {
     // all 216 in one burst of ~30 ms would put every probe behind 200 file
     // creations and 16 forks in the accept queue, which measures a burst,
     // not a slow body (each upload creates its temporary file as its first
-    // byte arrives: ~0.3 ms of kernel time on this disk).
+    // byte arrives: ~0.3 ms of kernel time on this disk). Opening them all
+    // takes half a second or more, so each one's trickle starts while the
+    // rest are still being opened (see `Herd::trickle`).
     let pace = Duration::from_millis(2);
-    for i in 0..n_upload {
-        let head = format!(
-            "POST /upload/slow{i}.bin HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nx"
-        );
-        herd.all
-            .extend(Herd::open(srv.port(0), 1, head.as_bytes()).all);
+    let every = Duration::from_millis(250);
+    let mut opened = 0;
+    while opened < n_upload + n_cgi {
+        let head = if opened < n_upload {
+            format!(
+                "POST /upload/slow{opened}.bin HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nx"
+            )
+        } else {
+            "POST /cgi/sink.sh HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nx".to_string()
+        };
+        herd.open_one(srv.port(0), head.as_bytes());
+        opened += 1;
+        herd.trickle(b"x", every);
         std::thread::sleep(pace);
     }
-    for _ in 0..n_cgi {
-        let head = "POST /cgi/sink.sh HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nx";
-        herd.all
-            .extend(Herd::open(srv.port(0), 1, head.as_bytes()).all);
-        std::thread::sleep(pace);
-    }
-    // A byte every 500 ms for 2 s keeps each body alive (the timeout runs
+    let open_took = herd.all[0].opened.elapsed();
+    // A byte every 250 ms for 2 s keeps each body alive (the timeout runs
     // between two reads, CONFIG.md), then the trickle stops: 408 one
-    // client_body_timeout after the last byte.
+    // client_body_timeout (1 s) after the last byte.
     let stop_at = Instant::now() + Duration::from_secs(2);
-    let peak = herd.run(srv.pid(), Duration::from_secs(8), b"x", Some(stop_at));
-    let started = herd.all.iter().map(|a| a.opened).min().unwrap();
-    let alive = herd
+    let peak = herd.run(
+        srv.pid(),
+        Duration::from_secs(8),
+        b"x",
+        every,
+        Some(stop_at),
+    );
+    // The test itself may fall behind on a loaded machine and leave a
+    // connection silent for a timeout: that connection's 408 is due, and
+    // is timed from the start of that silence (`Attacker::silent_since`).
+    let silent = Duration::from_millis(800);
+    let behind = herd
         .all
         .iter()
-        .filter(|a| a.answered.is_some_and(|t| t >= stop_at))
+        .filter(|a| a.gap_before_last >= silent)
         .count();
+    let early: Vec<usize> = (0..herd.all.len())
+        .filter(|&i| {
+            let a = &herd.all[i];
+            a.answered.is_some_and(|t| t < stop_at) && a.gap_before_last < silent
+        })
+        .collect();
+    eprintln!(
+        "[slow body] {} attackers opened in {open_took:.1?}; the test fell behind on {behind}",
+        herd.all.len()
+    );
     herd.assert_all(
         "slow body",
         408,
-        |a| a.last_sent,
-        Duration::from_millis(800),
-        Duration::from_millis(2500),
+        |a| a.silent_since(silent),
+        silent,
+        Duration::from_secs(5),
     );
     assert!(
-        alive == herd.all.len(),
-        "only {alive} of {} trickling bodies lived until the trickle stopped ({:?} after the first)",
+        early.is_empty(),
+        "{} of {} trickling bodies were timed out while their bytes still came every {every:?}: {:?}",
+        early.len(),
         herd.all.len(),
-        stop_at - started
+        &early[..early.len().min(10)]
+    );
+    // Otherwise the attack did not happen as designed.
+    assert!(
+        behind * 2 <= herd.all.len(),
+        "the test fell behind on {behind} of {} connections",
+        herd.all.len()
     );
     drop(herd);
     assert_fds_back(&srv, "slow body", base, peak);
@@ -744,7 +855,7 @@ fn ten_thousand_idle_connections_are_held_and_freed() {
         held,
         "the server holds only {peak} descriptors, not {n} more than {base}"
     );
-    let peak = peak.max(herd.run(pid, Duration::from_secs(10), b"", None));
+    let peak = peak.max(herd.run(pid, Duration::from_secs(10), b"", Duration::ZERO, None));
     assert_eq!(
         herd.open_count(),
         0,
@@ -857,12 +968,14 @@ fn thousands_of_ranges_never_send_more_than_the_file() {
     for (name, range) in &specs {
         let count = range.matches(',').count() + 1;
         let start = Instant::now();
+        let cpu0 = cpu_ticks(srv.pid());
         let r = srv.raw(&format!(
             "GET /r.bin HTTP/1.1\r\nHost: a\r\nConnection: close\r\nRange: {range}\r\n\r\n"
         ));
         let took = start.elapsed();
+        let cpu = cpu_ticks(srv.pid()) - cpu0;
         eprintln!(
-            "[ranges] {name}: {count} ranges → {} with {} bytes in {took:.1?}",
+            "[ranges] {name}: {count} ranges → {} with {} bytes in {took:.1?}, {cpu} ticks of server CPU",
             r.status,
             r.body.len()
         );
@@ -875,7 +988,13 @@ fn thousands_of_ranges_never_send_more_than_the_file() {
         if r.status == 200 {
             assert!(r.body == data, "{name}: a 200 with the wrong body");
         }
-        assert!(took < Duration::from_secs(1), "{name}: {took:?}");
+        // The server's CPU time, not the wall time, which other builds on
+        // the two cores stretch: work that grows with the square of the
+        // count would take seconds here (a few milliseconds it is).
+        assert!(
+            cpu < USER_HZ / 2,
+            "{name}: the server spent {cpu} ticks (1/{USER_HZ} s) of CPU on one request"
+        );
     }
     // Over the head limit: 431, closed.
     let long = join(&mut (0..LEN).map(|i| format!("{i}-{i}")), 40 * 1024);
@@ -889,8 +1008,9 @@ fn thousands_of_ranges_never_send_more_than_the_file() {
 }
 
 /// Send `request` (from another thread, as the server may stop reading
-/// early) and assert the answer is `status`, arrives within a second, and
-/// the connection is then closed.
+/// early) and assert the answer is `status`, arrives well within the
+/// site's 10 s header timeout (so it was not that timeout which ended the
+/// request), and the connection is then closed.
 #[track_caller]
 fn refused_fast(srv: &Server, what: &str, request: Vec<u8>, status: u16) {
     let mut c = srv.connect(0);
@@ -905,7 +1025,7 @@ fn refused_fast(srv: &Server, what: &str, request: Vec<u8>, status: u16) {
     assert_status(&r, status);
     assert!(r.connection_has("close"), "{what}: {}", r.describe());
     assert!(
-        took < Duration::from_secs(1),
+        took < Duration::from_secs(5),
         "{what}: answered after {took:?}"
     );
     c.expect_closed(Duration::from_secs(2));
@@ -914,7 +1034,8 @@ fn refused_fast(srv: &Server, what: &str, request: Vec<u8>, status: u16) {
 #[test]
 fn huge_heads_and_uris_are_refused_fast_and_closed() {
     let _g = lock();
-    let srv = site("huge", "");
+    // A long header timeout: the refusals must come from what was read.
+    let srv = site("huge", "client_header_timeout 10s;");
     let base = baseline_fds(&srv, &["/a.txt"]);
     let probe = Probe::start(srv.port(0));
     let uri = |n: usize| format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "u".repeat(n)).into_bytes();
@@ -948,7 +1069,10 @@ fn huge_heads_and_uris_are_refused_fast_and_closed() {
 #[test]
 fn ten_gib_content_length_is_not_read() {
     let _g = lock();
-    let srv = site("ten-gib", "");
+    // A long body timeout: an answer that waited for the body (which never
+    // comes) could not come within the bound below, however loaded the
+    // machine; one from the head alone comes in a millisecond.
+    let srv = site("ten-gib", "client_body_timeout 10s;");
     let base = baseline_fds(&srv, &["/a.txt", "/nolimit/a.txt"]);
     let probe = Probe::start(srv.port(0));
     const TEN_GIB: u64 = 10 << 30;
@@ -968,7 +1092,7 @@ fn ten_gib_content_length_is_not_read() {
             "POST {path}: {}",
             r.describe()
         );
-        assert!(took < Duration::from_millis(500), "POST {path}: {took:?}");
+        assert!(took < Duration::from_secs(5), "POST {path}: {took:?}");
         c.expect_closed(Duration::from_secs(2));
     }
     // A route that takes no body and sets no limit: the answer comes, the
@@ -1011,15 +1135,17 @@ fn ten_gib_content_length_is_not_read() {
     );
     assert!(freed, "the server still reads the 10 GiB body");
     // The lingering close drops at most 16 MiB (plus what the socket
-    // buffers hold), then lets go.
+    // buffers hold), then lets go: counted in bytes, which a loaded
+    // machine does not change (at loopback speed a lingering bounded only
+    // by its 5 s would take gigabytes).
     assert!(
         sent < 64 << 20,
         "the server read {} MiB of a body nobody wanted",
         sent >> 20
     );
     assert!(
-        refused_at.is_some_and(|t| t < Duration::from_secs(2)),
-        "the server was still reading the body after {refused_at:?}"
+        refused_at.is_some(),
+        "the server was still reading the body after 8 s"
     );
     drop(c);
     assert_fds_back(&srv, "10 GiB", base, base + 1);
@@ -1055,12 +1181,14 @@ fn descriptor_exhaustion_pauses_accepting_without_spinning() {
         fd_count(pid)
     );
     // Held saturated for 2 s: the loop must sleep, not spin on the listener.
+    // Measured in the server's CPU time: a loaded machine gives the server
+    // less of it, never more, so load cannot fail this; a loop spinning on
+    // the listener takes all of a core it can get.
     let wall = Instant::now();
     let cpu0 = cpu_ticks(pid);
     thread::sleep(Duration::from_secs(2));
     let used = cpu_ticks(pid) - cpu0;
-    let hz = 100.0; // USER_HZ on Linux
-    let share = used as f64 / hz / wall.elapsed().as_secs_f64();
+    let share = used as f64 / USER_HZ as f64 / wall.elapsed().as_secs_f64();
     let log = srv.stderr();
     let pauses = log.matches("pausing accept").count();
     eprintln!(
@@ -1086,7 +1214,7 @@ fn descriptor_exhaustion_pauses_accepting_without_spinning() {
         .write_all(b"GET /a.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         .unwrap();
     first
-        .set_read_timeout(Some(Duration::from_secs(3)))
+        .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let mut got = Vec::new();
     let _ = first.read_to_end(&mut got);
@@ -1095,7 +1223,8 @@ fn descriptor_exhaustion_pauses_accepting_without_spinning() {
         String::from_utf8_lossy(got.get(..got.len().min(40)).unwrap_or_default())
     );
     assert!(got.starts_with(b"HTTP/1.1 "), "no answer while saturated");
-    // The attackers go: the server answers again.
+    // The attackers go: the server answers again, at its next retry (a
+    // server that never retried would leave this GET unanswered).
     conns.clear();
     let start = Instant::now();
     let r = srv.get("/probe.txt");
@@ -1104,7 +1233,7 @@ fn descriptor_exhaustion_pauses_accepting_without_spinning() {
         "[nofile] answered again {:.1?} after the attackers left",
         start.elapsed()
     );
-    assert!(start.elapsed() < Duration::from_secs(2));
+    assert!(start.elapsed() < Duration::from_secs(5));
     assert_fds_back(&srv, "nofile", base, NOFILE as usize);
     let probe = Probe::start(srv.port(0));
     thread::sleep(Duration::from_secs(1));
