@@ -9,7 +9,6 @@
 //! timeouts, so the whole file runs in seconds); nothing sleeps to wait for
 //! the server except where a rule is about time (21).
 
-
 use std::os::unix::fs::symlink;
 use std::process::Command;
 use std::thread;
@@ -801,7 +800,11 @@ fn rule_20_expect_100_continue() {
         c.send(head.as_bytes());
         let interim = c.read_response();
         assert_eq!(interim.status_line, "HTTP/1.1 100 Continue");
-        assert!(interim.body.is_empty());
+        assert!(
+            interim.body.is_empty(),
+            "bytes after the 100 head: {:?}",
+            interim.body_str()
+        );
         assert!(
             read_for(&mut c, Duration::from_millis(300)).is_empty(),
             "answered before the body was sent"
@@ -850,27 +853,40 @@ fn rule_20_expect_100_continue() {
 
 #[test]
 fn rule_21_header_timeout_is_total() {
+    // One byte every 300 ms of a head that never ends. A timeout restarted
+    // by each byte would never fire while they come (20 s of them), so a
+    // 408 well before then shows the timeout counts from the first byte;
+    // how soon after the 1 s mark a loaded machine answers is not the
+    // point, the bound is generous. The clock starts before the connection
+    // exists, so the server's own clock cannot have started earlier.
     let srv = site();
+    let start = Instant::now();
     let mut c = srv.connect(0);
     let mut writer = c.stream.try_clone().unwrap();
-    let start = Instant::now();
+    // Stopped once the answer is in: the server lingers after its 408,
+    // reading what still comes, for up to 5 s.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = std::sync::Arc::clone(&stop);
     let trickle = thread::spawn(move || {
         use std::io::Write;
         for b in b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa" {
-            if writer.write_all(&[*b]).is_err() {
+            if stopped.load(std::sync::atomic::Ordering::Relaxed)
+                || writer.write_all(&[*b]).is_err()
+            {
                 return;
             }
             thread::sleep(Duration::from_millis(300));
         }
     });
     c.stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
+        .set_read_timeout(Some(Duration::from_secs(8)))
         .unwrap();
     let r = c.read_response();
     let took = start.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert_status(&r, 408);
     assert!(
-        took >= Duration::from_millis(900) && took <= Duration::from_millis(1600),
+        took >= Duration::from_millis(900) && took <= Duration::from_secs(6),
         "408 after {took:?}, client_header_timeout is 1s"
     );
     c.expect_closed(CLOSE_WITHIN);
@@ -1261,17 +1277,32 @@ fn rule_30_fifo_device_socket_403() {
         .expect("mkfifo");
     assert!(st.success());
     let _sock = std::os::unix::net::UnixListener::bind(dir.join("www/sock.html")).unwrap();
-    // A device needs root (mknod); skipped otherwise.
-    let have_device = Command::new("mknod")
+    // A device needs root (mknod); that case is skipped otherwise (the
+    // others still run).
+    let mknod = Command::new("mknod")
         .arg(dir.join("www/zero.html"))
         .args(["c", "1", "5"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !have_device {
-        eprintln!("rule_30: mknod not permitted here, the device case is skipped");
-    }
+        .output();
+    let have_device = match mknod {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            skip(
+                "rule_30_fifo_device_socket_403 (its device case)",
+                &format!(
+                    "mknod failed here: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            );
+            false
+        }
+        Err(e) => {
+            skip(
+                "rule_30_fifo_device_socket_403 (its device case)",
+                &format!("cannot run mknod: {e}"),
+            );
+            false
+        }
+    };
     let srv = Server::start(
         dir,
         "server { listen 127.0.0.1:$P0; server_name localhost; root www; }",
@@ -1291,7 +1322,7 @@ fn rule_30_fifo_device_socket_403() {
         let r = c.read_response();
         assert_status(&r, 403);
         assert!(
-            start.elapsed() < Duration::from_secs(2),
+            start.elapsed() < Duration::from_secs(5),
             "{target} took {:?}",
             start.elapsed()
         );
