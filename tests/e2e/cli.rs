@@ -2,7 +2,6 @@
 //! shipped `localserver.conf`, and stopping on SIGTERM/SIGINT
 //! (CONFIG.md "Command line").
 
-
 use std::path::Path;
 use std::time::Duration;
 
@@ -273,8 +272,17 @@ fn help_flag() {
 
 #[test]
 fn unknown_flag_is_an_error() {
+    // Refused with exit code 1 and a message naming the flag, not merely
+    // "not 0": a panic (101) or a signal (no code) is not an answer.
     let out = run_cli(&["--bogus-flag"], repo_root(), LIMIT);
-    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains("invalid option: \"--bogus-flag\""),
+        "stderr: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("Usage:"), "stderr: {}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "stderr: {}", out.stderr);
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! PHP through `php-cgi`, a third-party CGI host that refuses to run a
 //! script unless `SCRIPT_FILENAME` and `REDIRECT_STATUS` are right: forms
 //! posted URL-encoded, multipart and chunked, a query string, an index
-//! page, and the shipped `www/php` pages. Skipped with a message where
-//! php-cgi is not installed (`.ci/run` installs it).
-
+//! page, and the shipped `www/php` pages. Skipped with a message on the
+//! real stderr where php-cgi is not installed, and failed in CI (`.ci/run`
+//! installs it).
 
 use crate::common::*;
 
@@ -22,9 +22,11 @@ foreach ($_FILES as $k => $f) {
 
 const INDEX_PHP: &str = "<?php echo 'index.php ran: ', 6 * 7, \"\\n\";\n";
 
+/// Whether php-cgi is there; if not, the test is skipped through
+/// `common::skip` (said on the real stderr; a failure in CI).
 fn php_cgi_or_skip(test: &str) -> bool {
     if which("php-cgi").is_none() {
-        eprintln!("SKIPPED {test}: php-cgi is not installed (apt-get install php-cgi)");
+        skip(test, "php-cgi is not installed (apt-get install php-cgi)");
         return false;
     }
     true

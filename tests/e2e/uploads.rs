@@ -7,7 +7,6 @@
 //! (the store), so a name that climbs out of the store would land in `site/`
 //! or in the test folder, both of which are checked.
 
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -231,7 +230,11 @@ fn put_new_then_replace() {
 
     let r = put(&srv, "/uploads/p.txt", b"second, longer version\n");
     assert_status(&r, 204);
-    assert!(r.body.is_empty());
+    assert!(
+        r.body.is_empty(),
+        "bytes after a 204 head: {:?}",
+        r.body_str()
+    );
     assert_eq!(
         fs::read(store(&srv).join("p.txt")).unwrap(),
         b"second, longer version\n"
@@ -275,7 +278,11 @@ fn delete_file_missing_and_folder() {
     assert_status(&put(&srv, "/uploads/d.txt", b"delete me"), 201);
     let r = delete(&srv, "/uploads/d.txt");
     assert_status(&r, 204);
-    assert!(r.body.is_empty());
+    assert!(
+        r.body.is_empty(),
+        "bytes after a 204 head: {:?}",
+        r.body_str()
+    );
     assert_date_and_server(&r);
     assert!(!store(&srv).join("d.txt").exists());
     assert_status(&srv.get("/uploads/d.txt"), 404);
@@ -406,9 +413,14 @@ fn interrupted_raw_upload_leaves_nothing() {
     for _ in 0..12 {
         c.send(&chunk); // 3 MiB of the 10 MiB
     }
-    // Give the server the time to have written some of it to disk.
+    // The upload is under way in the store (its temporary file is there)
+    // before the client goes: otherwise an empty store below would prove
+    // nothing.
     let st = store(&srv);
-    wait_until(Duration::from_secs(1), || !dir_names(&st).is_empty());
+    assert!(
+        wait_until(Duration::from_secs(10), || !dir_names(&st).is_empty()),
+        "3 MiB of the upload sent, and nothing in the store"
+    );
     drop(c);
     assert!(
         wait_until(Duration::from_secs(2), || dir_names(&st).is_empty()),
@@ -443,8 +455,15 @@ fn interrupted_multipart_upload_leaves_nothing() {
         .as_bytes(),
     );
     c.send(&body[..body.len() / 2]);
+    // The first file (complete) and the second (begun) are in the store
+    // before the client goes: otherwise an empty store below would prove
+    // nothing.
     let st = store(&srv);
-    wait_until(Duration::from_secs(1), || !dir_names(&st).is_empty());
+    assert!(
+        wait_until(Duration::from_secs(10), || dir_names(&st).len() >= 2),
+        "half the multipart body sent, and the store holds only {:?}",
+        dir_names(&st)
+    );
     drop(c);
     assert!(
         wait_until(Duration::from_secs(2), || dir_names(&st).is_empty()),
@@ -631,19 +650,36 @@ fn full_disk_is_507_and_leaves_nothing() {
     let dir = TempDir::new("full-disk");
     let small = dir.mkdir("small");
     if !is_root {
-        eprintln!("SKIPPED full_disk_is_507_and_leaves_nothing: not root, cannot mount a tmpfs");
+        skip(
+            "full_disk_is_507_and_leaves_nothing",
+            "not root, cannot mount a tmpfs",
+        );
         return;
     }
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
         .arg(&small)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !mounted {
-        eprintln!("SKIPPED full_disk_is_507_and_leaves_nothing: mount -t tmpfs failed here");
-        return;
+        .output();
+    match mounted {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            skip(
+                "full_disk_is_507_and_leaves_nothing",
+                &format!(
+                    "mount -t tmpfs failed here ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            );
+            return;
+        }
+        Err(e) => {
+            skip(
+                "full_disk_is_507_and_leaves_nothing",
+                &format!("cannot run mount: {e}"),
+            );
+            return;
+        }
     }
     let _mount = Mount(small.clone());
     fs::create_dir(small.join("store")).unwrap();

@@ -3,7 +3,6 @@
 //! valid on every worker, reload through new workers, stops that exit 0;
 //! and `user NAME` (when the tests run as root, as CI does).
 
-
 use crate::common::*;
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -127,7 +126,23 @@ fn two_workers_both_serve_and_a_killed_one_is_replaced() {
         .wait_exit(Duration::from_secs(5))
         .expect("master still running");
     assert_eq!(st.code(), Some(0));
-    assert!(children(master).is_empty());
+    // The master exits only once it has reaped every worker, so none is
+    // left the moment it is gone. (Asking for the master's children now
+    // would find none whatever happened: a worker outliving its master is
+    // re-parented, not the master's child any more.)
+    let left = server_processes(&srv);
+    assert!(
+        left.is_empty(),
+        "processes {left:?} of this server (its workers were {after:?}) outlived their master:\n{}",
+        srv.stderr()
+    );
+}
+
+/// The live processes of this test's server: a worker runs the master's
+/// command line, which names the test's own configuration file (a zombie
+/// has none).
+fn server_processes(srv: &Server) -> Vec<u32> {
+    pids_with_cmdline(&srv.conf.to_string_lossy())
 }
 
 #[test]
@@ -218,6 +233,8 @@ fn sighup_starts_new_workers_with_the_new_config_and_sigquit_exits_0() {
         .wait_exit(Duration::from_secs(5))
         .expect("master still running");
     assert_eq!(st.code(), Some(0));
+    let left = server_processes(&srv);
+    assert!(left.is_empty(), "{left:?} outlived their master");
 }
 
 fn uid_of(pid: u32) -> u32 {
@@ -235,32 +252,87 @@ fn nobody_uid() -> Option<u32> {
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
-/// The temp folder must be reachable by `nobody` for these.
-fn open_up(srv: &Server) {
-    let mut p = srv.dir.path().to_path_buf();
-    loop {
-        let _ = Command::new("chmod").arg("a+rx").arg(&p).status();
-        if !p.pop() || p.as_os_str().is_empty() || p == std::path::Path::new("/") {
-            break;
-        }
+/// A folder for the files a `user nobody` server must reach, made directly
+/// in a system folder every user can traverse (`/tmp`, else `/dev/shm`),
+/// mode 0755, removed on drop. The test's own temporary folder will not do:
+/// its parents (`TMPDIR` may be under `/root`) need not be traversable by
+/// `nobody`, and a test never changes permissions outside its own folder.
+struct SharedDir(std::path::PathBuf);
+
+impl SharedDir {
+    /// `None` when no such system folder is traversable by everyone.
+    fn new(name: &str) -> Option<SharedDir> {
+        use std::os::unix::fs::PermissionsExt;
+        let base = ["/tmp", "/dev/shm"].into_iter().find(|b| {
+            std::fs::metadata(b).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o001 != 0)
+        })?;
+        let path = std::path::Path::new(base)
+            .join(format!("localserver-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Some(SharedDir(path))
     }
-    let _ = Command::new("chmod")
-        .args(["-R", "a+rwX"])
-        .arg(srv.dir.path())
-        .status();
+
+    /// Write `rel` (its folders 0755) with `mode`.
+    fn write(&self, rel: &str, text: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.0.join(rel);
+        let mut dir = p.parent();
+        while let Some(d) = dir.filter(|d| *d != self.0) {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+            dir = d.parent();
+        }
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+impl Drop for SharedDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A `user nobody` site (with `top` at the top level) whose document root
+/// and CGI live in `shared`.
+fn user_site(name: &str, shared: &SharedDir, top: &str) -> Server {
+    shared.write("www/index.html", "hi\n", 0o644);
+    shared.write("www/cgi/who.sh", WHO, 0o755);
+    let config = format!(
+        "user nobody;
+{top}
+server {{
+    listen 127.0.0.1:$P0;
+    root {}/www;
+    location /cgi/ {{ cgi .sh /bin/sh; }}
+}}
+",
+        shared.0.display()
+    );
+    Server::start(TempDir::new(name), &config)
 }
 
 #[test]
 fn user_drops_root_after_binding_in_one_process_and_in_workers() {
+    const TEST: &str = "user_drops_root_after_binding_in_one_process_and_in_workers";
     if !is_root() {
-        eprintln!("not root: `user` has nothing to drop; skipped");
+        skip(TEST, "not root: `user` has nothing to drop");
         return;
     }
     let nobody = nobody_uid().expect("a user named nobody");
+    let Some(shared) = SharedDir::new("user") else {
+        skip(
+            TEST,
+            "neither /tmp nor /dev/shm can be traversed by every user",
+        );
+        return;
+    };
     // One process: it binds as root, then serves (and runs CGI) as nobody.
-    let srv = site("user-single", "user nobody;");
-    open_up(&srv);
+    let srv = user_site("user-single", &shared, "");
     assert_eq!(uid_of(srv.pid()), nobody);
+    assert_status(&srv.get("/index.html"), 200);
     let r = who(&srv, None);
     assert_status(&r, 200);
     assert_eq!(field(&r.body_str(), "uid"), nobody.to_string());
@@ -269,10 +341,10 @@ fn user_drops_root_after_binding_in_one_process_and_in_workers() {
         "{}",
         srv.stderr()
     );
+    drop(srv);
 
     // Workers: the master stays root, each worker is nobody.
-    let srv = site("user-workers", "user nobody; worker_processes 2;");
-    open_up(&srv);
+    let srv = user_site("user-workers", &shared, "worker_processes 2;");
     assert_eq!(uid_of(srv.pid()), 0);
     assert!(wait_for(Duration::from_secs(5), || children(srv.pid())
         .len()
@@ -303,6 +375,10 @@ fn user_drops_root_after_binding_in_one_process_and_in_workers() {
 #[test]
 fn an_unknown_user_is_refused_at_start() {
     if !is_root() {
+        skip(
+            "an_unknown_user_is_refused_at_start",
+            "not root: `user` is not looked up",
+        );
         return;
     }
     let dir = TempDir::new("user-unknown");
