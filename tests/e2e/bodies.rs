@@ -5,7 +5,6 @@
 //! malformed framing is 400 and close, `Expect: 100-continue`,
 //! `client_body_timeout`, and pipelining after a body.
 
-
 use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

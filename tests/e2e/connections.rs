@@ -2,7 +2,6 @@
 //! close`, unread bodies, timeouts, and many clients on the one thread
 //! (HTTP.md "Connections").
 
-
 use std::thread;
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,6 @@
 //! (400/414/431, each followed by a close), 404 with built-in and custom
 //! pages (HTTP.md "Lines and fields", "Host", "Responses"; CONFIG.md routes).
 
-
 use std::time::Duration;
 
 use crate::common::*;

@@ -2,7 +2,6 @@
 //! `expires`, `add_header` (with and without `always`) and `status`
 //! (CONFIG.md's location table), against the real binary.
 
-
 use std::fs;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -297,7 +296,11 @@ fn if_none_match_and_if_modified_since_give_304_and_keep_alive_survives() {
     );
     let r = c.read_head_response();
     assert_status(&r, 304);
-    assert!(r.body.is_empty(), "a body after a HEAD's 304: {}", r.body_str());
+    assert!(
+        r.body.is_empty(),
+        "a body after a HEAD's 304: {}",
+        r.body_str()
+    );
     // And the connection is still in step after all of it.
     c.send(b"GET /small.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     let r = c.read_response();

@@ -3,7 +3,6 @@
 //! matched by pattern), where they go, when they are written, reopening
 //! after logrotate's rename, and error log level filtering.
 
-
 use std::fs;
 use std::net::TcpListener;
 use std::path::Path;

@@ -1,7 +1,6 @@
 //! Nothing outside a root, ever: traversal with dots and escapes, NUL,
 //! symlinks leading out, and special files (HTTP.md "Paths").
 
-
 use std::os::unix::fs::symlink;
 use std::process::Command;
 use std::time::{Duration, Instant};

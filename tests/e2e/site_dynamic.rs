@@ -3,7 +3,6 @@
 //! a temporary copy (only the port changed) so uploads never touch the
 //! working tree.
 
-
 use std::fs;
 use std::path::Path;
 use std::time::Duration;

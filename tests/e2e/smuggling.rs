@@ -12,7 +12,6 @@
 //! other side: there the next pipelined request IS answered, so the
 //! assertions can tell framing apart.
 
-
 use std::time::Duration;
 
 use crate::common::*;

@@ -2,7 +2,6 @@
 //! MIME types and dates, root vs alias, and a 64 MiB file that must arrive
 //! byte for byte (CONFIG.md routes; HTTP.md "Responses").
 
-
 use std::fs;
 use std::time::{Duration, SystemTime};
 
