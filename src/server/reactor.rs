@@ -626,7 +626,7 @@ impl Reactor {
                 .slots
                 .get(slot as usize)
                 .and_then(|s| s.conn.as_ref())
-                .is_some_and(|c| c.is_idle());
+                .is_some_and(|c| c.is_kept_alive_idle());
             if idle {
                 self.close_slot(slot);
             }
@@ -910,10 +910,10 @@ impl Reactor {
             s.armed = conn.deadline;
             self.timers.push(conn.deadline, slot, s.generation);
         }
-        let idle = conn.is_idle();
+        let finished = conn.is_kept_alive_idle();
         if s.cfg != self.cur {
             self.adopt(slot);
-        } else if idle && self.drain_until.is_some() {
+        } else if finished && self.drain_until.is_some() {
             // Draining: a connection that finished its response goes.
             self.close_slot(slot);
         }

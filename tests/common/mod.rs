@@ -144,10 +144,10 @@ pub fn free_port() -> u16 {
 }
 
 /// The TCP ports process `pid` listens on, from its own descriptors: the
-/// socket inodes in `/proc/PID/fd`, looked up in `/proc/PID/net/tcp{,6}`.
+/// socket inodes in `/proc/PID/fd`, looked up among the listeners.
 pub fn listening_ports(pid: u32) -> HashSet<u16> {
     let inodes = socket_inodes(pid);
-    listeners(&format!("/proc/{pid}/net"))
+    listeners()
         .into_iter()
         .filter(|(_, inode)| inodes.contains(inode))
         .map(|(port, _)| port)
@@ -169,17 +169,19 @@ fn socket_inodes(pid: u32) -> HashSet<u64> {
         .collect()
 }
 
-/// Every listening TCP socket of the network namespace seen through
-/// `net_dir` (`/proc/net` or `/proc/PID/net`): (port, inode).
-fn listeners(net_dir: &str) -> Vec<(u16, u64)> {
+/// Every listening TCP socket of this network namespace (`/proc/net/tcp`
+/// and `tcp6`): (port, inode).
+fn listeners() -> Vec<(u16, u64)> {
     let mut out = Vec::new();
-    for table in ["tcp", "tcp6"] {
-        let Ok(text) = fs::read_to_string(format!("{net_dir}/{table}")) else {
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = fs::read_to_string(table) else {
             continue;
         };
         // "sl local_address rem_address st ... uid timeout inode"; state
-        // 0A is LISTEN; the port is the hex after the colon.
-        for line in text.lines().skip(1) {
+        // 0A is LISTEN; the port is the hex after the colon. After the load
+        // tests the tables hold thousands of TIME_WAIT lines: a cheap look
+        // for the state skips them before any parsing.
+        for line in text.lines().skip(1).filter(|l| l.contains(" 0A ")) {
             let f: Vec<&str> = line.split_whitespace().collect();
             if f.len() < 10 || f[3] != "0A" {
                 continue;
@@ -474,13 +476,20 @@ fn wait_listening(
                 "it exited during start-up ({status})"
             )));
         }
-        let own = listening_ports(child.id());
+        // One read of the tables: which of our ports the child listens on,
+        // and whether another process listens on one of them too.
+        let mine = socket_inodes(child.id());
+        let on_ports: Vec<(u16, u64)> = listeners()
+            .into_iter()
+            .filter(|(p, _)| ports.contains(p))
+            .collect();
+        let own: HashSet<u16> = on_ports
+            .iter()
+            .filter(|(_, inode)| mine.contains(inode))
+            .map(|&(p, _)| p)
+            .collect();
         if ports.iter().all(|p| own.contains(p)) {
-            let mine = socket_inodes(child.id());
-            let shared = listeners("/proc/net")
-                .into_iter()
-                .find(|(p, inode)| ports.contains(p) && !mine.contains(inode));
-            return match shared {
+            return match on_ports.iter().find(|(_, inode)| !mine.contains(inode)) {
                 Some((p, _)) => Err(StartFailure::PortTaken(format!(
                     "another process listens on port {p} too"
                 ))),

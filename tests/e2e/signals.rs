@@ -70,6 +70,42 @@ fn sigquit_finishes_a_64_mib_download_in_flight_then_exits_0() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// A graceful stop closes kept-alive connections between requests at once,
+/// but answers a new connection whose first request had not arrived yet
+/// when the signal came (as nginx does): its client cannot know the server
+/// is stopping. A worker told to stop by a reload right after `accept` used
+/// to drop such a connection without an answer.
+#[test]
+fn sigquit_answers_a_new_connection_and_closes_kept_alive_ones() {
+    let dir = TempDir::new("quit-fresh");
+    dir.write("www/index.html", "hi\n");
+    let mut srv = Server::start(
+        dir,
+        "shutdown_timeout 10s; server { listen 127.0.0.1:$P0; root www; }",
+    );
+    let mut kept = srv.connect(0);
+    kept.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(kept.read_response().body, b"hi\n");
+    let before = fd_count(srv.pid());
+    let mut fresh = srv.connect(0);
+    assert!(
+        wait_until(Duration::from_secs(5), || fd_count(srv.pid()) > before),
+        "the server never accepted the new connection"
+    );
+    signal(&srv, "QUIT");
+    kept.expect_closed(Duration::from_secs(5));
+    fresh.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let r = fresh.read_response();
+    assert_status(&r, 200);
+    assert_eq!(r.body, b"hi\n");
+    assert!(r.connection_has("close"), "{}", r.describe());
+    fresh.expect_closed(Duration::from_secs(5));
+    let status = srv
+        .wait_exit(Duration::from_secs(5))
+        .expect("still running after its last connection closed");
+    assert_eq!(status.code(), Some(0));
+}
+
 #[test]
 fn sigquit_is_bounded_by_shutdown_timeout() {
     let mut srv = Server::start(

@@ -299,6 +299,16 @@ impl<T: Transport> Conn<T> {
         self.phase() == Phase::Waiting
     }
 
+    /// Idle after at least one answer: a kept-alive connection between
+    /// requests, whose client expects that it may be closed (RFC 9112 §9.3)
+    /// and retries. A graceful stop closes these at once. A new connection
+    /// whose first request has not arrived yet is not one: it may already
+    /// be on its way (a worker told to stop right after `accept`), so it is
+    /// answered, then closed, as nginx does.
+    pub fn is_kept_alive_idle(&self) -> bool {
+        self.requests > 0 && self.is_idle()
+    }
+
     /// The index of the listener's `ListenerSpec`.
     pub fn spec(&self) -> usize {
         self.spec
