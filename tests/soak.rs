@@ -27,10 +27,6 @@ use std::time::{Duration, Instant};
 /// One heavy test at a time: they measure the server, not each other.
 static HEAVY: Mutex<()> = Mutex::new(());
 
-fn soak() -> bool {
-    std::env::var_os("LOCALSERVER_SOAK").is_some_and(|v| !v.is_empty() && v != "0")
-}
-
 /// Whether `tool` is on PATH; if not, `test` is skipped through the
 /// harness (a message on the real stderr; a failure in CI).
 fn have(test: &str, tool: &str) -> bool {

@@ -1552,6 +1552,12 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 // Skipping a test whose prerequisite is missing
 // ---------------------------------------------------------------------------
 
+/// Whether the long versions of the tests run (`LOCALSERVER_SOAK` set to
+/// anything but empty or `0`): soak runs, long fuzzing, floods.
+pub fn soak() -> bool {
+    std::env::var_os("LOCALSERVER_SOAK").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 /// Whether this run is CI's (`CI` set to anything but `0` or `false`).
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")

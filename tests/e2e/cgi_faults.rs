@@ -343,11 +343,6 @@ fn script_closing_stdout_but_running_on_completes_the_answer() {
     assert_clean(&srv, fds);
 }
 
-/// `LOCALSERVER_SOAK=1`: the long versions.
-fn soak() -> bool {
-    std::env::var_os("LOCALSERVER_SOAK").is_some_and(|v| !v.is_empty() && v != "0")
-}
-
 /// 64 MiB by default: many times the socket's send buffer (a few MiB on
 /// loopback) and the pipe's 64 KiB, and twice the memory bound below, so
 /// a server that held the output instead of streaming it fails. 1 GiB

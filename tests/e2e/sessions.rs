@@ -186,11 +186,6 @@ fn rss_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// `LOCALSERVER_SOAK=1`: the long versions.
-fn soak() -> bool {
-    std::env::var_os("LOCALSERVER_SOAK").is_some_and(|v| !v.is_empty() && v != "0")
-}
-
 /// Session files in the store: names of 32 hex digits (a temporary being
 /// written, `.<hex>.<pid>.tmp`, is not one).
 fn session_files(store: &Path) -> usize {
