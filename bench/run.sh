@@ -54,8 +54,10 @@ if ! flock -n 9; then
 fi
 
 cargo build --release --quiet
+# Where cargo put it: CARGO_TARGET_DIR (relative to the repository) if set.
+bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/localserver")
 # The version of what is measured, taken now: later edits do not change it.
-ls_version="$(./target/release/localserver -v 2>&1 | sed 's/.*: //') (git $(git describe --always --dirty 2>/dev/null || echo unknown))"
+ls_version="$("$bin" -v 2>&1 | sed 's/.*: //') (git $(git describe --always --dirty 2>/dev/null || echo unknown))"
 
 # ---- descriptor limit: siege, wrk -c1000 and 10,000 idle connections -----------
 ulimit -n "$(ulimit -Hn)"
@@ -185,7 +187,7 @@ wait_port() { # PORT PID
 }
 start_servers() {
   local w
-  taskset -c 0 ./target/release/localserver -c "$work/localserver.conf" 2>>"$logs/localserver.err" 9>&- &
+  taskset -c 0 "$bin" -c "$work/localserver.conf" 2>>"$logs/localserver.err" 9>&- &
   pids+=($!); spid[localserver]=$!
   wait_port "$p_ls" "${spid[localserver]}"
 
