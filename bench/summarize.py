@@ -10,6 +10,7 @@ median over rounds of each figure, every round's value, and per case two
 ratio rows: localserver / nginx and localserver / lighttpd (of the medians).
 """
 import json
+import re
 import statistics
 import sys
 from collections import defaultdict
@@ -23,7 +24,7 @@ CASES = {
     "close50": ("3. Connection: close 1 KiB, 50 conns (wrk)", "req/s", "µs/req"),
     "100k": ("4. 100 KiB, 10 conns (wrk)", "MB/s", "ms/MB"),
     "10m": ("5. 10 MiB, 10 conns (wrk)", "MB/s", "ms/MB"),
-    "1g": ("6. 1 GiB, one curl download", "MB/s", "ms/MB"),
+    "1g": ("6. 1 GiB, back to back on one curl connection", "MB/s", "ms/MB"),
     "siege": ("7. siege -b -c 255, 1 KiB", "trans/s", "µs/trans"),
     "idle": ("8. 10,000 idle keep-alive conns: RSS growth", "B/conn", ""),
     "syscalls": ("9. syscalls per keep-alive 1 KiB request (strace, wrk -c10 3 s)", "calls/req", ""),
@@ -79,9 +80,9 @@ def figures(rec, clk_tck):
         cpu = cpu_s * 1e3 / mb if mb else None
         # run.sh reads the file into the page cache before each download;
         # a run that started with part of it on disk is named.
-        cached = rec.get("cached")
-        note = "" if cached is None or cached >= 0.995 * rec["expect"] else \
-            f"started with {100 * max(cached, 0) / rec['expect']:.0f} % of the file cached"
+        cached, size = rec.get("cached"), rec.get("file_size", rec["expect"])
+        note = "" if cached is None or cached >= 0.995 * size else \
+            f"started with {100 * max(cached, 0) / size:.0f} % of the file cached"
         return c["speed"] / MB, None, None, 0 if ok else 1, cpu, note
     if tool == "siege":
         s = rec["siege"]
@@ -102,6 +103,58 @@ def figures(rec, clk_tck):
         total = sum(rec["calls"].values())
         return (total / w["requests"] if w["requests"] else None), None, None, 0, None, ""
     raise ValueError(f"unknown record {rec}")
+
+
+def parse_ss(text):
+    """What `ss -tmiH` says of a server's connections: each one's snd_wnd (the
+    window its client advertises), and the data segments and bytes the server
+    sent on them, summed."""
+    conns = re.split(r"\n(?=\S)", text.strip()) if text.strip() else []
+    wnd, segs, sent = [], 0, 0
+    for c in conns:
+        m = re.search(r"\bsnd_wnd:(\d+)", c)
+        if m:
+            wnd.append(int(m.group(1)))
+        m = re.search(r"\bdata_segs_out:(\d+)", c)
+        segs += int(m.group(1)) if m else 0
+        m = re.search(r"\bbytes_sent:(\d+)", c)
+        sent += int(m.group(1)) if m else 0
+    return {"conns": len(conns), "snd_wnd": wnd, "data_segs_out": segs, "bytes_sent": sent}
+
+
+def window_line(case, server, recs):
+    """One line on the windows of a download case's connections, or None."""
+    recs = [r for r in recs if "win" in r]
+    if not recs:
+        return None
+    wnd = [w for r in recs for w in r["win"]["snd_wnd"]]
+    at = recs[0]["win"]["at"]
+    if wnd:
+        text = (f"snd_wnd {at:g} s in: median {fmt(med(wnd) / MB)} MB "
+                f"({fmt(min(wnd) / MB)}–{fmt(max(wnd) / MB)}, {len(wnd)} connection{'s' if len(wnd) > 1 else ''})")
+    else:
+        text = f"snd_wnd {at:g} s in: no connection open then"
+    seg = med([r["win"]["data_segs_out"] / r["win"]["bytes_sent"] * MB
+               for r in recs if r["win"]["bytes_sent"]])
+    if seg is not None:
+        text += f"; the server's data segments per MB so far {fmt(seg)}"
+    mb = [sent_mb(r) for r in recs]
+    out = med([r["tcp_out_segs"] / m for r, m in zip(recs, mb) if r.get("tcp_out_segs", -1) >= 0 and m])
+    if out is not None:
+        text += f"; TcpOutSegs per MB over the run {fmt(out)} (nstat, both directions)"
+    if case == "1g":
+        first = med([r["first"]["speed"] / MB for r in recs if r.get("first", {}).get("http_code") == 200])
+        n = med([r["curl"].get("n") for r in recs])
+        text += (f"; {n:g} downloads per run"
+                 + (f", the first alone (a fresh connection) {fmt(first, 'MB/s')}" if first else ""))
+    return f"- {CASES[case][0]}, {server}: {text}"
+
+
+def sent_mb(rec):
+    """MB the client read in a download run."""
+    if rec["tool"] == "wrk":
+        return rec["wrk"]["bytes"] / MB
+    return rec["curl"]["size"] / MB
 
 
 def foreign_share(rec, clk_tck):
@@ -161,7 +214,7 @@ def main():
     p("")
     p("| case | server | throughput | p50 | p99 | errors | server CPU | throughput per round | CPU per round | others on CPU 0 |")
     p("|---|---|--:|--:|--:|--:|--:|---|---|--:|")
-    syscall_lines = []
+    syscall_lines, window_lines = [], []
     for case, (title, tunit, cunit) in CASES.items():
         meds = {}
         for s in SERVERS:
@@ -188,6 +241,10 @@ def main():
             others = f"{100 * max(others):.0f} %" if others else ""
             p(f"| {title} | {s} | {fmt(thr, tunit)} | {lat50} | {lat99} | {err} | "
               f"{fmt(cpu, cunit) if cunit else '–'} | [{rounds_thr}] | {f'[{rounds_cpu}]' if rounds_cpu else ''} | {others} |")
+            if case in ("10m", "1g"):
+                line = window_line(case, s, recs)
+                if line:
+                    window_lines.append(line)
             if case == "syscalls":
                 names = {name for r in recs for name in r["calls"]}
                 top = sorted(((med([r["calls"].get(k, 0) / r["wrk"]["requests"] for r in recs]), k)
@@ -211,6 +268,15 @@ def main():
           f"timed runs: median {100 * med([x for x, _ in shares]):.1f} %, worst {100 * worst:.1f} % "
           f"({wr['case']}, {wr['server']}, round {wr['round']})."
           + (" **Warning: the machine was not quiet; these figures are skewed.**" if worst > 0.05 else ""))
+        p("")
+    if window_lines:
+        p("Download cases (medians over rounds; windows over every connection of every round). "
+          "`snd_wnd` is the receive window the client advertised, read from the server's sockets "
+          "(`ss -tmi`) that far into the run: the server can have at most that much unread data "
+          "in flight. The server's segments per MB come from the same sockets since they opened; "
+          "TcpOutSegs counts every TCP segment sent on the machine during the run (data and the "
+          "client's ACKs; other work on the machine adds to it).\n")
+        out.extend(window_lines)
         p("")
     if syscall_lines:
         p("Syscalls per request (case 9, median over rounds; under strace, so read the counts, not the speed):\n")
