@@ -15,8 +15,9 @@ import statistics
 import sys
 from collections import defaultdict
 
-SERVERS = ["localserver", "nginx", "lighttpd"]
-OTHERS = ["nginx", "lighttpd"]
+# nginx-aio (nginx with `aio threads;`) runs in the cold case only.
+SERVERS = ["localserver", "nginx", "nginx-aio", "lighttpd"]
+OTHERS = ["nginx", "nginx-aio", "lighttpd"]
 # id -> (title, throughput unit, CPU unit)
 CASES = {
     "ka50": ("1. keep-alive 1 KiB, 50 conns (wrk)", "req/s", "µs/req"),
@@ -28,6 +29,8 @@ CASES = {
     "siege": ("7. siege -b -c 255, 1 KiB", "trans/s", "µs/trans"),
     "idle": ("8. 10,000 idle keep-alive conns: RSS growth", "B/conn", ""),
     "syscalls": ("9. syscalls per keep-alive 1 KiB request (strace, wrk -c10 3 s)", "calls/req", ""),
+    "cold": ("10. cold disk: 4 downloads of 256 MiB + a fresh 1 KiB client every 50 ms (p50, p99: the client's)",
+             "MB/s", "ms/MB"),
 }
 MB = 1e6
 
@@ -98,6 +101,17 @@ def figures(rec, clk_tck):
         errors = i["errors"] + (i["conns"] - i["alive"])
         note = f"RSS {i['rss_before_kib']:,} → {i['rss_after_kib']:,} KiB"
         return i["bytes_per_conn"], None, None, errors, None, note
+    if tool == "cold":
+        c = rec["cold"]
+        if "failed" in c:
+            return None, None, None, 1, None, c["failed"]
+        failed = sum(1 for d in c["downloads"] if d["http_code"] != 200) + (c["bytes"] != c["expect"])
+        mb = c["bytes"] / MB
+        cpu = cpu_s * 1e3 / mb if mb else None
+        cached = c["cached_at_start"]
+        note = "" if cached == 0 else "fincore failed" if cached < 0 else \
+            f"{cached / 2**20:.1f} MiB of the files cached at the start"
+        return c["mbps"], c["p50_ms"], c["p99_ms"], failed + c["probe_errors"], cpu, note
     if tool == "strace":
         w = rec["wrk"]
         total = sum(rec["calls"].values())
@@ -150,6 +164,43 @@ def window_line(case, server, recs):
     return f"- {CASES[case][0]}, {server}: {text}"
 
 
+def cold_round_lines(server, recs):
+    """One line per round of the cold case."""
+    lines = []
+    for r in recs:
+        c = r["cold"]
+        if "failed" in c:
+            lines.append(f"- {server}, round {r['round']}: {c['failed']}")
+            continue
+        bad = [d for d in c["downloads"] if d["http_code"] != 200]
+        lines.append(
+            f"- {server}, round {r['round']}: fresh client p50 {fmt(c['p50_ms'], 'ms')}, "
+            f"p90 {fmt(c['p90_ms'], 'ms')}, p99 {fmt(c['p99_ms'], 'ms')}, max {fmt(c['max_ms'], 'ms')} "
+            f"({c['probes']} probes, {c['probe_errors']} failed); downloads {fmt(c['mbps'], 'MB/s')} "
+            f"({fmt(c['bytes'] / MB)} MB in {fmt(c['wall_s'], 's')}"
+            + (f", {len(bad)} failed" if bad else "")
+            + f"); read from disk {fmt(r.get('disk_read', 0) / MB)} MB; "
+            f"cached at the start {c['cached_at_start']} B (before eviction {fmt(c['cached_before_evict'] / 2**20)} MiB)")
+    return lines
+
+
+def cold_targets(by, cold):
+    """Issue 13's targets for the cold case, checked on this run's medians."""
+    def m(server, key):
+        return med([r["cold"].get(key) for r in by.get(("cold", server), []) if "failed" not in r["cold"]])
+    ls99, aio99, mbps = m("localserver", "p99_ms"), m("nginx-aio", "p99_ms"), m("localserver", "mbps")
+    floor = 0.95 * cold["bps"] / MB
+    lines = []
+    if ls99 is not None and aio99 is not None:
+        lines.append(f"- Target (issue 13): localserver's fresh-client p99 no worse than nginx `aio threads`'s: "
+                     f"{fmt(ls99, 'ms')} against {fmt(aio99, 'ms')}: **{'met' if ls99 <= aio99 else 'not met'}**.")
+    if mbps is not None:
+        lines.append(f"- Target (issue 13): localserver's downloads at ≥ 0.95 × the throttled disk's "
+                     f"{fmt(cold['bps'] / MB)} MB/s = {fmt(floor)} MB/s: {fmt(mbps, 'MB/s')}: "
+                     f"**{'met' if mbps >= floor else 'not met'}**.")
+    return lines
+
+
 def sent_mb(rec):
     """MB the client read in a download run."""
     if rec["tool"] == "wrk":
@@ -168,6 +219,8 @@ def foreign_share(rec, clk_tck):
         secs = rec["curl"]["time"]
     elif tool == "siege":
         secs = rec["siege"].get("elapsed_time", 0)
+    elif tool == "cold":
+        secs = rec["cold"].get("wall_s", 0)
     else:
         return None
     if secs <= 0:
@@ -214,7 +267,7 @@ def main():
     p("")
     p("| case | server | throughput | p50 | p99 | errors | server CPU | throughput per round | CPU per round | others on CPU 0 |")
     p("|---|---|--:|--:|--:|--:|--:|---|---|--:|")
-    syscall_lines, window_lines = [], []
+    syscall_lines, window_lines, cold_lines = [], [], []
     for case, (title, tunit, cunit) in CASES.items():
         meds = {}
         for s in SERVERS:
@@ -231,6 +284,10 @@ def main():
             lat99 = fmt(p99, "ms") if p99 is not None else "–"
             if case == "siege":
                 lat50, lat99 = f"{lat50} (mean)", f"{lat99} (max)"
+            if case == "cold":
+                top = med([r["cold"].get("max_ms") for r in recs if "failed" not in r["cold"]])
+                lat99 = f"{lat99} (max {fmt(top, 'ms')})"
+                cold_lines.extend(cold_round_lines(s, recs))
             err = fmt(errors) if errors else "0"
             if notes:
                 err += f" ({notes})"
@@ -268,6 +325,22 @@ def main():
           f"timed runs: median {100 * med([x for x, _ in shares]):.1f} %, worst {100 * worst:.1f} % "
           f"({wr['case']}, {wr['server']}, round {wr['round']})."
           + (" **Warning: the machine was not quiet; these figures are skewed.**" if worst > 0.05 else ""))
+        p("")
+    cold = meta.get("cold", {})
+    if cold.get("wanted") and not cold.get("ran"):
+        p(f"Case 10 (cold disk) was skipped: {cold.get('skipped') or 'not set up'}.\n")
+    if cold_lines:
+        p(f"Case 10, cold disk: reads of disk {cold['dev']} (the files in `{cold['dir']}`) throttled to "
+          f"{fmt(cold['bps'] / MB)} MB/s and {cold['iops']} IOPS for the servers (a cgroup v1 blkio group "
+          "they were started in); before each run the four files were dropped from the page cache "
+          "(`POSIX_FADV_DONTNEED`; the bytes `fincore` still saw are below, and must be 0). Four curl "
+          "downloads at once, and meanwhile a fresh connection GETs a 1 KiB file every 50 ms; its "
+          "latency is connect to last byte. MB/s = all the downloads' bytes over the time until the "
+          "last one ended. Each server started fresh for its run; nginx-aio = nginx with `aio threads;`. "
+          "Every run:\n")
+        out.extend(cold_lines)
+        p("")
+        out.extend(cold_targets(by, cold))
         p("")
     if window_lines:
         p("Download cases (medians over rounds; windows over every connection of every round). "
