@@ -44,7 +44,8 @@ command -v cargo >/dev/null || { echo "cargo is needed to build localserver (htt
 # h2load (nghttp2-client) is installed for later HTTP/2 cases; none uses it yet.
 need=()
 for pair in nginx:nginx lighttpd:lighttpd wrk:wrk siege:siege h2load:nghttp2-client \
-            curl:curl strace:strace python3:python3 taskset:util-linux pgrep:procps; do
+            curl:curl strace:strace python3:python3 taskset:util-linux pgrep:procps \
+            fincore:util-linux ss:iproute2 nstat:iproute2; do
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -345,7 +345,7 @@ def main():
     if window_lines:
         p("Download cases (medians over rounds; windows over every connection of every round). "
           "`snd_wnd` is the receive window the client advertised, read from the server's sockets "
-          "(`ss -tmi`) that far into the run: the server can have at most that much unread data "
+          "(`ss -tmi`) that far into the run: the server can have at most that much unacknowledged data "
           "in flight. The server's segments per MB come from the same sockets since they opened; "
           "TcpOutSegs counts every TCP segment sent on the machine during the run (data and the "
           "client's ACKs; other work on the machine adds to it).\n")
