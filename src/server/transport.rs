@@ -1,9 +1,10 @@
-//! The connection's view of its socket: a small trait, so the whole state
-//! machine can be driven in tests and by the fuzzer without a socket.
+//! The connection's view of its socket (and of the page cache behind the
+//! files it sends): a small trait, so the whole state machine can be driven
+//! in tests and by the fuzzer without a socket or a slow disk.
 
 use std::io::{self, IoSlice};
 
-use crate::sys::{File, Socket};
+use crate::sys::{File, Residency, Socket};
 
 /// Byte I/O of one client connection.
 pub trait Transport {
@@ -21,6 +22,12 @@ pub trait Transport {
     fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
+    /// Whether `len` bytes of `file` from `offset` (`len` > 0) can be sent
+    /// without waiting for the disk.
+    fn file_ready(&mut self, file: &File, offset: u64, len: usize) -> Residency;
+    /// Start reading `len` bytes of `file` from `offset` into memory, without
+    /// waiting for them.
+    fn read_ahead(&mut self, file: &File, offset: u64, len: u64);
 }
 
 impl Transport for Socket {
@@ -42,11 +49,27 @@ impl Transport for Socket {
     fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
         Some(std::os::fd::AsRawFd::as_raw_fd(self))
     }
+    /// The last byte of the range is probed, one syscall per `sendfile`
+    /// chunk: read-ahead fills a range in order (the block layer queues a
+    /// window's reads in ascending order and the throttled or rotating disks
+    /// this is for complete them so), so when its last page is in, the pages
+    /// before it are too. Probing every page would cost as much as the
+    /// copy `sendfile` saves.
+    fn file_ready(&mut self, file: &File, offset: u64, len: usize) -> Residency {
+        file.residency(offset.saturating_add(len.saturating_sub(1) as u64))
+    }
+    fn read_ahead(&mut self, file: &File, offset: u64, len: u64) {
+        // Only a hint: if it fails (EINVAL on a pipe-like file), the probe
+        // finds the pages missing again and the kernel's own read-ahead, which
+        // the probe starts, brings them in.
+        let _ = file.will_need(offset, len);
+    }
 }
 
 /// An in-memory transport for tests and the fuzzer: reads come from queued
 /// chunks (then `EAGAIN`, or end of stream once `eof` is set), writes go to
 /// `output`, at most `write_limit` bytes per call (short writes on demand).
+/// File pages are in memory unless `cold` says otherwise.
 #[derive(Debug, Default)]
 pub struct MemTransport {
     pub input: std::collections::VecDeque<Vec<u8>>,
@@ -56,6 +79,16 @@ pub struct MemTransport {
     pub shut: bool,
     /// `set_nodelay` was called.
     pub nodelay: bool,
+    /// The peer reset the connection: every write fails (`ECONNRESET`).
+    pub reset: bool,
+    /// The next `cold` probes answer "on disk".
+    pub cold: u32,
+    /// Every probe answers "cannot say" (a filesystem such as tmpfs).
+    pub no_probe: bool,
+    /// Probes made.
+    pub probes: u32,
+    /// The read-aheads asked for: (offset, length).
+    pub read_aheads: Vec<(u64, u64)>,
 }
 
 impl MemTransport {
@@ -90,6 +123,9 @@ impl Transport for MemTransport {
     }
 
     fn writev(&mut self, bufs: &[IoSlice<'_>], _more: bool) -> io::Result<usize> {
+        if self.reset {
+            return Err(io::Error::from_raw_os_error(libc::ECONNRESET));
+        }
         if self.shut {
             return Err(io::Error::from_raw_os_error(libc::EPIPE));
         }
@@ -109,6 +145,9 @@ impl Transport for MemTransport {
     }
 
     fn sendfile(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
+        if self.reset {
+            return Err(io::Error::from_raw_os_error(libc::EPIPE));
+        }
         let count = self.room(count);
         if count == 0 {
             return Err(would_block());
@@ -127,5 +166,19 @@ impl Transport for MemTransport {
     fn set_nodelay(&mut self) -> io::Result<()> {
         self.nodelay = true;
         Ok(())
+    }
+    fn file_ready(&mut self, _file: &File, _offset: u64, _len: usize) -> Residency {
+        self.probes += 1;
+        if self.no_probe {
+            Residency::Unknown
+        } else if self.cold > 0 {
+            self.cold -= 1;
+            Residency::OnDisk
+        } else {
+            Residency::InMemory
+        }
+    }
+    fn read_ahead(&mut self, _file: &File, offset: u64, len: u64) {
+        self.read_aheads.push((offset, len));
     }
 }
