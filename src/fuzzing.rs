@@ -20,7 +20,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::config::{self, Config, ListenerSpec};
+use crate::config::{self, Config, Level, ListenerSpec, LogTarget};
 use crate::handlers::RootCache;
 use crate::handlers::status::Stats;
 use crate::http::response::HeadBuf;
@@ -28,6 +28,7 @@ use crate::server::access::AccessLogs;
 use crate::server::buffer::BufPool;
 use crate::server::cgi::CgiTable;
 use crate::server::conn::{Conn, Drive, Env, State};
+use crate::server::log::Log;
 use crate::server::timer::Millis;
 use crate::server::transport::MemTransport;
 use crate::sys::Pipe;
@@ -93,6 +94,8 @@ pub struct Lent {
     pub splice_pipe: Option<(Pipe, Pipe)>,
     /// The monotonic clock, moved by hand.
     pub now: Millis,
+    /// The error log: stderr, `crit` only (what a case provokes is not news).
+    pub log: Log,
 }
 
 impl Lent {
@@ -110,6 +113,7 @@ impl Lent {
             sendfile_left: usize::MAX,
             splice_pipe: None,
             now: 1_000,
+            log: Log::open(&LogTarget::Stderr, Level::Crit),
         }
     }
 
@@ -136,6 +140,7 @@ impl Lent {
             sendfile_left: &mut self.sendfile_left,
             splice_pipe: &mut self.splice_pipe,
             gauges: &alone,
+            log: &self.log,
         }
     }
 }
@@ -309,6 +314,9 @@ pub struct Case {
     /// The loop's `sendfile` budget for each drive (`None`: unlimited), as
     /// when other downloads share the turn.
     pub turn_budget: Option<usize>,
+    /// The first `cold` probes of file pages find them on disk (a cold
+    /// file: the connection steps aside and is tried again on its timer).
+    pub cold: u32,
 }
 
 /// Build the case of `seed`.
@@ -343,6 +351,11 @@ pub fn generate(seed: u64, corpus: &[Vec<u8>]) -> Case {
     }
     let pristine = mutations == 0 && eof_after.is_none() && timeouts.is_empty();
     let turn_budget = rng.one_in(4).then(|| rng.range(1, 4096));
+    let cold = if rng.one_in(4) {
+        u32::try_from(rng.range(1, 6)).unwrap_or(1)
+    } else {
+        0
+    };
     Case {
         seed,
         input,
@@ -352,6 +365,7 @@ pub fn generate(seed: u64, corpus: &[Vec<u8>]) -> Case {
         timeouts,
         pristine,
         turn_budget,
+        cold,
     }
 }
 
@@ -462,6 +476,7 @@ pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
     );
     c.writable = true;
     c.io.write_limit = case.write_limit;
+    c.io.cold = case.cold;
     let mut drives = 0;
     let mut cut_short = false;
     let mut left = Left::Waiting;
@@ -569,6 +584,14 @@ fn settle(
             Drive::Close => return Ok(Left::Closed),
             Drive::Again => continue,
             Drive::Wait => {}
+        }
+        if c.waits_for_disk() {
+            // The loop's timer: at the deadline the pages are looked at again.
+            world.lent.now = world.lent.now.max(c.deadline);
+            match c.on_timeout(&mut world.env()) {
+                Drive::Close => return Ok(Left::Closed),
+                _ => continue,
+            }
         }
         if c.is_idle() && c.holds_buffers() {
             return Err(format!("idle in {:?} but holding a buffer", c.state()));
@@ -957,14 +980,15 @@ pub fn describe(case: &Case, what: &str) -> String {
     format!(
         "{what}\n  reproduce: LOCALSERVER_FUZZ_SEED={} cargo test --test fuzz\n  input: {}\n  \
          chunks: {:?}\n  write_limit: {:?}, eof after chunk {:?}, timeouts after chunks {:?}, \
-         sendfile budget per drive {:?}",
+         sendfile budget per drive {:?}, cold probes {}",
         case.seed,
         escape(&case.input),
         case.chunks,
         case.write_limit,
         case.eof_after,
         case.timeouts,
-        case.turn_budget
+        case.turn_budget,
+        case.cold
     )
 }
 
@@ -996,19 +1020,23 @@ mod tests {
     fn the_corpus_is_served_without_complaint() {
         let dir = std::env::temp_dir().join(format!("ls-fuzz-unit-{}", std::process::id()));
         let mut world = World::new(&dir).unwrap();
-        for (i, input) in corpus().into_iter().enumerate() {
-            let case = Case {
-                seed: i as u64,
-                chunks: vec![input.len()],
-                input,
-                write_limit: None,
-                eof_after: None,
-                timeouts: Vec::new(),
-                pristine: true,
-                turn_budget: None,
-            };
-            if let Err(e) = run_case(&mut world, &case) {
-                panic!("{}", describe(&case, &e));
+        // Warm, then with the first pages of each case on disk.
+        for cold in [0, 3] {
+            for (i, input) in corpus().into_iter().enumerate() {
+                let case = Case {
+                    seed: i as u64,
+                    chunks: vec![input.len()],
+                    input,
+                    write_limit: None,
+                    eof_after: None,
+                    timeouts: Vec::new(),
+                    pristine: true,
+                    turn_budget: None,
+                    cold,
+                };
+                if let Err(e) = run_case(&mut world, &case) {
+                    panic!("{}", describe(&case, &e));
+                }
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
