@@ -27,7 +27,7 @@ use crate::http::response::HeadBuf;
 use crate::server::access::AccessLogs;
 use crate::server::buffer::BufPool;
 use crate::server::cgi::CgiTable;
-use crate::server::conn::{Conn, Drive, Env, State};
+use crate::server::conn::{Conn, Drive, Env, RETRY_MAX_MS, State};
 use crate::server::log::Log;
 use crate::server::timer::Millis;
 use crate::server::transport::MemTransport;
@@ -154,6 +154,10 @@ pub struct World {
     site: Vec<(PathBuf, u64)>,
     /// The case's `sendfile` budget, given afresh to every drive.
     turn_budget: usize,
+    /// Every other drive finds the turn's budget spent by others.
+    starve: bool,
+    /// Drives so far in the case.
+    turns: u64,
 }
 
 impl World {
@@ -178,12 +182,19 @@ impl World {
             dir: dir.to_path_buf(),
             site,
             turn_budget: usize::MAX,
+            starve: false,
+            turns: 0,
         })
     }
 
     /// The `Env` of one drive: a new turn of the loop, so a fresh budget.
     fn env(&mut self) -> Env<'_> {
-        self.lent.sendfile_left = self.turn_budget;
+        self.turns += 1;
+        self.lent.sendfile_left = if self.starve && self.turns.is_multiple_of(2) {
+            0
+        } else {
+            self.turn_budget
+        };
         self.lent.env()
     }
 
@@ -317,6 +328,9 @@ pub struct Case {
     /// The first `cold` probes of file pages find them on disk (a cold
     /// file: the connection steps aside and is tried again on its timer).
     pub cold: u32,
+    /// Every other drive finds the turn's file budget spent by other
+    /// connections (a retry timer may fire in such a turn).
+    pub starve: bool,
 }
 
 /// Build the case of `seed`.
@@ -351,6 +365,7 @@ pub fn generate(seed: u64, corpus: &[Vec<u8>]) -> Case {
     }
     let pristine = mutations == 0 && eof_after.is_none() && timeouts.is_empty();
     let turn_budget = rng.one_in(4).then(|| rng.range(1, 4096));
+    let starve = rng.one_in(4);
     let cold = if rng.one_in(4) {
         u32::try_from(rng.range(1, 6)).unwrap_or(1)
     } else {
@@ -366,6 +381,7 @@ pub fn generate(seed: u64, corpus: &[Vec<u8>]) -> Case {
         pristine,
         turn_budget,
         cold,
+        starve,
     }
 }
 
@@ -468,6 +484,8 @@ enum Left {
 pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
     world.reset().map_err(|e| format!("reset: {e}"))?;
     world.turn_budget = case.turn_budget.unwrap_or(usize::MAX);
+    world.starve = case.starve;
+    world.turns = 0;
     let mut c = Conn::new(
         MemTransport::default(),
         0,
@@ -586,6 +604,14 @@ fn settle(
             Drive::Wait => {}
         }
         if c.waits_for_disk() {
+            // Waiting for the disk is waiting for the next try, never for a
+            // timeout.
+            if c.deadline > world.lent.now + RETRY_MAX_MS {
+                return Err(format!(
+                    "waits for its pages until {} at {}",
+                    c.deadline, world.lent.now
+                ));
+            }
             // The loop's timer: at the deadline the pages are looked at again.
             world.lent.now = world.lent.now.max(c.deadline);
             match c.on_timeout(&mut world.env()) {
@@ -980,7 +1006,7 @@ pub fn describe(case: &Case, what: &str) -> String {
     format!(
         "{what}\n  reproduce: LOCALSERVER_FUZZ_SEED={} cargo test --test fuzz\n  input: {}\n  \
          chunks: {:?}\n  write_limit: {:?}, eof after chunk {:?}, timeouts after chunks {:?}, \
-         sendfile budget per drive {:?}, cold probes {}",
+         sendfile budget per drive {:?}, cold probes {}, starved every other drive: {}",
         case.seed,
         escape(&case.input),
         case.chunks,
@@ -988,7 +1014,8 @@ pub fn describe(case: &Case, what: &str) -> String {
         case.eof_after,
         case.timeouts,
         case.turn_budget,
-        case.cold
+        case.cold,
+        case.starve
     )
 }
 
@@ -1033,6 +1060,7 @@ mod tests {
                     pristine: true,
                     turn_budget: None,
                     cold,
+                    starve: false,
                 };
                 if let Err(e) = run_case(&mut world, &case) {
                     panic!("{}", describe(&case, &e));

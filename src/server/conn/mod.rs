@@ -192,8 +192,12 @@ struct FileBody {
     /// The disk was asked to read up to here. 0 until a page of this body
     /// is first found on disk: a warm file never pays for an `fadvise`.
     ahead: u64,
-    /// Tries in a row that found the next pages on disk (0: not waiting).
+    /// Tries in a row that found the next pages on disk.
     waits: u32,
+    /// Stepped aside until the connection's deadline, the next try. Cleared
+    /// when that comes, not by the next probe: a try that finds the turn's
+    /// file budget spent makes no probe, and must not be taken for a wait.
+    parked: bool,
     /// Probe before each chunk; off once the filesystem said it cannot
     /// tell, so such a file pays for one failed probe, once.
     probe: bool,
@@ -300,9 +304,9 @@ impl OutBody {
         }
     }
 
-    /// A file body waiting for its pages to be read.
-    fn is_waiting(&self) -> bool {
-        matches!(self, OutBody::File(f) if f.waits > 0)
+    /// A file body waiting on its timer for its pages to be read.
+    fn is_parked(&self) -> bool {
+        matches!(self, OutBody::File(f) if f.parked)
     }
 
     /// `n` in-memory bytes went out.
@@ -444,7 +448,7 @@ impl<T: Transport> Conn<T> {
     /// Whether the connection waits for the pages of its file to be read
     /// (its deadline is then the time to look again, not a timeout).
     pub fn waits_for_disk(&self) -> bool {
-        self.body.is_waiting()
+        self.body.is_parked()
     }
 
     /// Whether the connection holds any pooled buffer.
@@ -505,7 +509,7 @@ impl<T: Transport> Conn<T> {
             }
             State::Body if !cgi_started => self.reply_error(env, 408),
             // Not a timeout: the time to look at a file's pages again.
-            State::Send if self.body.is_waiting() => {}
+            State::Send if self.body.is_parked() => {}
             _ => {
                 self.log_abandoned(env);
                 self.release(env.pool);
@@ -619,17 +623,22 @@ impl<T: Transport> Conn<T> {
     }
 
     fn step_send(&mut self, env: &mut Env<'_>, writes: &mut u8) -> Step {
-        if self.body.is_waiting() && env.now < self.deadline {
-            // An event before the next try (the client sent more, or hung
-            // up): nothing to look at yet. A client that left has reset the
-            // connection by now (it had unread bytes) and an empty
-            // `sendmsg` says so at no other cost, so it is let go now
-            // rather than once its pages are in; a half-close still gets
-            // its answer.
-            if self.peer_hup && self.io.writev(&[], false).is_err() {
-                return Step::Close;
+        if let OutBody::File(body) = &mut self.body
+            && body.parked
+        {
+            if env.now < self.deadline {
+                // An event before the next try (the client sent more, or
+                // hung up): nothing to look at yet. A client that left has
+                // reset the connection by now (it had unread bytes) and an
+                // empty `sendmsg` says so at no other cost, so it is let go
+                // now rather than once its pages are in; a half-close still
+                // gets its answer.
+                if self.peer_hup && self.io.writev(&[], false).is_err() {
+                    return Step::Close;
+                }
+                return Step::Wait;
             }
-            return Step::Wait;
+            body.parked = false;
         }
         if !self.writable {
             return Step::Wait;
@@ -797,6 +806,7 @@ impl<T: Transport> Conn<T> {
                 match body.pages(&mut self.io, want, patience) {
                     Pages::Ready => {}
                     Pages::Wait { delay, first } => {
+                        body.parked = true;
                         if body.waits == 1 {
                             env.stats.deferred += 1;
                         }
@@ -1033,6 +1043,7 @@ impl<T: Transport> Conn<T> {
                 end: start.saturating_add(len),
                 ahead: 0,
                 waits: 0,
+                parked: false,
                 probe: true,
             }),
         };

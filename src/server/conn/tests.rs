@@ -757,6 +757,29 @@ fn a_file_on_disk_waits_on_its_timer_then_goes_out_whole() {
 }
 
 #[test]
+fn a_try_in_a_turn_whose_budget_is_spent_goes_on_next_turn() {
+    // The timer fires in a turn whose file budget other downloads spent:
+    // no probe, no byte; the connection must come back next turn like any
+    // other (it once sat until send_timeout, taken for a waiting one).
+    let (mut w, want) = cold_world("cold-budget", "", 2 * MIB as usize);
+    let mut c = w.conn();
+    c.io.cold = 1;
+    assert_eq!(w.run(&mut c, GET_COLD), Drive::Wait);
+    assert!(c.waits_for_disk());
+    w.now = c.deadline;
+    w.sendfile_left = 0;
+    assert_eq!(c.on_timeout(&mut w.env()), Drive::Again);
+    assert!(!c.waits_for_disk());
+    assert_eq!(c.io.probes, 1);
+    w.sendfile_left = usize::MAX;
+    assert_eq!(c.drive(&mut w.env()), Drive::Again);
+    assert_eq!(c.io.probes, 2);
+    assert_eq!(w.run(&mut c, b""), Drive::Wait);
+    assert!(responses(&c.io.output)[0].2 == want);
+    assert_eq!(c.state(), State::Idle);
+}
+
+#[test]
 fn a_warm_file_costs_one_probe_per_chunk_and_no_read_ahead() {
     let len = 3 * MIB as usize;
     let (mut w, want) = cold_world("cold-warm", "", len);
