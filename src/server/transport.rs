@@ -58,10 +58,18 @@ impl Transport for Socket {
     fn file_ready(&mut self, file: &File, offset: u64, len: usize) -> Residency {
         file.residency(offset.saturating_add(len.saturating_sub(1) as u64))
     }
+    /// A probe of the range's first page first: a miss there starts the
+    /// kernel's own read-ahead (sized from the pages before it, up to the
+    /// disk's `read_ahead_kb`), which reads into large folios, and `fadvise`
+    /// then fills only what it left out, page by page. Four cold 256 MiB
+    /// downloads at 100 MB/s cost the loop 0.30-0.35 s of CPU this way
+    /// (312 disk reads), against 0.67-0.90 s (756-1,234 reads) with
+    /// `fadvise` alone: `force_page_cache_ra` allocates and inserts 4 KiB
+    /// pages one by one (47 % of the server's CPU in `perf`).
     fn read_ahead(&mut self, file: &File, offset: u64, len: u64) {
-        // Only a hint: if it fails (EINVAL on a pipe-like file), the probe
-        // finds the pages missing again and the kernel's own read-ahead, which
-        // the probe starts, brings them in.
+        let _ = file.residency(offset);
+        // Only a hint: if it fails, the probe before the send finds the
+        // pages missing and the connection tries again later.
         let _ = file.will_need(offset, len);
     }
 }

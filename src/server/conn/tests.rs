@@ -698,7 +698,7 @@ fn a_file_on_disk_waits_on_its_timer_then_goes_out_whole() {
     let len = 7 * MIB as usize + 123;
     let (mut w, want) = cold_world("cold-resume", "", len);
     let mut c = w.conn();
-    c.io.cold = 3;
+    c.io.cold = 9;
     w.sendfile_left = MIB as usize;
     let t0 = w.now;
     assert_eq!(w.run(&mut c, GET_COLD), Drive::Wait);
@@ -724,17 +724,18 @@ fn a_file_on_disk_waits_on_its_timer_then_goes_out_whole() {
     assert_eq!(c.drive(&mut w.env()), Drive::Wait);
     assert_eq!(c.io.probes, 1);
 
-    // Two more tries find the chunk missing: each asks for it again and
-    // waits twice as long; it is still one deferred read.
-    assert_eq!(fire(&mut w, &mut c), Drive::Wait);
-    assert_eq!(c.deadline, w.now + 2 * RETRY_MIN_MS);
-    assert_eq!(fire(&mut w, &mut c), Drive::Wait);
-    assert_eq!(c.deadline, w.now + 4 * RETRY_MIN_MS);
-    assert_eq!(c.io.probes, 3);
-    assert_eq!(
-        c.io.read_aheads[2..],
-        [(0, SENDFILE_CHUNK as u64), (0, SENDFILE_CHUNK as u64)]
-    );
+    // More tries find the chunk missing: each waits twice as long as the
+    // one before, up to RETRY_MAX_MS; the eighth asks for the chunk again.
+    // It is all one deferred read.
+    let mut delays = Vec::new();
+    for _ in 0..8 {
+        assert_eq!(fire(&mut w, &mut c), Drive::Wait);
+        delays.push(c.deadline - w.now);
+    }
+    assert_eq!(delays, [4, 8, 16, 16, 16, 16, 16, 16]);
+    assert_eq!(RETRY_MAX_MS, 16);
+    assert_eq!(c.io.probes, 9);
+    assert_eq!(c.io.read_aheads[2..], [(0, SENDFILE_CHUNK as u64)]);
     assert_eq!(w.stats.deferred, 1);
     assert_eq!(responses(&c.io.output)[0].2.len(), 0);
 
@@ -747,10 +748,10 @@ fn a_file_on_disk_waits_on_its_timer_then_goes_out_whole() {
     assert_eq!(r.len(), 1);
     assert!(r[0].2 == want, "the body differs from the file");
     assert_eq!(
-        c.io.read_aheads[4..],
+        c.io.read_aheads[3..],
         [(4 * MIB, 2 * MIB), (6 * MIB, MIB + 123)]
     );
-    assert_eq!(c.io.probes as usize, 3 + len.div_ceil(SENDFILE_CHUNK));
+    assert_eq!(c.io.probes as usize, 9 + len.div_ceil(SENDFILE_CHUNK));
     assert_eq!(w.stats.deferred, 1);
     assert!(!c.holds_buffers());
     assert_eq!(w.pool.out, 0);
