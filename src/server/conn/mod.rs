@@ -68,8 +68,10 @@ pub const MAX_DISCARD: u64 = 1 << 20;
 /// 21 ms of a 100 MB/s disk and 5 reads of a 400 IOPS one, so a download
 /// that wakes a few ms late (`RETRY_MAX_MS`) finds the disk still busy with
 /// its next window, and runs at the disk's speed; downloads sharing a disk
-/// each have at most two windows queued, so they take turns. The page cache
-/// holds at most 4 MiB per cold download ahead of its client.
+/// each have at most two windows queued, so they take turns. At most 4 MiB
+/// per cold download is asked for ahead of its client (the kernel's own
+/// read-ahead, which starts each window, may read up to the disk's
+/// `read_ahead_kb` past its first page).
 pub const READ_AHEAD: u64 = 2 << 20;
 /// A connection whose next pages are on disk is tried again after this
 /// long, doubled at each try that still finds them missing, up to
@@ -210,7 +212,7 @@ struct FileBody {
 }
 
 /// What the probe before a `sendfile` chunk decided.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum Pages {
     /// In memory, or nothing can be known: send.
     Ready,
@@ -260,6 +262,7 @@ impl FileBody {
                     io.read_ahead(&self.file, self.off, want as u64);
                 }
                 self.waits = self.waits.saturating_add(1);
+                self.parked = true;
                 let delay = RETRY_MIN_MS
                     .checked_shl(self.waits - 1)
                     .map_or(RETRY_MAX_MS, |d| d.min(RETRY_MAX_MS));
@@ -812,7 +815,6 @@ impl<T: Transport> Conn<T> {
                 match body.pages(&mut self.io, want, patience) {
                     Pages::Ready => {}
                     Pages::Wait { delay, first } => {
-                        body.parked = true;
                         if body.waits == 1 {
                             env.stats.deferred += 1;
                         }
