@@ -20,14 +20,15 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::config::{self, Config, ListenerSpec};
+use crate::config::{self, Config, Level, ListenerSpec, LogTarget};
 use crate::handlers::RootCache;
 use crate::handlers::status::Stats;
 use crate::http::response::HeadBuf;
 use crate::server::access::AccessLogs;
 use crate::server::buffer::BufPool;
 use crate::server::cgi::CgiTable;
-use crate::server::conn::{Conn, Drive, Env, State};
+use crate::server::conn::{Conn, Drive, Env, RETRY_MAX_MS, State};
+use crate::server::log::Log;
 use crate::server::timer::Millis;
 use crate::server::transport::MemTransport;
 use crate::sys::Pipe;
@@ -93,6 +94,8 @@ pub struct Lent {
     pub splice_pipe: Option<(Pipe, Pipe)>,
     /// The monotonic clock, moved by hand.
     pub now: Millis,
+    /// The error log: stderr, `crit` only (what a case provokes is not news).
+    pub log: Log,
 }
 
 impl Lent {
@@ -110,6 +113,7 @@ impl Lent {
             sendfile_left: usize::MAX,
             splice_pipe: None,
             now: 1_000,
+            log: Log::open(&LogTarget::Stderr, Level::Crit),
         }
     }
 
@@ -136,6 +140,7 @@ impl Lent {
             sendfile_left: &mut self.sendfile_left,
             splice_pipe: &mut self.splice_pipe,
             gauges: &alone,
+            log: &self.log,
         }
     }
 }
@@ -149,6 +154,10 @@ pub struct World {
     site: Vec<(PathBuf, u64)>,
     /// The case's `sendfile` budget, given afresh to every drive.
     turn_budget: usize,
+    /// Every other drive finds the turn's budget spent by others.
+    starve: bool,
+    /// Drives so far in the case.
+    turns: u64,
 }
 
 impl World {
@@ -173,12 +182,19 @@ impl World {
             dir: dir.to_path_buf(),
             site,
             turn_budget: usize::MAX,
+            starve: false,
+            turns: 0,
         })
     }
 
     /// The `Env` of one drive: a new turn of the loop, so a fresh budget.
     fn env(&mut self) -> Env<'_> {
-        self.lent.sendfile_left = self.turn_budget;
+        self.turns += 1;
+        self.lent.sendfile_left = if self.starve && self.turns.is_multiple_of(2) {
+            0
+        } else {
+            self.turn_budget
+        };
         self.lent.env()
     }
 
@@ -309,6 +325,12 @@ pub struct Case {
     /// The loop's `sendfile` budget for each drive (`None`: unlimited), as
     /// when other downloads share the turn.
     pub turn_budget: Option<usize>,
+    /// The first `cold` probes of file pages find them on disk (a cold
+    /// file: the connection steps aside and is tried again on its timer).
+    pub cold: u32,
+    /// Every other drive finds the turn's file budget spent by other
+    /// connections (a retry timer may fire in such a turn).
+    pub starve: bool,
 }
 
 /// Build the case of `seed`.
@@ -343,6 +365,12 @@ pub fn generate(seed: u64, corpus: &[Vec<u8>]) -> Case {
     }
     let pristine = mutations == 0 && eof_after.is_none() && timeouts.is_empty();
     let turn_budget = rng.one_in(4).then(|| rng.range(1, 4096));
+    let starve = rng.one_in(4);
+    let cold = if rng.one_in(4) {
+        u32::try_from(rng.range(1, 6)).unwrap_or(1)
+    } else {
+        0
+    };
     Case {
         seed,
         input,
@@ -352,6 +380,8 @@ pub fn generate(seed: u64, corpus: &[Vec<u8>]) -> Case {
         timeouts,
         pristine,
         turn_budget,
+        cold,
+        starve,
     }
 }
 
@@ -454,6 +484,8 @@ enum Left {
 pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
     world.reset().map_err(|e| format!("reset: {e}"))?;
     world.turn_budget = case.turn_budget.unwrap_or(usize::MAX);
+    world.starve = case.starve;
+    world.turns = 0;
     let mut c = Conn::new(
         MemTransport::default(),
         0,
@@ -462,6 +494,7 @@ pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
     );
     c.writable = true;
     c.io.write_limit = case.write_limit;
+    c.io.cold = case.cold;
     let mut drives = 0;
     let mut cut_short = false;
     let mut left = Left::Waiting;
@@ -569,6 +602,22 @@ fn settle(
             Drive::Close => return Ok(Left::Closed),
             Drive::Again => continue,
             Drive::Wait => {}
+        }
+        if c.waits_for_disk() {
+            // Waiting for the disk is waiting for the next try, never for a
+            // timeout.
+            if c.deadline > world.lent.now + RETRY_MAX_MS {
+                return Err(format!(
+                    "waits for its pages until {} at {}",
+                    c.deadline, world.lent.now
+                ));
+            }
+            // The loop's timer: at the deadline the pages are looked at again.
+            world.lent.now = world.lent.now.max(c.deadline);
+            match c.on_timeout(&mut world.env()) {
+                Drive::Close => return Ok(Left::Closed),
+                _ => continue,
+            }
         }
         if c.is_idle() && c.holds_buffers() {
             return Err(format!("idle in {:?} but holding a buffer", c.state()));
@@ -957,14 +1006,16 @@ pub fn describe(case: &Case, what: &str) -> String {
     format!(
         "{what}\n  reproduce: LOCALSERVER_FUZZ_SEED={} cargo test --test fuzz\n  input: {}\n  \
          chunks: {:?}\n  write_limit: {:?}, eof after chunk {:?}, timeouts after chunks {:?}, \
-         sendfile budget per drive {:?}",
+         sendfile budget per drive {:?}, cold probes {}, starved every other drive: {}",
         case.seed,
         escape(&case.input),
         case.chunks,
         case.write_limit,
         case.eof_after,
         case.timeouts,
-        case.turn_budget
+        case.turn_budget,
+        case.cold,
+        case.starve
     )
 }
 
@@ -996,19 +1047,24 @@ mod tests {
     fn the_corpus_is_served_without_complaint() {
         let dir = std::env::temp_dir().join(format!("ls-fuzz-unit-{}", std::process::id()));
         let mut world = World::new(&dir).unwrap();
-        for (i, input) in corpus().into_iter().enumerate() {
-            let case = Case {
-                seed: i as u64,
-                chunks: vec![input.len()],
-                input,
-                write_limit: None,
-                eof_after: None,
-                timeouts: Vec::new(),
-                pristine: true,
-                turn_budget: None,
-            };
-            if let Err(e) = run_case(&mut world, &case) {
-                panic!("{}", describe(&case, &e));
+        // Warm, then with the first pages of each case on disk.
+        for cold in [0, 3] {
+            for (i, input) in corpus().into_iter().enumerate() {
+                let case = Case {
+                    seed: i as u64,
+                    chunks: vec![input.len()],
+                    input,
+                    write_limit: None,
+                    eof_after: None,
+                    timeouts: Vec::new(),
+                    pristine: true,
+                    turn_budget: None,
+                    cold,
+                    starve: false,
+                };
+                if let Err(e) = run_case(&mut world, &case) {
+                    panic!("{}", describe(&case, &e));
+                }
             }
         }
         let _ = std::fs::remove_dir_all(&dir);

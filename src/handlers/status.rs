@@ -24,17 +24,23 @@ pub struct Stats {
     pub writing: u64,
     /// Idle keep-alive connections (and new ones that sent nothing yet).
     pub waiting: u64,
+    /// Times a connection stepped aside because the next pages of its file
+    /// were on disk (one per wait, however many tries it took).
+    pub deferred: u64,
 }
 
-/// nginx's `stub_status` text, trailing spaces included.
+/// nginx's `stub_status` text, trailing spaces included, then one line of
+/// localserver's own. It comes last because the tools that read this page
+/// (collectd, Telegraf, the Prometheus exporter) take nginx's four lines
+/// by position and read no further.
 pub fn text(s: &Stats) -> String {
-    let mut t = String::with_capacity(160);
+    let mut t = String::with_capacity(180);
     // Writing to a String cannot fail.
     let _ = write!(
         t,
         "Active connections: {} \nserver accepts handled requests\n {} {} {} \n\
-         Reading: {} Writing: {} Waiting: {} \n",
-        s.active, s.accepted, s.handled, s.requests, s.reading, s.writing, s.waiting
+         Reading: {} Writing: {} Waiting: {} \nDeferred reads: {} \n",
+        s.active, s.accepted, s.handled, s.requests, s.reading, s.writing, s.waiting, s.deferred
     );
     t
 }
@@ -62,11 +68,12 @@ mod tests {
             reading: 0,
             writing: 1,
             waiting: 2,
+            deferred: 7,
         };
         assert_eq!(
             text(&s),
             "Active connections: 3 \nserver accepts handled requests\n 10 10 25 \n\
-             Reading: 0 Writing: 1 Waiting: 2 \n"
+             Reading: 0 Writing: 1 Waiting: 2 \nDeferred reads: 7 \n"
         );
     }
 }

@@ -95,6 +95,7 @@ macro_rules! env {
             sendfile_left: &mut $r.sendfile_left,
             splice_pipe: &mut $r.splice_pipe,
             gauges: $gauges,
+            log: &$r.log,
         }
     };
 }

@@ -1,9 +1,10 @@
-//! The connection's view of its socket: a small trait, so the whole state
-//! machine can be driven in tests and by the fuzzer without a socket.
+//! The connection's view of its socket (and of the page cache behind the
+//! files it sends): a small trait, so the whole state machine can be driven
+//! in tests and by the fuzzer without a socket or a slow disk.
 
 use std::io::{self, IoSlice};
 
-use crate::sys::{File, Socket};
+use crate::sys::{File, Residency, Socket};
 
 /// Byte I/O of one client connection.
 pub trait Transport {
@@ -21,6 +22,12 @@ pub trait Transport {
     fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
+    /// Whether `len` bytes of `file` from `offset` (`len` > 0) can be sent
+    /// without waiting for the disk.
+    fn file_ready(&mut self, file: &File, offset: u64, len: usize) -> Residency;
+    /// Start reading `len` bytes of `file` from `offset` into memory, without
+    /// waiting for them.
+    fn read_ahead(&mut self, file: &File, offset: u64, len: u64);
 }
 
 impl Transport for Socket {
@@ -42,11 +49,40 @@ impl Transport for Socket {
     fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
         Some(std::os::fd::AsRawFd::as_raw_fd(self))
     }
+    /// The last byte of the range is probed, one syscall (about 1.2 µs)
+    /// per `sendfile` chunk of 512 KiB: read-ahead asks for a range in
+    /// ascending order and the disk's queue serves it so, so when its last
+    /// page is in, the pages before it are too. Measured: under four cold
+    /// downloads at 100 MB/s no `sendfile` took over 2.4 ms (2,051 calls,
+    /// strace), and in 13 runs no call at all took over 15 ms (`perf trace
+    /// --duration 15`). Reading the whole chunk with `RWF_NOWAIT` would be
+    /// exact but would copy what `sendfile` is there not to copy. (The
+    /// first miss of a body can be read before the pages ahead of it in
+    /// its chunk, which are asked for just after: `sendfile` may then wait
+    /// for those, one chunk's worth of the disk's queue.)
+    fn file_ready(&mut self, file: &File, offset: u64, len: usize) -> Residency {
+        file.residency(offset.saturating_add(len.saturating_sub(1) as u64))
+    }
+    /// A probe of the range's first page first: a miss there starts the
+    /// kernel's own read-ahead (sized from the pages before it, up to the
+    /// disk's `read_ahead_kb`), which reads into large folios, and `fadvise`
+    /// then fills only what it left out, page by page. Four cold 256 MiB
+    /// downloads at 100 MB/s cost the loop 0.30-0.35 s of CPU this way
+    /// (312 disk reads), against 0.67-0.90 s (756-1,234 reads) with
+    /// `fadvise` alone: `force_page_cache_ra` allocates and inserts 4 KiB
+    /// pages one by one (47 % of the server's CPU in `perf`).
+    fn read_ahead(&mut self, file: &File, offset: u64, len: u64) {
+        let _ = file.residency(offset);
+        // Only a hint: if it fails, the probe before the send finds the
+        // pages missing and the connection tries again later.
+        let _ = file.will_need(offset, len);
+    }
 }
 
 /// An in-memory transport for tests and the fuzzer: reads come from queued
 /// chunks (then `EAGAIN`, or end of stream once `eof` is set), writes go to
 /// `output`, at most `write_limit` bytes per call (short writes on demand).
+/// File pages are in memory unless `cold` says otherwise.
 #[derive(Debug, Default)]
 pub struct MemTransport {
     pub input: std::collections::VecDeque<Vec<u8>>,
@@ -56,6 +92,16 @@ pub struct MemTransport {
     pub shut: bool,
     /// `set_nodelay` was called.
     pub nodelay: bool,
+    /// The peer reset the connection: every write fails (`ECONNRESET`).
+    pub reset: bool,
+    /// The next `cold` probes answer "on disk".
+    pub cold: u32,
+    /// Every probe answers "cannot say" (a filesystem such as tmpfs).
+    pub no_probe: bool,
+    /// Probes made.
+    pub probes: u32,
+    /// The read-aheads asked for: (offset, length).
+    pub read_aheads: Vec<(u64, u64)>,
 }
 
 impl MemTransport {
@@ -90,6 +136,9 @@ impl Transport for MemTransport {
     }
 
     fn writev(&mut self, bufs: &[IoSlice<'_>], _more: bool) -> io::Result<usize> {
+        if self.reset {
+            return Err(io::Error::from_raw_os_error(libc::ECONNRESET));
+        }
         if self.shut {
             return Err(io::Error::from_raw_os_error(libc::EPIPE));
         }
@@ -109,6 +158,9 @@ impl Transport for MemTransport {
     }
 
     fn sendfile(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
+        if self.reset {
+            return Err(io::Error::from_raw_os_error(libc::EPIPE));
+        }
         let count = self.room(count);
         if count == 0 {
             return Err(would_block());
@@ -127,5 +179,19 @@ impl Transport for MemTransport {
     fn set_nodelay(&mut self) -> io::Result<()> {
         self.nodelay = true;
         Ok(())
+    }
+    fn file_ready(&mut self, _file: &File, _offset: u64, _len: usize) -> Residency {
+        self.probes += 1;
+        if self.no_probe {
+            Residency::Unknown
+        } else if self.cold > 0 {
+            self.cold -= 1;
+            Residency::OnDisk
+        } else {
+            Residency::InMemory
+        }
+    }
+    fn read_ahead(&mut self, _file: &File, offset: u64, len: u64) {
+        self.read_aheads.push((offset, len));
     }
 }

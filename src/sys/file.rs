@@ -417,6 +417,116 @@ impl File {
         })?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
+
+    /// `preadv2(RWF_NOWAIT)` into `buf` at `offset`: what is in memory from
+    /// there on, `EAGAIN` when the first page is not (or still being read),
+    /// `EOPNOTSUPP` where the filesystem cannot tell.
+    fn pread_nowait(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // preadv2(2) takes the offset as two longs, low then high; on 64-bit
+        // the kernel shifts the high half out entirely, so passing it is
+        // harmless there and needed on 32-bit.
+        let low = offset as libc::c_ulong;
+        let high = (offset >> 32) as libc::c_ulong;
+        // SAFETY: `iov` describes the live, writable `buf`; the call writes
+        // at most `buf.len()` bytes into it.
+        let n = cvt!(unsafe {
+            libc::syscall(
+                libc::SYS_preadv2,
+                self.fd.as_raw_fd(),
+                std::ptr::from_ref(&iov),
+                1 as libc::c_int,
+                low,
+                high,
+                libc::RWF_NOWAIT,
+            )
+        })?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Whether the byte at `offset` can be read without waiting for the
+    /// disk: a one-byte `preadv2(RWF_NOWAIT)` into a stack buffer. The
+    /// kernel answers `EAGAIN` when its page is not in the page cache or
+    /// is still being read (a page under I/O is locked), which `cachestat(2)`
+    /// and `mincore(2)` cannot tell from a page that is ready. A page found
+    /// missing also starts the kernel's own read-ahead around it.
+    pub fn residency(&self, offset: u64) -> Residency {
+        match self.pread_nowait(&mut [0u8; 1], offset) {
+            // 0 is the end of the file (it shrank): in memory as far as the
+            // send goes, which will find the end itself.
+            Ok(_) => Residency::InMemory,
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Residency::OnDisk,
+            // EOPNOTSUPP: the filesystem does not take RWF_NOWAIT (tmpfs on
+            // 6.x, FUSE, NFS) or the kernel predates it (before 4.14); ENOSYS:
+            // no preadv2 (before 4.6); anything else (EIO) the send will meet.
+            Err(_) => Residency::Unknown,
+        }
+    }
+
+    /// Read into `buf` at `offset` only what is in memory: fewer bytes, or
+    /// `EAGAIN`, rather than wait for the disk (and the miss starts the
+    /// kernel's read-ahead). Where the filesystem cannot tell, a plain
+    /// `pread`.
+    pub fn read_resident(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        match self.pread_nowait(buf, offset) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::ENOSYS)) => {
+                self.read_at(buf, offset)
+            }
+            r => r,
+        }
+    }
+
+    /// Start reading `len` bytes from `offset` into the page cache without
+    /// waiting for them (`posix_fadvise(POSIX_FADV_WILLNEED)`: the kernel
+    /// queues the reads and returns).
+    pub fn will_need(&self, offset: u64, len: u64) -> io::Result<()> {
+        let off = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        let len = libc::off_t::try_from(len).unwrap_or(libc::off_t::MAX);
+        // SAFETY: posix_fadvise takes no pointers.
+        let r = unsafe {
+            libc::posix_fadvise(self.fd.as_raw_fd(), off, len, libc::POSIX_FADV_WILLNEED)
+        };
+        // posix_fadvise returns the error number instead of setting errno.
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::from_raw_os_error(r))
+        }
+    }
+}
+
+#[cfg(test)]
+impl File {
+    /// Write the file's pages back and drop them from the page cache
+    /// (`fsync`, `POSIX_FADV_DONTNEED`), as a cold file is. `DONTNEED` may
+    /// skip a page it cannot drop at that moment: callers check.
+    pub fn evict(&self) -> io::Result<()> {
+        // SAFETY: fsync and posix_fadvise take no pointers.
+        cvt!(unsafe { libc::fsync(self.fd.as_raw_fd()) })?;
+        // SAFETY: as above.
+        let r =
+            unsafe { libc::posix_fadvise(self.fd.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::from_raw_os_error(r))
+        }
+    }
+}
+
+/// What a `RWF_NOWAIT` read says of a page of a file ([`File::residency`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Residency {
+    /// In the page cache and read: sending it will not wait for the disk.
+    InMemory,
+    /// Not in memory yet: sending it now would wait for the disk.
+    OnDisk,
+    /// The filesystem or kernel cannot say: probing it again is pointless.
+    Unknown,
 }
 
 impl AsRawFd for File {
@@ -556,5 +666,69 @@ mod tests {
         assert_eq!(f.read_at(&mut buf, 0).unwrap(), 5);
         assert_eq!(&buf, b"hello");
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn residency_tells_pages_on_disk_and_will_need_brings_them() {
+        let d = tmpdir("residency");
+        let len = 4u64 << 20;
+        let path = d.join("root/cold.bin");
+        std::fs::write(&path, vec![7u8; len as usize]).unwrap();
+        let root = Dir::open(&d.join("root")).unwrap();
+        let f = root.open_file(b"cold.bin").unwrap();
+        // Just written: in memory. Past the end: nothing to wait for.
+        let first = f.residency(len - 1);
+        assert_eq!(f.residency(len + 10), first);
+        if first == Residency::Unknown {
+            eprintln!(
+                "residency: {} cannot be probed (tmpfs?): skipped",
+                d.display()
+            );
+            let _ = std::fs::remove_dir_all(&d);
+            return;
+        }
+        assert_eq!(first, Residency::InMemory);
+        // DONTNEED skips a page it cannot drop at that moment (1 run in 6
+        // here): again. Asked only once per eviction, as a miss starts the
+        // page's reading.
+        let on_disk = (0..50).any(|_| {
+            f.evict().unwrap();
+            let r = f.residency(len - 1);
+            if r != Residency::OnDisk {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r == Residency::OnDisk
+        });
+        assert!(on_disk, "the last page never left the page cache");
+        let mut buf = [0u8; 16];
+        let e = f.read_resident(&mut buf, 8192).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EAGAIN));
+        f.will_need(0, len).unwrap();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while f.residency(len - 1) != Residency::InMemory {
+            assert!(std::time::Instant::now() < end, "never read in");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(f.read_resident(&mut buf, 8192).unwrap(), 16);
+        assert_eq!(buf, [7u8; 16]);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_tmpfs_page_is_never_on_disk() {
+        // tmpfs answers EOPNOTSUPP to RWF_NOWAIT here (Linux 6.18); should
+        // a kernel learn it, its pages are in memory all the same.
+        let Ok(dir) = Dir::open(Path::new("/dev/shm")) else {
+            eprintln!("no /dev/shm: skipped");
+            return;
+        };
+        let name = format!("ls-residency-{}", std::process::id());
+        std::fs::write(Path::new("/dev/shm").join(&name), b"shm").unwrap();
+        let f = dir.open_file(name.as_bytes()).unwrap();
+        assert_ne!(f.residency(0), Residency::OnDisk);
+        let mut buf = [0u8; 8];
+        assert_eq!(f.read_resident(&mut buf, 0).unwrap(), 3);
+        assert_eq!(&buf[..3], b"shm");
+        let _ = std::fs::remove_file(Path::new("/dev/shm").join(&name));
     }
 }

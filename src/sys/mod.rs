@@ -15,7 +15,7 @@ pub mod socket;
 pub mod time;
 
 pub use epoll::{Epoll, Event, Events, Interest};
-pub use file::{Dir, DirEntry, File, FileKind, Meta};
+pub use file::{Dir, DirEntry, File, FileKind, Meta, Residency};
 pub use process::{
     Command, Forked, Pipe, child_unreaped, drop_privileges, exited_child, fork, is_root, kill,
     kill_group, lookup_user, pipe, random_bytes, reap, reap_pid, set_nonblocking,

@@ -519,13 +519,14 @@ fn add_header_at_server_and_location_level_goes_on_every_response() {
 // status
 // ---------------------------------------------------------------------------
 
-/// The seven numbers of a stub_status page, checking its exact shape
-/// (nginx's trailing spaces included): active, accepts, handled, requests,
-/// reading, writing, waiting.
-fn status_numbers(body: &str) -> [u64; 7] {
+/// The numbers of a stub_status page, checking its exact shape (nginx's
+/// trailing spaces included): active, accepts, handled, requests, reading,
+/// writing, waiting; then localserver's own line after nginx's four:
+/// deferred reads.
+pub fn status_numbers(body: &str) -> [u64; 8] {
     let lines: Vec<&str> = body.split('\n').collect();
-    assert_eq!(lines.len(), 5, "{body:?}");
-    assert_eq!(lines[4], "", "{body:?}");
+    assert_eq!(lines.len(), 6, "{body:?}");
+    assert_eq!(lines[5], "", "{body:?}");
     let num = |s: &str| {
         s.parse::<u64>()
             .unwrap_or_else(|_| panic!("{s:?} in {body:?}"))
@@ -553,6 +554,10 @@ fn status_numbers(body: &str) -> [u64; 7] {
         ("Reading:", "Writing:", "Waiting:")
     );
     assert_eq!(counts.len(), 3, "{body:?}");
+    let deferred = lines[4]
+        .strip_prefix("Deferred reads: ")
+        .and_then(|s| s.strip_suffix(' '))
+        .unwrap_or_else(|| panic!("{body:?}"));
     [
         num(active),
         counts[0],
@@ -561,6 +566,7 @@ fn status_numbers(body: &str) -> [u64; 7] {
         num(rww[1]),
         num(rww[3]),
         num(rww[5]),
+        num(deferred),
     ]
 }
 
@@ -595,12 +601,15 @@ fn status_page_has_nginx_stub_status_text_and_live_counters() {
         reading,
         writing,
         waiting,
+        deferred,
     ] = first;
     assert_eq!(active, 3, "{}", r.body_str());
     assert_eq!((reading, writing, waiting), (1, 1, 1), "{}", r.body_str());
     // The harness's readiness probe was accepted too.
     assert!(accepts >= 3 && handled == accepts, "{}", r.body_str());
     assert!(requests >= 1);
+    // Every file here was just written, so in memory: no read waited.
+    assert_eq!(deferred, 0, "{}", r.body_str());
 
     // One more request on the same connection: requests move, accepts do not.
     c.send(STATUS_REQ);

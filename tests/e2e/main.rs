@@ -13,6 +13,7 @@ mod browser;
 mod cgi;
 mod cgi_faults;
 mod cli;
+mod cold;
 mod conformance;
 mod connections;
 mod errors;

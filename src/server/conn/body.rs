@@ -318,6 +318,12 @@ impl<T: Transport> Conn<T> {
                             self.deadline = env.now + ms(env.config.send_timeout);
                             self.clamp_deadline_to_cgi();
                         }
+                        // A file body is only ever sent in `Send`, never
+                        // beside a request body or CGI output.
+                        WriteOutcome::Deferred(_) => {
+                            debug_assert!(false, "a file body beside CGI output");
+                            return Some(Step::Close);
+                        }
                         WriteOutcome::Done => {
                             // Nothing left to send: the clock that runs is
                             // the body's (while it comes) or the script's.

@@ -203,6 +203,7 @@ fn snapshot(env: &Env<'_>) -> Stats {
         reading: g.reading,
         writing: g.writing + 1,
         waiting: g.waiting,
+        deferred: env.stats.deferred,
     }
 }
 

@@ -65,7 +65,11 @@ impl World {
             match c.drive(&mut self.env()) {
                 Drive::Again => continue,
                 d => {
-                    if d == Drive::Wait && c.writable && c.state() == State::Send {
+                    if d == Drive::Wait
+                        && c.writable
+                        && c.state() == State::Send
+                        && !c.waits_for_disk()
+                    {
                         continue;
                     }
                     return d;
@@ -654,4 +658,291 @@ fn file_bytes_wait_for_the_next_turn_once_its_budget_is_spent() {
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].2, want);
     assert_eq!(c.state(), State::Idle);
+}
+
+// ---------------------------------------------------------------------------
+// Cold files: a file body whose next pages are on disk steps aside, starts
+// their read-ahead and is tried again on its timer.
+// ---------------------------------------------------------------------------
+
+const MIB: u64 = 1 << 20;
+
+/// `len` bytes that differ from one 512 KiB chunk to the next.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 / 7 % 253) as u8).collect()
+}
+
+/// A world with `www/cold.bin` of `len` bytes.
+fn cold_world(name: &str, extra: &str, len: usize) -> (World, Vec<u8>) {
+    let w = World::new(name, extra);
+    let bytes = pattern(len);
+    std::fs::write(w.dir.join("www/cold.bin"), &bytes).unwrap();
+    (w, bytes)
+}
+
+/// The loop's timer: at the connection's deadline, `on_timeout`, then
+/// driving until it waits again.
+fn fire(w: &mut World, c: &mut Conn<MemTransport>) -> Drive {
+    w.now = w.now.max(c.deadline);
+    match c.on_timeout(&mut w.env()) {
+        Drive::Close => Drive::Close,
+        _ if c.waits_for_disk() => Drive::Wait,
+        _ => w.run(c, b""),
+    }
+}
+
+const GET_COLD: &[u8] = b"GET /cold.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+
+#[test]
+fn a_file_on_disk_waits_on_its_timer_then_goes_out_whole() {
+    let len = 7 * MIB as usize + 123;
+    let (mut w, want) = cold_world("cold-resume", "", len);
+    let mut c = w.conn();
+    c.io.cold = 9;
+    w.sendfile_left = MIB as usize;
+    let t0 = w.now;
+    assert_eq!(w.run(&mut c, GET_COLD), Drive::Wait);
+    // The head went out; not one file byte did, and the turn's budget is
+    // untouched: the connection waits on its timer alone (Wait, not Again).
+    let r = responses(&c.io.output);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].0, 200);
+    assert!(r[0].2.is_empty());
+    assert_eq!(w.sendfile_left, MIB as usize);
+    assert!(c.waits_for_disk());
+    assert_eq!(c.state(), State::Send);
+    assert_eq!(c.phase(), Phase::Writing);
+    assert_eq!(c.deadline, t0 + RETRY_MIN_MS);
+    // This window and the next were asked for at once.
+    assert_eq!(c.io.read_aheads, [(0, 2 * MIB), (2 * MIB, 2 * MIB)]);
+    assert_eq!(w.stats.deferred, 1);
+    assert_eq!(c.io.probes, 1);
+
+    // An event before the timer (the socket, a pipelined request): nothing
+    // is looked at again.
+    c.readable = true;
+    assert_eq!(c.drive(&mut w.env()), Drive::Wait);
+    assert_eq!(c.io.probes, 1);
+
+    // More tries find the chunk missing: each waits twice as long as the
+    // one before, up to RETRY_MAX_MS; the eighth asks for the chunk again.
+    // It is all one deferred read.
+    let mut delays = Vec::new();
+    for _ in 0..8 {
+        assert_eq!(fire(&mut w, &mut c), Drive::Wait);
+        delays.push(c.deadline - w.now);
+    }
+    assert_eq!(delays, [4, 8, 16, 16, 16, 16, 16, 16]);
+    assert_eq!(RETRY_MAX_MS, 16);
+    assert_eq!(c.io.probes, 9);
+    assert_eq!(c.io.read_aheads[2..], [(0, SENDFILE_CHUNK as u64)]);
+    assert_eq!(w.stats.deferred, 1);
+    assert_eq!(responses(&c.io.output)[0].2.len(), 0);
+
+    // In memory now: the rest goes, one probe per chunk, and the disk is
+    // asked for the next window each time the sending enters one.
+    w.sendfile_left = usize::MAX;
+    assert_eq!(fire(&mut w, &mut c), Drive::Wait);
+    assert_eq!(c.state(), State::Idle);
+    let r = responses(&c.io.output);
+    assert_eq!(r.len(), 1);
+    assert!(r[0].2 == want, "the body differs from the file");
+    assert_eq!(
+        c.io.read_aheads[3..],
+        [(4 * MIB, 2 * MIB), (6 * MIB, MIB + 123)]
+    );
+    assert_eq!(c.io.probes as usize, 9 + len.div_ceil(SENDFILE_CHUNK));
+    assert_eq!(w.stats.deferred, 1);
+    assert!(!c.holds_buffers());
+    assert_eq!(w.pool.out, 0);
+}
+
+#[test]
+fn a_try_in_a_turn_whose_budget_is_spent_goes_on_next_turn() {
+    // The timer fires in a turn whose file budget other downloads spent:
+    // no probe, no byte; the connection must come back next turn like any
+    // other (it once sat until send_timeout, taken for a waiting one).
+    let (mut w, want) = cold_world("cold-budget", "", 2 * MIB as usize);
+    let mut c = w.conn();
+    c.io.cold = 1;
+    assert_eq!(w.run(&mut c, GET_COLD), Drive::Wait);
+    assert!(c.waits_for_disk());
+    w.now = c.deadline;
+    w.sendfile_left = 0;
+    assert_eq!(c.on_timeout(&mut w.env()), Drive::Again);
+    assert!(!c.waits_for_disk());
+    assert_eq!(c.io.probes, 1);
+    w.sendfile_left = usize::MAX;
+    assert_eq!(c.drive(&mut w.env()), Drive::Again);
+    assert_eq!(c.io.probes, 2);
+    assert_eq!(w.run(&mut c, b""), Drive::Wait);
+    assert!(responses(&c.io.output)[0].2 == want);
+    assert_eq!(c.state(), State::Idle);
+}
+
+#[test]
+fn a_warm_file_costs_one_probe_per_chunk_and_no_read_ahead() {
+    let len = 3 * MIB as usize;
+    let (mut w, want) = cold_world("cold-warm", "", len);
+    let mut c = w.conn();
+    assert_eq!(w.run(&mut c, GET_COLD), Drive::Wait);
+    assert!(responses(&c.io.output)[0].2 == want);
+    assert_eq!(c.io.probes as usize, len / SENDFILE_CHUNK);
+    assert!(c.io.read_aheads.is_empty());
+    assert_eq!(w.stats.deferred, 0);
+}
+
+#[test]
+fn a_filesystem_that_cannot_tell_costs_one_probe_per_file() {
+    // tmpfs answers EOPNOTSUPP to RWF_NOWAIT: sent as before, probed once.
+    let (mut w, want) = cold_world("cold-tmpfs", "", 3 * MIB as usize);
+    let mut c = w.conn();
+    c.io.no_probe = true;
+    assert_eq!(w.run(&mut c, GET_COLD), Drive::Wait);
+    assert!(responses(&c.io.output)[0].2 == want);
+    assert_eq!(c.io.probes, 1);
+    assert!(c.io.read_aheads.is_empty());
+}
+
+#[test]
+fn a_client_gone_while_its_pages_are_read_costs_nothing_more() {
+    let (mut w, _) = cold_world("cold-gone", "", 3 * MIB as usize);
+    let mut c = w.conn();
+    c.io.cold = u32::MAX;
+    assert_eq!(w.run(&mut c, GET_COLD), Drive::Wait);
+    let sent = c.io.output.len();
+    // A half-close (the peer's FIN, the connection still whole) is not a
+    // leaving: it still gets its answer later.
+    c.peer_hup = true;
+    c.readable = true;
+    assert_eq!(c.drive(&mut w.env()), Drive::Wait);
+    assert!(c.waits_for_disk());
+    // The client resets the connection (it closed with unread bytes): the
+    // event that says so closes it, before its timer, with no probe and no
+    // byte more.
+    c.io.reset = true;
+    assert_eq!(c.drive(&mut w.env()), Drive::Close);
+    assert_eq!(c.io.probes, 1);
+    assert_eq!(c.io.read_aheads.len(), 2);
+    assert_eq!(c.io.output.len(), sent);
+    assert!(!c.holds_buffers());
+    assert!(
+        !c.waits_for_disk(),
+        "the file is let go with the connection"
+    );
+    assert_eq!(w.pool.out, 0);
+}
+
+#[test]
+fn a_file_that_shrinks_while_its_pages_are_read_closes() {
+    let (mut w, _) = cold_world("cold-shrink", "", 2 * MIB as usize);
+    let mut c = w.conn();
+    c.io.cold = 1;
+    assert_eq!(w.run(&mut c, GET_COLD), Drive::Wait);
+    let head = c.io.output.len();
+    std::fs::File::options()
+        .write(true)
+        .open(w.dir.join("www/cold.bin"))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    // The promised length cannot be kept: the only honest end is to close.
+    assert_eq!(fire(&mut w, &mut c), Drive::Close);
+    assert_eq!(c.io.output.len(), head);
+    assert_eq!(w.pool.out, 0);
+}
+
+#[test]
+fn a_file_replaced_while_its_pages_are_read_is_sent_as_it_was() {
+    let (mut w, want) = cold_world("cold-replace", "", 2 * MIB as usize);
+    let mut c = w.conn();
+    c.io.cold = 1;
+    assert_eq!(w.run(&mut c, GET_COLD), Drive::Wait);
+    // A new file renamed over it: the open descriptor still reads the old one.
+    std::fs::write(w.dir.join("www/new.bin"), b"new").unwrap();
+    std::fs::rename(w.dir.join("www/new.bin"), w.dir.join("www/cold.bin")).unwrap();
+    assert_eq!(fire(&mut w, &mut c), Drive::Wait);
+    assert!(responses(&c.io.output)[0].2 == want);
+    assert_eq!(c.state(), State::Idle);
+}
+
+#[test]
+fn ranges_and_gzip_siblings_wait_for_their_pages_too() {
+    let (mut w, want) = cold_world("cold-range", "gzip_static on;", 3 * MIB as usize);
+    let gz = pattern(MIB as usize + 5);
+    std::fs::write(w.dir.join("www/cold.bin.gz"), &gz).unwrap();
+    let mut c = w.conn();
+    // A range: read-ahead starts where it starts and stops where it ends.
+    c.io.cold = 1;
+    let range = b"GET /cold.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=1000000-2999999\r\n\r\n";
+    assert_eq!(w.run(&mut c, range), Drive::Wait);
+    assert!(c.waits_for_disk());
+    assert_eq!(c.io.read_aheads, [(1_000_000, 2_000_000)]);
+    assert_eq!(fire(&mut w, &mut c), Drive::Wait);
+    let r = responses(&c.io.output);
+    assert_eq!(r[0].0, 206);
+    assert!(r[0].2 == want[1_000_000..3_000_000]);
+    // The `.gz` sibling is a file body like any other.
+    c.io.output.clear();
+    c.io.read_aheads.clear();
+    c.io.cold = 1;
+    let gzip = b"GET /cold.bin HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n";
+    assert_eq!(w.run(&mut c, gzip), Drive::Wait);
+    assert!(c.waits_for_disk());
+    assert_eq!(c.io.read_aheads, [(0, MIB + 5)]);
+    assert_eq!(fire(&mut w, &mut c), Drive::Wait);
+    let r = responses(&c.io.output);
+    assert!(r[0].1.contains("Content-Encoding: gzip"), "{}", r[0].1);
+    assert!(r[0].2 == gz);
+    assert_eq!(w.stats.deferred, 2);
+}
+
+#[test]
+fn an_upload_served_back_waits_for_its_pages_too() {
+    let mut w = World::new(
+        "cold-upload",
+        "location /up/ { upload_store up; allowed_methods GET PUT; client_max_body_size 1m; }",
+    );
+    std::fs::create_dir_all(w.dir.join("up")).unwrap();
+    let mut c = w.conn();
+    // Over the open-file cache's 16 KiB of kept bytes: sent from the file.
+    let body = pattern(100_000);
+    let mut put = b"PUT /up/u.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".to_vec();
+    put.extend_from_slice(&body);
+    w.run(&mut c, &put);
+    assert_eq!(responses(&c.io.output)[0].0, 201);
+    c.io.output.clear();
+    c.io.cold = 1;
+    assert_eq!(
+        w.run(&mut c, b"GET /up/u.bin HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Drive::Wait
+    );
+    assert!(c.waits_for_disk());
+    assert_eq!(c.io.read_aheads, [(0, 100_000)]);
+    assert_eq!(fire(&mut w, &mut c), Drive::Wait);
+    assert!(responses(&c.io.output)[0].2 == body);
+    assert_eq!(c.state(), State::Idle);
+}
+
+#[test]
+fn pages_never_read_are_sent_anyway_after_send_timeout() {
+    // A disk that never delivers (or pages evicted as fast as they are
+    // read): after about send_timeout the body goes as it did before the
+    // probe existed, rather than never.
+    let (mut w, want) = cold_world("cold-never", "", MIB as usize);
+    w.config.send_timeout = std::time::Duration::from_secs(1);
+    let mut c = w.conn();
+    c.io.cold = u32::MAX;
+    let t0 = w.now;
+    assert_eq!(w.run(&mut c, GET_COLD), Drive::Wait);
+    let mut tries = 0;
+    while c.waits_for_disk() {
+        tries += 1;
+        assert!(tries < 200, "still waiting after {tries} tries");
+        fire(&mut w, &mut c);
+    }
+    assert!(w.now - t0 >= 900, "gave up after {} ms", w.now - t0);
+    assert!(responses(&c.io.output)[0].2 == want);
+    assert_eq!(c.state(), State::Idle);
+    assert_eq!(w.stats.deferred, 1);
 }
