@@ -18,6 +18,9 @@ pub trait Transport {
     fn shutdown_write(&mut self) -> io::Result<()>;
     /// Turn Nagle's algorithm off (`TCP_NODELAY`).
     fn set_nodelay(&mut self) -> io::Result<()>;
+    /// Send only full segments while `on` (`TCP_CORK`); clearing it sends
+    /// what is held.
+    fn set_cork(&mut self, on: bool) -> io::Result<()>;
     /// The socket's descriptor, for `splice`; `None` where there is none.
     fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
         None
@@ -45,6 +48,9 @@ impl Transport for Socket {
     }
     fn set_nodelay(&mut self) -> io::Result<()> {
         Socket::set_nodelay(self)
+    }
+    fn set_cork(&mut self, on: bool) -> io::Result<()> {
+        Socket::set_cork(self, on)
     }
     fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
         Some(std::os::fd::AsRawFd::as_raw_fd(self))
@@ -102,6 +108,9 @@ pub struct MemTransport {
     pub probes: u32,
     /// The read-aheads asked for: (offset, length).
     pub read_aheads: Vec<(u64, u64)>,
+    /// Each `set_cork`: the state asked for, and how many bytes had been
+    /// written when it was.
+    pub corks: Vec<(bool, usize)>,
 }
 
 impl MemTransport {
@@ -193,5 +202,9 @@ impl Transport for MemTransport {
     }
     fn read_ahead(&mut self, _file: &File, offset: u64, len: u64) {
         self.read_aheads.push((offset, len));
+    }
+    fn set_cork(&mut self, on: bool) -> io::Result<()> {
+        self.corks.push((on, self.output.len()));
+        Ok(())
     }
 }

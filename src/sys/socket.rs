@@ -218,6 +218,17 @@ impl Socket {
         setsockopt_int(self.fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
     }
 
+    /// `TCP_CORK`: while set, the kernel sends only full segments; clearing
+    /// it sends what is queued at once.
+    pub fn set_cork(&self, on: bool) -> io::Result<()> {
+        setsockopt_int(
+            self.fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            libc::c_int::from(on),
+        )
+    }
+
     /// The local address of the connection (for `SERVER_PORT` and logs).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         local_addr(self.fd.as_raw_fd())

@@ -380,6 +380,9 @@ pub struct Conn<T> {
     wrote: bool,
     /// `TCP_NODELAY` is set.
     nodelay: bool,
+    /// `TCP_CORK` is set: a file body longer than one `sendfile` call is
+    /// being sent (see `write_out`).
+    corked: bool,
     /// Bytes read and dropped while lingering (see `LINGER_MAX_BYTES`).
     lingered: u32,
     /// The access log line of the current exchange (only when its server
@@ -409,6 +412,7 @@ impl<T: Transport> Conn<T> {
             cgi: None,
             wrote: false,
             nodelay: false,
+            corked: false,
             lingered: 0,
             line: None,
         }
@@ -802,10 +806,8 @@ impl<T: Transport> Conn<T> {
         }
         if let OutBody::File(body) = &mut self.body {
             let FileBody { off, end, .. } = *body;
-            let want = usize::try_from(end - off)
-                .unwrap_or(usize::MAX)
-                .min(SENDFILE_CHUNK)
-                .min(*env.sendfile_left);
+            let left = usize::try_from(end - off).unwrap_or(usize::MAX);
+            let want = left.min(SENDFILE_CHUNK).min(*env.sendfile_left);
             if want > 0 {
                 // The loop never waits for the disk: `sendfile` of a page
                 // that is not in memory would read it there and then.
@@ -834,6 +836,14 @@ impl<T: Transport> Conn<T> {
                         self.peer.ip()
                     )),
                 }
+                // A body that takes more than one call is corked, as nginx's
+                // `tcp_nopush` does: with Nagle off, each capped call (and
+                // each turn that ran out of budget) would end in a short
+                // segment. Uncorked at its end below, which sends the last
+                // partial segment at once.
+                if left > SENDFILE_CHUNK && !self.corked {
+                    self.corked = self.io.set_cork(true).is_ok();
+                }
                 let sent = self.io.sendfile(&body.file, &mut body.off, want);
                 if let Ok(n) = &sent {
                     *env.sendfile_left = env.sendfile_left.saturating_sub(*n);
@@ -858,6 +868,12 @@ impl<T: Transport> Conn<T> {
             }
             if body.off < body.end {
                 return WriteOutcome::Partial;
+            }
+            if self.corked {
+                // A failure leaves the tail to the kernel's cork timer
+                // (200 ms); the bytes still go out.
+                let _ = self.io.set_cork(false);
+                self.corked = false;
             }
         }
         self.body = OutBody::None;

@@ -946,3 +946,29 @@ fn pages_never_read_are_sent_anyway_after_send_timeout() {
     assert_eq!(c.state(), State::Idle);
     assert_eq!(w.stats.deferred, 1);
 }
+
+#[test]
+fn a_file_longer_than_one_sendfile_call_is_corked_until_its_last_byte() {
+    let mut w = World::new("cork", "");
+    let size = 3 * super::SENDFILE_CHUNK + 123;
+    let huge: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    std::fs::write(w.dir.join("www/huge.bin"), &huge).unwrap();
+    let mut c = w.conn();
+    assert_eq!(
+        w.run(&mut c, b"GET /huge.bin HTTP/1.1\r\nHost: a\r\n\r\n"),
+        Drive::Wait
+    );
+    let r = responses(&c.io.output);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].2, huge);
+    // Corked after the head (which went out with MSG_MORE), before the
+    // first file byte; uncorked after the last, so the tail leaves at once.
+    let total = c.io.output.len();
+    assert_eq!(c.io.corks, [(true, total - size), (false, total)]);
+
+    // A file that one call sends whole is not corked: no setsockopt.
+    let mut c = w.conn();
+    w.run(&mut c, b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(responses(&c.io.output)[0].2.len(), 100_000);
+    assert!(c.io.corks.is_empty(), "{:?}", c.io.corks);
+}
