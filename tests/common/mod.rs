@@ -510,10 +510,8 @@ fn wait_listening(
 /// (workers included). Reaps it.
 fn stop(child: &mut Child) {
     if let Ok(None) = child.try_wait() {
-        if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-            // SAFETY: kill takes no pointers; our unreaped child's pid.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
+        // Our unreaped child: its pid cannot have been reused.
+        send_signal(child.id(), "TERM");
         let deadline = Instant::now() + Duration::from_secs(1);
         while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(5));
