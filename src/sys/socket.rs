@@ -123,6 +123,20 @@ pub fn connect_small_window(addr: SocketAddr, rcvbuf: i32) -> io::Result<std::ne
     Ok(std::net::TcpStream::from(fd))
 }
 
+/// `TCP_NOTSENT_LOWAT` of every accepted connection: a socket counts as
+/// writable, and `sendfile` queues more, only while fewer than this many
+/// bytes wait unsent in its send buffer (the bytes in flight, up to the
+/// peer's window, do not count). Without it the kernel queues up to the whole
+/// send buffer (4 MiB) beyond the window, and that backlog is transmitted
+/// later from ACK processing, in softirq on whichever CPU the ACK arrives: on
+/// loopback, the client's. With it, nearly every byte leaves inside the
+/// server's own `sendfile` call. Measured on loopback (issue 13, wrk -c10 on
+/// a 10 MiB file, client CPU-bound): 1.22-1.45 GB/s without, 1.66-1.98 GB/s
+/// at 64-256 KiB, 1.49-1.67 GB/s at 512 KiB; the server's CPU per MB goes up
+/// by about as much as the client's goes down. 256 KiB drains in 0.2 ms at
+/// 10 Gbit/s, far under any wakeup latency that matters.
+pub const NOTSENT_LOWAT: libc::c_int = 256 * 1024;
+
 impl Listener {
     /// Create, configure (`SO_REUSEADDR`; `IPV6_V6ONLY` for IPv6 so `[::]`
     /// and `0.0.0.0` can both be bound), bind and listen.
@@ -149,6 +163,14 @@ impl Listener {
         if addr.is_ipv6() {
             setsockopt_int(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
         }
+        // Accepted sockets inherit it. Best effort: without it (kernels
+        // before 3.12) the server still works, only with deeper send queues.
+        let _ = setsockopt_int(
+            raw,
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            NOTSENT_LOWAT,
+        );
         let (ss, len) = to_sockaddr(&addr);
         // SAFETY: `ss` holds a valid sockaddr of `len` bytes.
         cvt!(unsafe { libc::bind(raw, std::ptr::from_ref(&ss).cast(), len) })?;
@@ -326,6 +348,22 @@ mod tests {
         // The kernel doubles what is asked and rounds up to its floor.
         let rcv = getsockopt_int(c.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF);
         assert!(rcv <= 4608, "receive buffer {rcv}");
+    }
+
+    #[test]
+    fn accepted_sockets_inherit_the_unsent_low_water_mark() {
+        let l = Listener::bind("127.0.0.1:0".parse().unwrap(), 16, false).unwrap();
+        let addr = l.local_addr().unwrap();
+        let _c = std::net::TcpStream::connect(addr).unwrap();
+        let (s, _) = loop {
+            match l.accept() {
+                Ok(x) => break x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let v = getsockopt_int(s.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT);
+        assert_eq!(v, NOTSENT_LOWAT);
     }
 
     #[test]
