@@ -10,6 +10,7 @@ use std::io;
 pub mod epoll;
 pub mod file;
 pub mod process;
+pub mod shared;
 pub mod signal;
 pub mod socket;
 pub mod time;
