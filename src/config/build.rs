@@ -305,12 +305,22 @@ impl Builder {
             } else {
                 draft.listen.clone()
             };
+            let names = draft
+                .names
+                .as_ref()
+                .map_or_else(|| vec![String::new()], |(n, _)| n.clone());
+            // The names, and which block of those names this is: stable when
+            // ports change (a restart on other ports keeps its sessions), and
+            // distinct for two nameless blocks on two ports.
+            let twin = servers
+                .iter()
+                .filter(|s: &&Server| s.names == names)
+                .count();
+            let session_scope = format!("{}#{twin}", names.join(" "));
             servers.push(Server {
                 listen: listen.iter().map(|(l, _)| l.clone()).collect(),
-                names: draft
-                    .names
-                    .as_ref()
-                    .map_or_else(|| vec![String::new()], |(n, _)| n.clone()),
+                names,
+                session_scope,
                 access_log: eff.access_log.clone().unwrap_or(LogTarget::Off),
                 session: eff.session.unwrap_or(false),
                 session_timeout: eff.session_timeout.unwrap_or(Duration::from_secs(30 * 60)),
@@ -320,6 +330,16 @@ impl Builder {
             name_pos.push(draft.names.as_ref().map(|(_, p)| *p));
         }
         self.validate(&servers, &listen_pos, &name_pos);
+        let session_store = match &main.session_store {
+            Some((p, _)) => p.clone(),
+            None => dir.join("sessions"),
+        };
+        if servers
+            .iter()
+            .any(|s| s.session || s.locations.iter().any(|l| l.session))
+        {
+            self.check_session_store(&main, &session_store);
+        }
 
         let default_type = main
             .default_type
@@ -354,10 +374,52 @@ impl Builder {
             cgi_max: size(main.cgi_max, 64),
             shutdown_timeout: main.shutdown_timeout.unwrap_or(secs(30)),
             user: main.user,
-            session_store: main.session_store.unwrap_or_else(|| dir.join("sessions")),
+            session_store,
             session_max: size(main.session_max, DEFAULT_SESSION_MAX),
             types,
             servers,
+        }
+    }
+
+    /// CONFIG.md: a `session_store` inside a folder that a `root`, `alias`
+    /// or `upload_store` serves would publish every session (and the MAC
+    /// key): refused, at the `session_store` line, or for the default store
+    /// at the line of the folder that holds it.
+    fn check_session_store(&mut self, main: &Block, store: &Path) {
+        let served = main
+            .scope
+            .served
+            .iter()
+            .chain(main.servers.iter().flat_map(|d| {
+                d.scope
+                    .served
+                    .iter()
+                    .chain(d.locations.iter().flat_map(|l| l.scope.served.iter()))
+            }));
+        for (folder, directive, pos) in served {
+            if !within(store, folder) {
+                continue;
+            }
+            let (at, message) = match &main.session_store {
+                Some((_, at)) => (
+                    *at,
+                    format!(
+                        "\"session_store\" folder \"{}\" is inside \"{}\", which \"{directive}\" serves",
+                        store.display(),
+                        folder.display()
+                    ),
+                ),
+                None => (
+                    *pos,
+                    format!(
+                        "\"{directive}\" serves \"{}\", which holds the default session_store \"{}\": set \"session_store\" outside every served folder",
+                        folder.display(),
+                        store.display()
+                    ),
+                ),
+            };
+            self.err(at.src, at.line, message);
+            return;
         }
     }
 
@@ -460,4 +522,50 @@ fn location(prefix: &str, exact: bool, implicit: bool, s: &Scope) -> Location {
 /// for a hand-built `Server` without locations).
 pub(crate) fn default_location() -> Location {
     location("/", false, true, &Scope::default())
+}
+
+/// Whether `inner` is `outer` or lies inside it, comparing the paths both
+/// as written (`.` and `..` resolved) and as the filesystem resolves them
+/// (symlinks) where they exist.
+fn within(inner: &Path, outer: &Path) -> bool {
+    let (a, b) = (lexical(inner), lexical(outer));
+    if a.starts_with(&b) {
+        return true;
+    }
+    match (resolved(&a), std::fs::canonicalize(&b)) {
+        (Some(a), Ok(b)) => a.starts_with(b),
+        _ => false,
+    }
+}
+
+/// `p` with `.` and `..` components resolved without the filesystem.
+fn lexical(p: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `p` with its longest existing ancestor canonicalized (the store may not
+/// exist yet).
+fn resolved(p: &Path) -> Option<std::path::PathBuf> {
+    let mut rest = Vec::new();
+    let mut cur = p;
+    loop {
+        if let Ok(c) = std::fs::canonicalize(cur) {
+            let mut out = c;
+            out.extend(rest.iter().rev());
+            return Some(out);
+        }
+        rest.push(cur.file_name()?);
+        cur = cur.parent()?;
+    }
 }

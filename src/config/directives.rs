@@ -50,6 +50,10 @@ pub(crate) struct Scope {
     pub session: Option<bool>,
     pub session_timeout: Option<Duration>,
     pub access_log: Option<LogTarget>,
+    /// The folders this block's own `root`, `alias` and `upload_store`
+    /// serve, with the directive's name and place (not inherited: for the
+    /// check that no `session_store` lies inside one).
+    pub served: Vec<(PathBuf, &'static str, Pos)>,
 }
 
 /// Replaces or appends `(key, value)` entries of `inner` into `outer`'s list:
@@ -102,6 +106,7 @@ impl Scope {
             session: self.session.or(outer.session),
             session_timeout: self.session_timeout.or(outer.session_timeout),
             access_log: self.access_log.clone().or_else(|| outer.access_log.clone()),
+            served: self.served.clone(),
         }
     }
 }
@@ -152,7 +157,7 @@ pub(crate) struct Block {
     pub cgi_max: Option<u64>,
     pub shutdown_timeout: Option<Duration>,
     pub user: Option<String>,
-    pub session_store: Option<PathBuf>,
+    pub session_store: Option<(PathBuf, Pos)>,
     pub session_max: Option<u64>,
     /// Set once a `types` block is seen: it replaces the built-in table.
     pub types: Option<BTreeMap<String, String>>,
@@ -184,6 +189,14 @@ pub(crate) struct Env<'a> {
 }
 
 impl Env<'_> {
+    /// Where this directive stands.
+    pub(crate) fn pos(&self) -> Pos {
+        Pos {
+            src: self.src,
+            line: self.line,
+        }
+    }
+
     /// Records a warning at this directive.
     pub(crate) fn warn(&mut self, message: String) {
         self.warnings
@@ -580,7 +593,7 @@ fn session_store(
     args: &[String],
     b: &mut Block,
 ) -> Result<(), String> {
-    b.session_store = Some(path_arg(env, name, arg(args, 0))?);
+    b.session_store = Some((path_arg(env, name, arg(args, 0))?, env.pos()));
     Ok(())
 }
 
@@ -668,7 +681,9 @@ fn root(env: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result
             "\"{name}\" directive is duplicate, \"alias\" directive was specified earlier"
         ));
     }
-    b.scope.root = Some(folder_arg(env, name, arg(args, 0))?);
+    let p = folder_arg(env, name, arg(args, 0))?;
+    b.scope.served.push((p.clone(), "root", env.pos()));
+    b.scope.root = Some(p);
     Ok(())
 }
 
@@ -678,7 +693,9 @@ fn alias(env: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Resul
             "\"{name}\" directive is duplicate, \"root\" directive was specified earlier"
         ));
     }
-    b.scope.alias = Some(folder_arg(env, name, arg(args, 0))?);
+    let p = folder_arg(env, name, arg(args, 0))?;
+    b.scope.served.push((p.clone(), "alias", env.pos()));
+    b.scope.alias = Some(p);
     Ok(())
 }
 
@@ -777,7 +794,9 @@ fn upload_store(
     args: &[String],
     b: &mut Block,
 ) -> Result<(), String> {
-    b.scope.upload_store = Some(folder_arg(env, name, arg(args, 0))?);
+    let p = folder_arg(env, name, arg(args, 0))?;
+    b.scope.served.push((p.clone(), "upload_store", env.pos()));
+    b.scope.upload_store = Some(p);
     Ok(())
 }
 

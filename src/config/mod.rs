@@ -182,6 +182,11 @@ pub struct Server {
     pub session: bool,
     /// Default 30m.
     pub session_timeout: Duration,
+    /// What a session id of this server is signed with, so that another
+    /// server block treats it as unknown: its names, and its rank among the
+    /// blocks with the same names (stable across restarts and reloads that
+    /// keep them, whatever the ports).
+    pub session_scope: String,
     /// Locations, with an implicit `location /` built from the server-level
     /// directives appended when the block has no `location /` of its own.
     pub locations: Vec<Location>,

@@ -1230,3 +1230,15 @@ fn deep_nesting_is_refused_without_overflow() {
     let e = build::build(&text, "f.conf", Path::new("/x"), false).unwrap_err();
     assert!(e.iter().any(|e| e.message == "blocks nested too deep"));
 }
+
+#[test]
+fn session_scopes_tell_server_blocks_apart_but_not_their_ports() {
+    let c = ok("server { listen 1; server_name a.test; }\n\
+                server { listen 1; server_name b.test; }\n\
+                server { listen 2; }\n\
+                server { listen 3; }\n");
+    let scopes: Vec<&str> = c.servers.iter().map(|s| s.session_scope.as_str()).collect();
+    assert_eq!(scopes, ["a.test#0", "b.test#0", "#0", "#1"]);
+    let moved = ok("server { listen 7; server_name a.test; }\n");
+    assert_eq!(moved.servers[0].session_scope, "a.test#0");
+}

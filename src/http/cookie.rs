@@ -22,9 +22,9 @@ pub const SESSION_COOKIE: &str = "SID";
 /// The attributes of the session cookie: the whole site, not readable by
 /// scripts, not sent on cross-site subrequests (CONFIG.md).
 pub const SESSION_ATTRIBUTES: &str = "; Path=/; HttpOnly; SameSite=Lax";
-/// Capacity of a session `Set-Cookie` value: `SID=` + 32 hex digits + the
-/// attributes is 68 bytes; the rest is room for a longer id.
-pub const SESSION_SET_COOKIE_CAP: usize = 96;
+/// Capacity of a session `Set-Cookie` value: `SID=` + 72 hex digits + the
+/// attributes is 108 bytes; the rest is room for a longer id.
+pub const SESSION_SET_COOKIE_CAP: usize = 128;
 
 /// Sets `true` for every byte in `lo..=hi`.
 // Only evaluated at compile time: an index out of range is a build error.
@@ -239,6 +239,7 @@ mod tests {
         assert_eq!(session_cookie("a b"), None);
         assert_eq!(session_cookie("a;b"), None);
         assert_eq!(session_cookie(&"a".repeat(200)), None);
+        assert!(session_cookie(&"a".repeat(72)).is_some());
         assert_eq!(
             set_cookie::<32>("a", "b", "; Max-Age=0").unwrap().as_str(),
             "a=b; Max-Age=0"

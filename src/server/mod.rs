@@ -6,6 +6,7 @@ pub mod access;
 pub mod buffer;
 pub mod cgi;
 pub mod conn;
+pub mod hmac;
 pub mod inbound;
 pub mod log;
 pub mod master;

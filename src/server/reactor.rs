@@ -992,7 +992,15 @@ fn open_sessions(config: &Config, log: &Log) -> Option<SessionStore> {
         config.session_max,
         unix_time(),
     ) {
-        Ok(s) => Some(s),
+        Ok(s) => {
+            if let Some(mode) = s.loose_mode() {
+                log.warn(format_args!(
+                    "session store {} has mode {mode:o}: others than its owner can reach the sessions (chmod 700 it)",
+                    config.session_store.display()
+                ));
+            }
+            Some(s)
+        }
         Err(e) => {
             log.error(format_args!(
                 "session store {} cannot be opened ({e}); sessions are off",

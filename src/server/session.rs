@@ -1,23 +1,33 @@
 //! The server-side session store (CONFIG.md "Sessions and cookies",
-//! `session_timeout`, `session_store`).
+//! `session_timeout`, `session_store`, `session_max`).
 //!
-//! Ids. A session id (`Sid`) is 128 bits from `getrandom`, written as 32
-//! lowercase hex digits in the `SID` cookie and as the session's file name.
-//! Only that exact spelling parses: a forged or garbled cookie simply names
-//! no session, and the caller creates a new one.
+//! Ids. A session id (`Sid`) is 128 random bits (its `Id`, from
+//! `getrandom`) and the second it was issued, signed with HMAC-SHA256 under
+//! a key kept in the store (`sid.key`, 32 random bytes, mode 0600, made once
+//! by whichever process needs it first) and the scope of the `server` block
+//! that issued it. The cookie value is 72 lowercase hex digits: the id (32),
+//! the issue time (8), the first 128 bits of the MAC (32). Only that exact
+//! spelling with a MAC that checks out under this server's scope names a
+//! session: a forged, garbled or other server's id is unknown, found without
+//! touching the disk.
+//!
+//! Cost. Issuing a session writes nothing and keeps nothing: the id proves
+//! itself. A session gets a file only when a value is stored in it, and
+//! loses it when its last value is removed. A session without a file lives
+//! until `issued + timeout`; one with a file until `last_used + timeout`.
+//! So a flood of cookie-less requests costs a `getrandom` and a MAC each,
+//! and nothing on disk or in memory.
 //!
 //! Time. Every method takes `now` (unix seconds), so the clock is injected
-//! and the tests control it. A session expires after `timeout` seconds
-//! without use: it is dead once `last_used + timeout <= now`.
+//! and the tests control it.
 //!
-//! Files. One file per session in the store directory (created 0700 if
-//! missing), named by the hex id, mode 0600, at most 1 MiB (larger files are
-//! ignored as corrupt). It is always replaced whole: written to
+//! Files. One file per stored session in the store directory (created 0700
+//! if missing), named by the hex id, mode 0600, at most 1 MiB (larger files
+//! are not sessions). It is always replaced whole: written to
 //! `.<hex>.<pid>.tmp`, then renamed over `<hex>`, so a reader (this process
 //! after a restart, or another worker) sees the old or the new file, never a
-//! mix. The pid keeps two workers writing the same session from sharing a
-//! temporary. There is no fsync: after a power cut a session may be lost,
-//! which costs a log-in, not a corrupt store. The format:
+//! mix. There is no fsync: after a power cut a session may be lost, which
+//! costs a log-in, not a corrupt store. The format:
 //!
 //! ```text
 //! localserver-session 1
@@ -26,43 +36,40 @@
 //! ```
 //!
 //! one `key=value` line per value in key order, with `%`, LF, CR and `=`
-//! written as `%25`, `%0A`, `%0D`, `%3D` in keys and values. Anything else
-//! (wrong first line, bad escape, invalid key or value, duplicate key) makes
-//! the whole file corrupt: it is treated as no session and removed.
+//! written as `%25`, `%0A`, `%0D`, `%3D` in keys and values. A file whose
+//! third line is `revoked` is a tombstone: the id was destroyed or rotated
+//! away and stays unknown until it would have expired. A file that does not
+//! parse is not the server's and is left alone (neither used nor removed),
+//! as is every name in the directory that is not a 32-digit id, the key, the
+//! counter or one of our temporaries.
 //!
-//! Writes. Creating a session and changing a value write the file at once
-//! (write-through), so a restart or another worker sees them. A use only
-//! moves `last_used` in memory; it reaches the file when it is `timeout / 4`
-//! ahead of the file's copy, on a value change, when the session leaves the
-//! memory cache, and at `flush`. So a busy session costs one write per
-//! `timeout / 4`, not one per request; after a crash (no `flush`) a session
-//! may expire up to `timeout / 4` early.
+//! Writes. Storing or removing a value writes the file at once
+//! (write-through), so a restart or another worker sees it. A use only moves
+//! `last_used` in memory; it reaches the file when it is `timeout / 4` ahead
+//! of the file's copy, on a value change, when the session leaves the memory
+//! cache, and at `flush`. After a crash (no `flush`) a session may expire up
+//! to `timeout / 4` early.
 //!
 //! Sharing. Before a cached session is used, its file is `stat`ed: if the
-//! file is gone (destroyed or evicted by another worker) the session is gone;
-//! if its inode, size or mtime changed since this process read or wrote it,
-//! it is read again (values from the file, `last_used` the later of both).
-//! Writes are last-writer-wins: two workers changing one session in the same
-//! instant can lose one change. Each worker bounds what it knows of; the
-//! directory holds at most `workers × max_disk` files.
+//! file is gone (its values removed, or it expired, by another worker) the
+//! session has no values; if its inode, size or mtime changed since this
+//! process read or wrote it, it is read again. Writes are last-writer-wins:
+//! two workers changing one session in the same instant can lose one change.
 //!
-//! Bounds. Disk: at most `max_disk` files (the configuration's
-//! `session_max`); before a creation would pass it, the session used
-//! longest ago is removed. All sessions share one timeout, so ordering by
-//! `last_used` puts every expired session before every live one: expired
-//! files go first, then the oldest live ones. Memory: at most `max_memory`
-//! sessions cached, the least recently used leaving the cache first (its
-//! file stays). Every cached session has a file, so the cache never holds
-//! more than `max_disk` either; `open` lowers `max_memory` to `max_disk` to
-//! say so, and so that a small `session_max` makes a small cache. A flood
-//! of cookie-less requests therefore costs at most `min(max_memory,
-//! max_disk)` cached sessions and `max_disk` files, one write and at most
-//! one unlink per request. The directory is scanned once, at `open`, to
-//! index the files (expired and corrupt ones are removed then).
+//! Bounds. Stored sessions: at most `max_stored` (`session_max`) over every
+//! process sharing the directory, counted in `stored.count`, a shared
+//! mapping (`sys::shared`), recounted by each process when it opens the
+//! store. When it is full, storing a first value in a session is refused
+//! (`SetError::Full`); no live stored session is ever evicted to make room.
+//! Tombstones: at most `max_stored` per process (past that an id that was
+//! destroyed is simply forgotten; it holds no values either way). Memory: at
+//! most `max_memory` stored sessions cached, the least recently used leaving
+//! the cache first (their files stay). The directory is scanned once, at
+//! `open`, to index the files (expired ones are removed then).
 //!
-//! Errors. Nothing here panics. A failing disk makes `create` return the
-//! error (the server then answers without a session); a failed background
-//! write (`last_used` only) is retried at the next use.
+//! Errors. Nothing here panics. A failing disk makes `set` fail (the
+//! server then answers without storing); a failed background write
+//! (`last_used` only) is retried at the next use.
 
 #![deny(clippy::indexing_slicing)]
 
@@ -73,12 +80,15 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arrayvec::ArrayString;
 
+use super::hmac::{Hmac, equal_ct};
 use crate::http::bytes::hex_val;
 use crate::sys::random_bytes;
+use crate::sys::shared::SharedCounter;
 
 /// Longest key, in bytes; keys are `[A-Za-z0-9_]{1,64}`.
 pub const MAX_KEY_LEN: usize = 64;
@@ -86,73 +96,98 @@ pub const MAX_KEY_LEN: usize = 64;
 pub const MAX_VALUE_LEN: usize = 4096;
 /// Most values one session holds.
 pub const MAX_KEYS: usize = 64;
-/// Largest session file read; a bigger one is corrupt. The largest valid file
-/// (64 keys of 64 bytes, 64 values of 4096 bytes all escaped to 3 bytes)
-/// is about 790 KiB.
+/// Largest session file read; a bigger one is not a session. The largest
+/// valid file (64 keys of 64 bytes, 64 values of 4096 bytes all escaped to 3
+/// bytes) is about 790 KiB.
 pub const MAX_FILE_LEN: u64 = 1 << 20;
-/// Default bound on sessions cached in memory (lowered to the bound on
-/// files when that is smaller). The bound on files is `session_max`
-/// (`config::DEFAULT_SESSION_MAX` by default).
+/// Default bound on sessions cached in memory (lowered to `session_max`
+/// when that is smaller).
 pub const DEFAULT_MAX_MEMORY: usize = 10_000;
-/// Most expired sessions one `sweep` removes, so that a flood expiring all at
+/// Most expired files one `sweep` removes, so that a flood expiring all at
 /// once is cleared over several loop turns instead of stalling one.
 pub const SWEEP_BATCH: usize = 1024;
+/// Length of a session cookie value: id, issue time, MAC, in hex.
+pub const SID_HEX_LEN: usize = 2 * (16 + 4 + MAC_LEN);
+/// The key file, in the store.
+pub const KEY_FILE: &str = "sid.key";
+/// The shared count of stored sessions, in the store.
+pub const COUNT_FILE: &str = "stored.count";
 
+/// Bytes of the MAC kept in the id.
+const MAC_LEN: usize = 16;
+const KEY_LEN: usize = 32;
 /// First line of every session file: the format and its version.
 const MAGIC: &[u8] = b"localserver-session 1";
+/// Third line of a tombstone.
+const REVOKED: &[u8] = b"revoked";
+/// What the MAC covers before the scope: the purpose and version.
+const MAC_DOMAIN: &[u8] = b"localserver SID 1\0";
 /// A temporary file this old is left over from a crash between write and
 /// rename (a live one exists for microseconds) and is removed at `open`.
 const STALE_TMP: Duration = Duration::from_secs(60);
 
-/// A session id: 128 random bits.
+/// The random part of a session id: its file name.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Sid([u8; 16]);
+pub struct Id([u8; 16]);
 
-impl Sid {
+impl Id {
     /// A fresh id from the kernel's CSPRNG.
-    fn random() -> io::Result<Sid> {
+    fn random() -> io::Result<Id> {
         let mut b = [0u8; 16];
         random_bytes(&mut b)?;
-        Ok(Sid(b))
+        Ok(Id(b))
     }
 
-    /// The id as 32 lowercase hex digits (cookie value and file name).
-    pub fn to_hex(&self) -> ArrayString<32> {
-        let mut out = [0u8; 32];
-        for (digits, b) in out.chunks_exact_mut(2).zip(self.0) {
-            if let [hi, lo] = digits {
-                *hi = hex_digit(b >> 4);
-                *lo = hex_digit(b & 0x0F);
-            }
-        }
-        // Hex digits are ASCII, so this never fails.
-        ArrayString::from_byte_string(&out).unwrap_or_default()
+    /// 32 lowercase hex digits: the file name.
+    fn to_hex(self) -> ArrayString<32> {
+        let mut out = ArrayString::new();
+        push_hex(&mut out, &self.0);
+        out
     }
 
-    /// The id spelled by exactly 32 lowercase hex digits, else `None`.
-    pub fn parse_hex(s: &[u8]) -> Option<Sid> {
-        if s.len() != 32 {
-            return None;
-        }
+    /// Exactly 32 lowercase hex digits, else `None`.
+    fn parse_hex(s: &[u8]) -> Option<Id> {
         let mut b = [0u8; 16];
-        for (dst, digits) in b.iter_mut().zip(s.chunks_exact(2)) {
-            let &[hi, lo] = digits else { return None };
-            *dst = (lower_hex_val(hi)? << 4) | lower_hex_val(lo)?;
-        }
-        Some(Sid(b))
+        parse_hex_into(s, &mut b).then_some(Id(b))
     }
 }
 
-impl fmt::Display for Sid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
+/// A session: its id and when it was issued. What a request carries from
+/// `get`/`issue` to its answer; the cookie value is made by
+/// `SessionStore::cookie`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sid {
+    id: Id,
+    issued: u32,
 }
 
 impl fmt::Debug for Sid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Sid({})", self.to_hex())
+        write!(f, "Sid({} @{})", self.id.to_hex(), self.issued)
     }
+}
+
+fn push_hex<const N: usize>(out: &mut ArrayString<N>, bytes: &[u8]) {
+    for &b in bytes {
+        for n in [b >> 4, b & 0x0F] {
+            let _ = out.try_push(char::from(hex_digit(n)));
+        }
+    }
+}
+
+/// Parses `2 * out.len()` lowercase hex digits into `out`.
+fn parse_hex_into(s: &[u8], out: &mut [u8]) -> bool {
+    if s.len() != 2 * out.len() {
+        return false;
+    }
+    for (dst, digits) in out.iter_mut().zip(s.chunks_exact(2)) {
+        let &[hi, lo] = digits else { return false };
+        let (Some(hi), Some(lo)) = (lower_hex_val(hi), lower_hex_val(lo)) else {
+            return false;
+        };
+        *dst = (hi << 4) | lo;
+    }
+    true
 }
 
 fn hex_digit(n: u8) -> u8 {
@@ -183,6 +218,17 @@ pub fn valid_value(value: &str) -> bool {
     value.len() <= MAX_VALUE_LEN && !value.contains('\0')
 }
 
+/// Why a value was not stored.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SetError {
+    /// Invalid key or value, too many keys, or a destroyed session.
+    Invalid,
+    /// `session_max` stored sessions exist: a new one is refused.
+    Full,
+    /// The disk refused the write.
+    Io,
+}
+
 /// What identifies one version of a session file without reading it. Every
 /// write is a new inode renamed into place, so a change by another worker
 /// shows as a new inode, size or mtime.
@@ -209,6 +255,8 @@ impl Stamp {
 #[derive(Debug, PartialEq, Eq)]
 struct Record {
     last_used: i64,
+    /// A tombstone (then `values` is empty).
+    revoked: bool,
     values: BTreeMap<String, String>,
 }
 
@@ -244,10 +292,15 @@ fn unescape(s: &[u8]) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn encode(last_used: i64, values: &BTreeMap<String, String>) -> Vec<u8> {
+fn encode(last_used: i64, revoked: bool, values: &BTreeMap<String, String>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + values.len() * 32);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(format!("\nlast_used {last_used}\n").as_bytes());
+    if revoked {
+        out.extend_from_slice(REVOKED);
+        out.push(b'\n');
+        return out;
+    }
     for (k, v) in values {
         escape_into(&mut out, k);
         out.push(b'=');
@@ -260,12 +313,20 @@ fn encode(last_used: i64, values: &BTreeMap<String, String>) -> Vec<u8> {
 fn decode(bytes: &[u8]) -> Option<Record> {
     // Every line ends in LF, the last one included.
     let body = bytes.strip_suffix(b"\n")?;
-    let mut lines = body.split(|&b| b == b'\n');
+    let mut lines = body.split(|&b| b == b'\n').peekable();
     if lines.next()? != MAGIC {
         return None;
     }
     let t = lines.next()?.strip_prefix(b"last_used ")?;
     let last_used = std::str::from_utf8(t).ok()?.parse::<i64>().ok()?;
+    if lines.peek() == Some(&REVOKED) {
+        lines.next();
+        return lines.next().is_none().then(|| Record {
+            last_used,
+            revoked: true,
+            values: BTreeMap::new(),
+        });
+    }
     let mut values = BTreeMap::new();
     for line in lines {
         let eq = memchr::memchr(b'=', line)?;
@@ -280,15 +341,19 @@ fn decode(bytes: &[u8]) -> Option<Record> {
             return None;
         }
     }
-    Some(Record { last_used, values })
+    Some(Record {
+        last_used,
+        revoked: false,
+        values,
+    })
 }
 
-/// Reads and parses a session file. `Ok(None)`: it exists but is not a valid
-/// session (too big, not a regular file, corrupt).
+/// Reads and parses a session file. `Ok(None)`: it exists but is not a
+/// session file (too big, not a regular file, not in our format).
 fn read_record(path: &Path) -> io::Result<Option<(Record, Stamp)>> {
     let f = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
     // The stamp and the bytes come from the same open file, so they match
     // even if another worker renames a new version into place meanwhile.
@@ -305,17 +370,18 @@ fn read_record(path: &Path) -> io::Result<Option<(Record, Stamp)>> {
     Ok(decode(&buf).map(|r| (r, Stamp::of(&meta))))
 }
 
-/// Replaces the file of `sid` in `dir` whole (temporary + rename) and returns
+/// Replaces the file of `id` in `dir` whole (temporary + rename) and returns
 /// the stamp of the new file.
 fn write_record(
     dir: &Path,
-    sid: &Sid,
+    id: Id,
     last_used: i64,
+    revoked: bool,
     values: &BTreeMap<String, String>,
 ) -> io::Result<Stamp> {
-    let hex = sid.to_hex();
+    let hex = id.to_hex();
     let tmp = dir.join(format!(".{hex}.{}.tmp", std::process::id()));
-    let bytes = encode(last_used, values);
+    let bytes = encode(last_used, revoked, values);
     let attempt = || -> io::Result<Stamp> {
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -360,12 +426,113 @@ fn create_dir(dir: &Path) -> io::Result<()> {
         .create(dir)
 }
 
-/// A `.<hex>.<pid>.tmp` name.
+/// One of our temporaries: `.<32 hex>.<pid>.tmp` (a session file) or
+/// `.sid.key.<pid>.tmp` (the key).
 fn is_tmp_name(name: &[u8]) -> bool {
-    name.starts_with(b".") && name.ends_with(b".tmp")
+    let Some(mid) = name
+        .strip_prefix(b".")
+        .and_then(|n| n.strip_suffix(b".tmp"))
+    else {
+        return false;
+    };
+    let Some(dot) = memchr::memrchr(b'.', mid) else {
+        return false;
+    };
+    let (stem, pid) = (
+        mid.get(..dot).unwrap_or(b""),
+        mid.get(dot + 1..).unwrap_or(b""),
+    );
+    !pid.is_empty()
+        && pid.iter().all(u8::is_ascii_digit)
+        && (Id::parse_hex(stem).is_some() || stem == KEY_FILE.as_bytes())
 }
 
-/// A session cached in memory.
+/// The store's MAC key: read from `dir/sid.key`, or made there (32 random
+/// bytes, 0600) when missing. Two processes making it at once agree: the
+/// file is linked into place only if absent, and both read what won.
+fn load_key(dir: &Path) -> io::Result<[u8; KEY_LEN]> {
+    let path = dir.join(KEY_FILE);
+    let read = || -> io::Result<[u8; KEY_LEN]> {
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)?;
+        if !f.metadata()?.is_file() {
+            return Err(io::Error::other(format!(
+                "{KEY_FILE} is not a regular file"
+            )));
+        }
+        let mut key = [0u8; KEY_LEN];
+        let mut extra = [0u8; 1];
+        f.read_exact(&mut key)?;
+        if f.read(&mut extra)? != 0 {
+            return Err(io::Error::other(format!(
+                "{KEY_FILE} is not {KEY_LEN} bytes"
+            )));
+        }
+        Ok(key)
+    };
+    match read() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        r => return r,
+    }
+    let mut key = [0u8; KEY_LEN];
+    random_bytes(&mut key)?;
+    let tmp = dir.join(format!(".{KEY_FILE}.{}.tmp", std::process::id()));
+    let made = (|| -> io::Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        f.write_all(&key)?;
+        drop(f);
+        match fs::hard_link(&tmp, &path) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
+    })();
+    let _ = fs::remove_file(&tmp);
+    made?;
+    read()
+}
+
+/// The count of stored sessions: shared through `stored.count` when it can
+/// be mapped, else this process's own.
+enum Count {
+    Shared(SharedCounter),
+    Local(AtomicU64),
+}
+
+impl Count {
+    fn get(&self) -> &AtomicU64 {
+        match self {
+            Count::Shared(c) => c.get(),
+            Count::Local(c) => c,
+        }
+    }
+
+    /// Takes one slot if fewer than `max` are taken.
+    fn reserve(&self, max: usize) -> bool {
+        let max = max as u64;
+        self.get()
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release(&self) {
+        let _ = self
+            .get()
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(1))
+            });
+    }
+}
+
+/// A stored session cached in memory.
 struct Session {
     values: BTreeMap<String, String>,
     /// The last use known to this process.
@@ -378,67 +545,112 @@ struct Session {
     tick: u64,
 }
 
+/// A file this process knows of.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Known {
+    last_used: i64,
+    tomb: bool,
+}
+
+/// What the disk says of an id.
+enum Found {
+    /// A stored session, now in the cache.
+    Stored,
+    /// No file: a session without values (or never issued).
+    Absent,
+    /// A tombstone, or a file that is not ours.
+    Unknown,
+}
+
 /// The session store of one worker. See the module documentation.
 pub struct SessionStore {
     dir: PathBuf,
+    mac: Hmac,
     timeout: i64,
     /// How far `last_used` may run ahead of the file before it is written.
     write_every: i64,
     max_memory: usize,
-    max_disk: usize,
-    /// The cache. Invariant: every key is also in `disk`.
-    mem: HashMap<Sid, Session>,
+    max_stored: usize,
+    count: Count,
+    /// The store's mode when it lets others than its owner in.
+    loose: Option<u32>,
+    /// The cache. Invariant: every key is also in `disk`, as stored.
+    mem: HashMap<Id, Session>,
     /// Cached sessions by last use: `tick` → id, oldest first.
-    lru: BTreeMap<u64, Sid>,
+    lru: BTreeMap<u64, Id>,
     tick: u64,
-    /// Every session file this worker knows of, with its best known last use.
-    disk: HashMap<Sid, i64>,
+    /// Every file this worker knows of (stored sessions and tombstones).
+    disk: HashMap<Id, Known>,
     /// The same, ordered by last use, oldest (and so expired) first.
-    by_age: BTreeSet<(i64, Sid)>,
+    by_age: BTreeSet<(i64, Id)>,
+    /// Tombstones in `disk`.
+    tombs: usize,
 }
 
 impl SessionStore {
-    /// Opens (creating if missing) the store in `dir` and indexes its files:
-    /// expired, corrupt and stale temporary files are removed, and the
-    /// oldest files beyond `max_disk`. `timeout_secs`, `max_memory` and
-    /// `max_disk` are taken as at least 1, and `max_memory` as at most
-    /// `max_disk` (the cache only holds sessions that have a file).
+    /// Opens (creating if missing, 0700) the store in `dir`, reads or makes
+    /// its key, and indexes its files: expired sessions and tombstones and
+    /// stale temporaries of ours are removed; everything else that is not
+    /// ours is left alone. `timeout_secs` is the longest of the servers',
+    /// `max_stored` is `session_max`; both are taken as at least 1, and
+    /// `max_memory` as at most `max_stored`.
     pub fn open(
         dir: &Path,
         timeout_secs: i64,
         max_memory: usize,
-        max_disk: usize,
+        max_stored: usize,
         now: i64,
     ) -> io::Result<SessionStore> {
         create_dir(dir)?;
+        let meta = fs::metadata(dir)?;
+        if !meta.is_dir() {
+            return Err(io::Error::other("not a directory"));
+        }
+        let mode = meta.mode() & 0o777;
+        let key = load_key(dir)?;
+        let count = match SharedCounter::open(&dir.join(COUNT_FILE)) {
+            Ok(c) => Count::Shared(c),
+            Err(_) => Count::Local(AtomicU64::new(0)),
+        };
         let timeout = timeout_secs.max(1);
-        let max_disk = max_disk.max(1);
+        let max_stored = max_stored.max(1);
         let mut store = SessionStore {
             dir: dir.to_path_buf(),
+            mac: Hmac::new(&key),
             timeout,
             write_every: (timeout / 4).max(1),
-            max_memory: max_memory.clamp(1, max_disk),
-            max_disk,
+            max_memory: max_memory.clamp(1, max_stored),
+            max_stored,
+            count,
+            loose: (mode & 0o077 != 0).then_some(mode),
             mem: HashMap::new(),
             lru: BTreeMap::new(),
             tick: 0,
             disk: HashMap::new(),
             by_age: BTreeSet::new(),
+            tombs: 0,
         };
+        let mut stored = 0u64;
         for entry in fs::read_dir(dir)? {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name();
             let path = entry.path();
-            if let Some(sid) = Sid::parse_hex(name.as_bytes()) {
+            if let Some(id) = Id::parse_hex(name.as_bytes()) {
                 match read_record(&path) {
-                    Ok(Some((rec, _))) if !store.expired(rec.last_used, now) => {
-                        store.index(sid, rec.last_used);
-                    }
-                    Ok(_) => {
+                    Ok(Some((rec, _))) if store.expired(rec.last_used, now) => {
                         let _ = fs::remove_file(&path);
                     }
-                    // Vanished meanwhile, or unreadable: nothing to index.
-                    Err(_) => {}
+                    Ok(Some((rec, _))) if rec.revoked => store.index_tomb(id, rec.last_used),
+                    // Written by an older version for a session without values.
+                    Ok(Some((rec, _))) if rec.values.is_empty() => {
+                        let _ = fs::remove_file(&path);
+                    }
+                    Ok(Some((rec, _))) => {
+                        store.index(id, rec.last_used);
+                        stored += 1;
+                    }
+                    // Not ours, vanished meanwhile, or unreadable.
+                    _ => {}
                 }
             } else if is_tmp_name(name.as_bytes()) {
                 let stale = entry
@@ -450,77 +662,167 @@ impl SessionStore {
                 }
             }
         }
-        store.trim_disk(store.max_disk);
+        store.count.get().store(stored, Ordering::Release);
         Ok(store)
     }
 
-    /// The live session named by a cookie value, touching its last use;
-    /// `None` if the value is malformed, or names an unknown or expired
-    /// session (an expired one is removed, file included).
-    pub fn get(&mut self, cookie: &[u8], now: i64) -> Option<Sid> {
-        let sid = Sid::parse_hex(cookie)?;
-        self.load(&sid, now).then_some(sid)
+    /// The store directory's mode, when it lets others than its owner in
+    /// (the caller warns).
+    pub fn loose_mode(&self) -> Option<u32> {
+        self.loose
     }
 
-    /// A new empty session, written to disk at once. Makes room first if
-    /// `max_disk` files exist. Fails only if randomness or the disk does.
-    pub fn create(&mut self, now: i64) -> io::Result<Sid> {
-        let mut sid = Sid::random()?;
-        // 2^-128 per try; the loop only guards against a broken generator.
-        let mut tries = 0;
-        while self.disk.contains_key(&sid) {
-            tries += 1;
-            if tries > 3 {
-                return Err(io::Error::other("getrandom keeps repeating itself"));
-            }
-            sid = Sid::random()?;
+    /// A new session: no file, nothing kept. Fails only if randomness does.
+    pub fn issue(&self, now: i64) -> io::Result<Sid> {
+        Ok(Sid {
+            id: Id::random()?,
+            issued: u32::try_from(now.max(0)).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// The cookie value of `sid` for the server block `scope`.
+    pub fn cookie(&self, sid: &Sid, scope: &[u8]) -> ArrayString<SID_HEX_LEN> {
+        let mut out = ArrayString::new();
+        push_hex(&mut out, &sid.id.0);
+        push_hex(&mut out, &sid.issued.to_be_bytes());
+        push_hex(&mut out, self.tag(sid, scope).get(..MAC_LEN).unwrap_or(&[]));
+        out
+    }
+
+    fn tag(&self, sid: &Sid, scope: &[u8]) -> [u8; 32] {
+        let scope_len = u32::try_from(scope.len()).unwrap_or(u32::MAX).to_be_bytes();
+        self.mac.mac(&[
+            MAC_DOMAIN,
+            &scope_len,
+            scope,
+            &sid.id.0,
+            &sid.issued.to_be_bytes(),
+        ])
+    }
+
+    /// The session `value` names if its MAC checks out for `scope`, without
+    /// looking at the disk.
+    fn verify(&self, value: &[u8], scope: &[u8]) -> Option<Sid> {
+        let (id, rest) = (value.get(..32)?, value.get(32..)?);
+        let (issued, mac) = (rest.get(..8)?, rest.get(8..)?);
+        let id = Id::parse_hex(id)?;
+        let mut t = [0u8; 4];
+        let mut m = [0u8; MAC_LEN];
+        if !parse_hex_into(issued, &mut t) || !parse_hex_into(mac, &mut m) {
+            return None;
         }
-        self.trim_disk(self.max_disk - 1);
-        let values = BTreeMap::new();
-        let stamp = write_record(&self.dir, &sid, now, &values)?;
-        self.index(sid, now);
-        self.cache(
-            sid,
-            Session {
-                values,
-                last_used: now,
-                saved_last_used: now,
-                stamp,
-                tick: 0,
-            },
-        );
-        Ok(sid)
+        let sid = Sid {
+            id,
+            issued: u32::from_be_bytes(t),
+        };
+        let tag = self.tag(&sid, scope);
+        equal_ct(tag.get(..MAC_LEN)?, &m).then_some(sid)
+    }
+
+    /// The first live session among the `SID` cookie values given, for the
+    /// server block `scope` whose `session_timeout` is `timeout` seconds;
+    /// touches its last use. A value that is malformed, forged, another
+    /// server's, destroyed or expired is skipped (an expired stored session
+    /// is removed, file included).
+    pub fn get<'a>(
+        &mut self,
+        values: impl IntoIterator<Item = &'a [u8]>,
+        scope: &[u8],
+        timeout: i64,
+        now: i64,
+    ) -> Option<Sid> {
+        let timeout = timeout.max(1);
+        for value in values {
+            if let Some(sid) = self.verify(value, scope)
+                && self.is_live(&sid, timeout, now)
+            {
+                return Some(sid);
+            }
+        }
+        None
+    }
+
+    /// Whether `sid` (MAC checked) is live; touches it if stored.
+    fn is_live(&mut self, sid: &Sid, timeout: i64, now: i64) -> bool {
+        match self.find(sid.id) {
+            Found::Stored => {
+                let last_used = self.mem.get(&sid.id).map_or(i64::MIN, |s| s.last_used);
+                if last_used.saturating_add(timeout) <= now {
+                    self.remove(sid.id);
+                    return false;
+                }
+                self.touch(sid.id, now);
+                true
+            }
+            Found::Absent => i64::from(sid.issued).saturating_add(timeout) > now,
+            Found::Unknown => false,
+        }
     }
 
     /// The session's values in key order, as of the last `get` or `set`
-    /// (empty if the session is not cached: call `get` first).
+    /// (empty for a session without values).
     pub fn values(&self, sid: &Sid) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.mem
-            .get(sid)
+            .get(&sid.id)
             .into_iter()
             .flat_map(|s| s.values.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 
     /// One value, as `values` sees it.
     pub fn value(&self, sid: &Sid, key: &str) -> Option<&str> {
-        self.mem.get(sid)?.values.get(key).map(String::as_str)
+        self.mem.get(&sid.id)?.values.get(key).map(String::as_str)
     }
 
     /// Sets `key` to `value`, or removes it if `value` is empty, and writes
-    /// the file; this is a use of the session. `false` (and nothing changed)
-    /// if the key or value is invalid, the session already holds `MAX_KEYS`
-    /// other keys, the session is gone or expired, or the write failed.
-    pub fn set(&mut self, sid: &Sid, key: &str, value: &str, now: i64) -> bool {
-        if !valid_key(key) || !valid_value(value) || !self.load(sid, now) {
-            return false;
+    /// the file (made for the first value, removed with the last); this is a
+    /// use of the session. Nothing changes on error.
+    pub fn set(&mut self, sid: &Sid, key: &str, value: &str, now: i64) -> Result<(), SetError> {
+        if !valid_key(key) || !valid_value(value) {
+            return Err(SetError::Invalid);
         }
-        let Some(s) = self.mem.get_mut(sid) else {
-            return false;
+        match self.find(sid.id) {
+            Found::Unknown => Err(SetError::Invalid),
+            Found::Absent if value.is_empty() => Ok(()),
+            Found::Absent => {
+                if !self.count.reserve(self.max_stored) {
+                    return Err(SetError::Full);
+                }
+                let mut values = BTreeMap::new();
+                values.insert(key.to_owned(), value.to_owned());
+                match write_record(&self.dir, sid.id, now, false, &values) {
+                    Ok(stamp) => {
+                        self.index(sid.id, now);
+                        self.cache(
+                            sid.id,
+                            Session {
+                                values,
+                                last_used: now,
+                                saved_last_used: now,
+                                stamp,
+                                tick: 0,
+                            },
+                        );
+                        Ok(())
+                    }
+                    Err(_) => {
+                        self.count.release();
+                        Err(SetError::Io)
+                    }
+                }
+            }
+            Found::Stored => self.change(sid.id, key, value, now),
+        }
+    }
+
+    /// `set` on a cached stored session.
+    fn change(&mut self, id: Id, key: &str, value: &str, now: i64) -> Result<(), SetError> {
+        let Some(s) = self.mem.get_mut(&id) else {
+            return Err(SetError::Invalid);
         };
         let old = match s.values.get(key) {
-            Some(v) if v == value => return true,
-            None if value.is_empty() => return true,
-            None if s.values.len() >= MAX_KEYS => return false,
+            Some(v) if v == value => return Ok(()),
+            None if value.is_empty() => return Ok(()),
+            None if s.values.len() >= MAX_KEYS => return Err(SetError::Invalid),
             old => old.cloned(),
         };
         if value.is_empty() {
@@ -528,137 +830,199 @@ impl SessionStore {
         } else {
             s.values.insert(key.to_owned(), value.to_owned());
         }
-        if self.save(sid).is_ok() {
-            return true;
+        s.last_used = s.last_used.max(now);
+        if s.values.is_empty() {
+            // The last value gone: the session keeps its id, without a file.
+            self.remove(id);
+            return Ok(());
+        }
+        if self.save(id).is_ok() {
+            return Ok(());
         }
         // Memory stays what the file says.
-        if let Some(s) = self.mem.get_mut(sid) {
+        if let Some(s) = self.mem.get_mut(&id) {
             match old {
                 Some(v) => s.values.insert(key.to_owned(), v),
                 None => s.values.remove(key),
             };
         }
-        false
+        Err(SetError::Io)
     }
 
-    /// Removes the session, from memory and disk.
-    pub fn destroy(&mut self, sid: &Sid) {
-        self.remove(sid);
+    /// Moves the session's values to a new id and revokes the old one (a
+    /// tombstone when the client `presented` it; a session issued on this
+    /// very request was never seen, so needs none). On error nothing
+    /// changed.
+    pub fn rotate(&mut self, sid: &Sid, presented: bool, now: i64) -> io::Result<Sid> {
+        let new = self.issue(now)?;
+        if let Found::Stored = self.find(sid.id) {
+            let Some(old) = self.mem.get(&sid.id) else {
+                return Err(io::ErrorKind::NotFound.into());
+            };
+            let values = old.values.clone();
+            let stamp = write_record(&self.dir, new.id, now, false, &values)?;
+            // The stored count moves with the values.
+            self.forget(sid.id);
+            self.index(new.id, now);
+            self.cache(
+                new.id,
+                Session {
+                    values,
+                    last_used: now,
+                    saved_last_used: now,
+                    stamp,
+                    tick: 0,
+                },
+            );
+            if !presented || !self.bury(sid.id, now) {
+                let _ = fs::remove_file(self.path(sid.id));
+            }
+        } else if presented {
+            self.bury(sid.id, now);
+        }
+        Ok(new)
     }
 
-    /// Removes expired sessions, from memory and disk, at most `SWEEP_BATCH`
-    /// per call. Before removing one, its file is checked: another worker may
-    /// have used it since. Call every few seconds.
+    /// Ends the session: its values are removed and, when the client
+    /// `presented` its id, the id stays unknown until it would have expired.
+    pub fn destroy(&mut self, sid: &Sid, presented: bool, now: i64) {
+        if let Found::Stored = self.find(sid.id) {
+            self.remove(sid.id);
+        }
+        if presented {
+            self.bury(sid.id, now);
+        }
+    }
+
+    /// Writes a tombstone for `id` (replacing its file, if any). `false`
+    /// when the tombstones are at their bound or the write failed.
+    fn bury(&mut self, id: Id, now: i64) -> bool {
+        if self.tombs >= self.max_stored {
+            return false;
+        }
+        if write_record(&self.dir, id, now, true, &BTreeMap::new()).is_err() {
+            return false;
+        }
+        self.index_tomb(id, now);
+        true
+    }
+
+    /// Removes expired sessions and tombstones, from memory and disk, at
+    /// most `SWEEP_BATCH` per call. Before removing a stored session, its
+    /// file is checked: another worker may have used it since. Call every
+    /// few seconds.
     pub fn sweep(&mut self, now: i64) {
         for _ in 0..SWEEP_BATCH {
-            let Some(&(last_used, sid)) = self.by_age.first() else {
+            let Some(&(last_used, id)) = self.by_age.first() else {
                 return;
             };
             if !self.expired(last_used, now) {
                 return;
             }
-            let fresh = if self.mem.contains_key(&sid) {
-                self.refresh(&sid)
-                    .then(|| self.mem.get(&sid).map(|s| s.last_used))
+            let tomb = self.disk.get(&id).is_some_and(|k| k.tomb);
+            let fresh = if tomb {
+                None
+            } else if self.mem.contains_key(&id) {
+                self.refresh(id)
+                    .then(|| self.mem.get(&id).map(|s| s.last_used))
                     .flatten()
             } else {
-                match read_record(&self.path(&sid)) {
-                    Ok(Some((rec, _))) => Some(rec.last_used.max(last_used)),
+                match read_record(&self.path(id)) {
+                    Ok(Some((rec, _))) if !rec.revoked => Some(rec.last_used.max(last_used)),
                     _ => None,
                 }
             };
             match fresh {
                 // Moves back in `by_age`, so the loop makes progress.
-                Some(t) if !self.expired(t, now) => self.index(sid, t),
-                _ => self.remove(&sid),
+                Some(t) if !self.expired(t, now) => self.index(id, t),
+                _ => self.remove(id),
             }
         }
     }
 
     /// Writes every `last_used` not yet on disk (at a clean stop).
     pub fn flush(&mut self) {
-        let pending: Vec<Sid> = self
+        let pending: Vec<Id> = self
             .mem
             .iter()
             .filter(|(_, s)| s.last_used > s.saved_last_used)
-            .map(|(sid, _)| *sid)
+            .map(|(id, _)| *id)
             .collect();
-        for sid in pending {
-            self.write_pending(&sid);
+        for id in pending {
+            self.write_pending(id);
         }
     }
 
-    /// Sessions cached in memory.
+    /// Stored sessions cached in memory.
     pub fn len_memory(&self) -> usize {
         self.mem.len()
     }
 
-    /// Session files this worker knows of.
+    /// Files this worker knows of: stored sessions and tombstones.
     pub fn len_disk(&self) -> usize {
         self.disk.len()
     }
 
-    fn path(&self, sid: &Sid) -> PathBuf {
-        self.dir.join(sid.to_hex().as_str())
+    /// Stored sessions over every process sharing the store.
+    pub fn stored(&self) -> u64 {
+        self.count.get().load(Ordering::Acquire)
+    }
+
+    fn path(&self, id: Id) -> PathBuf {
+        self.dir.join(id.to_hex().as_str())
     }
 
     fn expired(&self, last_used: i64, now: i64) -> bool {
         last_used.saturating_add(self.timeout) <= now
     }
 
-    /// Makes `sid` live in the cache and touches it: `false` if it is gone,
-    /// corrupt or expired (then removed).
-    fn load(&mut self, sid: &Sid, now: i64) -> bool {
-        if self.mem.contains_key(sid) {
-            if !self.refresh(sid) {
-                self.remove(sid);
-                return false;
+    /// Brings what the disk says of `id` into the cache.
+    fn find(&mut self, id: Id) -> Found {
+        if self.mem.contains_key(&id) {
+            if self.refresh(id) {
+                return Found::Stored;
             }
-        } else {
-            match read_record(&self.path(sid)) {
-                Ok(Some((rec, stamp))) => {
-                    // Known to this worker or not (another worker made it).
-                    let last_used = rec
-                        .last_used
-                        .max(self.disk.get(sid).copied().unwrap_or(i64::MIN));
-                    self.index(*sid, last_used);
-                    self.cache(
-                        *sid,
-                        Session {
-                            values: rec.values,
-                            last_used,
-                            saved_last_used: rec.last_used,
-                            stamp,
-                            tick: 0,
-                        },
-                    );
-                }
-                Ok(None) => {
-                    self.remove(sid);
-                    return false;
-                }
-                Err(_) => {
-                    // Gone (or unreadable, which serves no better).
-                    self.forget(sid);
-                    return false;
-                }
+            // Changed under us: gone (values removed) or revoked.
+            self.forget(id);
+        }
+        match read_record(&self.path(id)) {
+            Ok(Some((rec, _))) if rec.revoked => {
+                self.index_tomb(id, rec.last_used);
+                Found::Unknown
             }
+            Ok(Some((rec, _))) if rec.values.is_empty() => Found::Unknown,
+            Ok(Some((rec, stamp))) => {
+                let known = self.disk.get(&id).map_or(i64::MIN, |k| k.last_used);
+                let last_used = rec.last_used.max(known);
+                self.index(id, last_used);
+                self.cache(
+                    id,
+                    Session {
+                        values: rec.values,
+                        last_used,
+                        saved_last_used: rec.last_used,
+                        stamp,
+                        tick: 0,
+                    },
+                );
+                Found::Stored
+            }
+            Ok(None) => Found::Unknown,
+            Err(e) if is_gone(&e) => {
+                self.forget(id);
+                Found::Absent
+            }
+            // Unreadable: serves no better than unknown.
+            Err(_) => Found::Unknown,
         }
-        let last_used = self.mem.get(sid).map_or(i64::MIN, |s| s.last_used);
-        if self.expired(last_used, now) {
-            self.remove(sid);
-            return false;
-        }
-        self.touch(sid, now);
-        true
     }
 
     /// Brings a cached session up to date with its file. `false` if the file
-    /// is gone or corrupt. When the file cannot be checked (an I/O error
-    /// other than absence), the cached copy is used.
-    fn refresh(&mut self, sid: &Sid) -> bool {
-        let path = self.path(sid);
-        let Some(s) = self.mem.get_mut(sid) else {
+    /// is gone, revoked or not a session. When the file cannot be checked
+    /// (an I/O error other than absence), the cached copy is used.
+    fn refresh(&mut self, id: Id) -> bool {
+        let path = self.path(id);
+        let Some(s) = self.mem.get_mut(&id) else {
             return false;
         };
         match fs::symlink_metadata(&path) {
@@ -667,123 +1031,141 @@ impl SessionStore {
             Err(e) => return !is_gone(&e),
         }
         let last_used = match read_record(&path) {
-            Ok(Some((rec, stamp))) => {
+            Ok(Some((rec, stamp))) if !rec.revoked && !rec.values.is_empty() => {
                 s.values = rec.values;
                 s.last_used = s.last_used.max(rec.last_used);
                 s.saved_last_used = rec.last_used;
                 s.stamp = stamp;
                 s.last_used
             }
-            Ok(None) => return false,
+            Ok(_) => return false,
             Err(e) => return !is_gone(&e),
         };
-        self.index(*sid, last_used);
+        self.index(id, last_used);
         true
     }
 
     /// Marks a cached session used at `now`; writes `last_used` once it is
     /// `write_every` ahead of the file.
-    fn touch(&mut self, sid: &Sid, now: i64) {
+    fn touch(&mut self, id: Id, now: i64) {
         self.tick += 1;
-        let Some(s) = self.mem.get_mut(sid) else {
+        let Some(s) = self.mem.get_mut(&id) else {
             return;
         };
         self.lru.remove(&s.tick);
         s.tick = self.tick;
-        self.lru.insert(s.tick, *sid);
+        self.lru.insert(s.tick, id);
         s.last_used = s.last_used.max(now);
         let last_used = s.last_used;
         let due = last_used.saturating_sub(s.saved_last_used) >= self.write_every;
-        self.index(*sid, last_used);
+        self.index(id, last_used);
         if due {
             // On failure the write is retried at the next use.
-            let _ = self.save(sid);
+            let _ = self.save(id);
         }
     }
 
     /// Writes a cached session to its file.
-    fn save(&mut self, sid: &Sid) -> io::Result<()> {
-        let Some(s) = self.mem.get_mut(sid) else {
+    fn save(&mut self, id: Id) -> io::Result<()> {
+        let Some(s) = self.mem.get_mut(&id) else {
             return Err(io::ErrorKind::NotFound.into());
         };
-        s.stamp = write_record(&self.dir, sid, s.last_used, &s.values)?;
+        s.stamp = write_record(&self.dir, id, s.last_used, false, &s.values)?;
         s.saved_last_used = s.last_used;
         Ok(())
     }
 
     /// Writes a cached session's `last_used` if the file lags, after taking
     /// in whatever another worker wrote meanwhile.
-    fn write_pending(&mut self, sid: &Sid) {
+    fn write_pending(&mut self, id: Id) {
         let lags = self
             .mem
-            .get(sid)
+            .get(&id)
             .is_some_and(|s| s.last_used > s.saved_last_used);
         if !lags {
             return;
         }
-        if self.refresh(sid) {
-            let _ = self.save(sid);
+        if self.refresh(id) {
+            let _ = self.save(id);
         } else {
-            self.remove(sid);
+            self.forget(id);
         }
     }
 
     /// Puts a session in the cache (its file exists and is indexed), first
     /// evicting the least recently used ones beyond `max_memory`.
-    fn cache(&mut self, sid: Sid, mut session: Session) {
+    fn cache(&mut self, id: Id, mut session: Session) {
         while self.mem.len() >= self.max_memory {
             let Some((_, old)) = self.lru.pop_first() else {
                 break;
             };
-            self.write_pending(&old);
+            self.write_pending(old);
             if let Some(s) = self.mem.remove(&old) {
                 self.lru.remove(&s.tick);
             }
         }
         self.tick += 1;
         session.tick = self.tick;
-        self.lru.insert(self.tick, sid);
-        self.mem.insert(sid, session);
+        self.lru.insert(self.tick, id);
+        self.mem.insert(id, session);
     }
 
-    /// Records that `sid` has a file, last used at `last_used`.
-    fn index(&mut self, sid: Sid, last_used: i64) {
-        if let Some(old) = self.disk.insert(sid, last_used) {
-            self.by_age.remove(&(old, sid));
-        }
-        self.by_age.insert((last_used, sid));
+    /// Records that `id` has a stored session file, last used at `last_used`.
+    fn index(&mut self, id: Id, last_used: i64) {
+        self.index_known(
+            id,
+            Known {
+                last_used,
+                tomb: false,
+            },
+        );
     }
 
-    /// Removes the sessions used longest ago (expired ones are among them
-    /// first) until at most `limit` files remain.
-    fn trim_disk(&mut self, limit: usize) {
-        while self.disk.len() > limit {
-            let Some(&(_, sid)) = self.by_age.first() else {
-                break;
-            };
-            self.remove(&sid);
-        }
-    }
-
-    /// Drops a session from memory and the index, keeping its file.
-    fn forget(&mut self, sid: &Sid) {
-        if let Some(s) = self.mem.remove(sid) {
+    /// Records that `id` has a tombstone, written at `last_used`.
+    fn index_tomb(&mut self, id: Id, last_used: i64) {
+        if let Some(s) = self.mem.remove(&id) {
             self.lru.remove(&s.tick);
         }
-        if let Some(t) = self.disk.remove(sid) {
-            self.by_age.remove(&(t, *sid));
+        self.index_known(
+            id,
+            Known {
+                last_used,
+                tomb: true,
+            },
+        );
+    }
+
+    fn index_known(&mut self, id: Id, known: Known) {
+        if let Some(old) = self.disk.insert(id, known) {
+            self.by_age.remove(&(old.last_used, id));
+            self.tombs -= usize::from(old.tomb);
+        }
+        self.tombs += usize::from(known.tomb);
+        self.by_age.insert((known.last_used, id));
+    }
+
+    /// Drops a file from memory and the index, keeping it on disk. Returns
+    /// what the index said of it.
+    fn forget(&mut self, id: Id) -> Option<Known> {
+        if let Some(s) = self.mem.remove(&id) {
+            self.lru.remove(&s.tick);
+        }
+        let known = self.disk.remove(&id)?;
+        self.by_age.remove(&(known.last_used, id));
+        self.tombs -= usize::from(known.tomb);
+        Some(known)
+    }
+
+    /// Drops a file from memory, the index and the disk; a stored session
+    /// that this call unlinked leaves the stored count.
+    fn remove(&mut self, id: Id) {
+        let known = self.forget(id);
+        let unlinked = fs::remove_file(self.path(id)).is_ok();
+        if unlinked && known.is_some_and(|k| !k.tomb) {
+            self.count.release();
         }
     }
-
-    /// Drops a session from memory, the index and the disk. A file that
-    /// cannot be removed is forgotten all the same: the bound is on what
-    /// this worker tracks, and a disk refusing unlinks refuses writes too.
-    fn remove(&mut self, sid: &Sid) {
-        self.forget(sid);
-        let _ = fs::remove_file(self.path(sid));
-    }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -791,6 +1173,8 @@ mod tests {
 
     const T: i64 = 1_000; // timeout
     const T0: i64 = 1_700_000_000;
+    const A: &[u8] = b"a.test|127.0.0.1:80";
+    const B: &[u8] = b"b.test|127.0.0.1:80";
 
     /// A fresh directory under the system temp dir, removed on drop.
     struct TempDir(PathBuf);
@@ -802,11 +1186,12 @@ mod tests {
             TempDir(d)
         }
 
-        /// File names in the directory, sorted.
+        /// Session file names in the directory (not the key or counter), sorted.
         fn files(&self) -> Vec<String> {
             let mut v: Vec<String> = fs::read_dir(&self.0)
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n != KEY_FILE && n != COUNT_FILE)
                 .collect();
             v.sort();
             v
@@ -820,8 +1205,20 @@ mod tests {
         }
     }
 
-    fn open(d: &TempDir, max_memory: usize, max_disk: usize, now: i64) -> SessionStore {
-        SessionStore::open(&d.0, T, max_memory, max_disk, now).unwrap()
+    fn open(d: &TempDir, max_memory: usize, max_stored: usize, now: i64) -> SessionStore {
+        SessionStore::open(&d.0, T, max_memory, max_stored, now).unwrap()
+    }
+
+    /// `get` of one cookie value for server A.
+    fn get(s: &mut SessionStore, cookie: &str, now: i64) -> Option<Sid> {
+        s.get([cookie.as_bytes()], A, T, now)
+    }
+
+    /// A new session of server A holding `n=v`, and its cookie.
+    fn stored(s: &mut SessionStore, v: &str, now: i64) -> (Sid, String) {
+        let sid = s.issue(now).unwrap();
+        s.set(&sid, "n", v, now).unwrap();
+        (sid, s.cookie(&sid, A).to_string())
     }
 
     fn vals(s: &SessionStore, sid: &Sid) -> Vec<(String, String)> {
@@ -838,38 +1235,135 @@ mod tests {
     }
 
     #[test]
-    fn sid_hex_round_trip_and_rejects() {
-        let sid = Sid::random().unwrap();
-        let hex = sid.to_hex();
-        assert_eq!(hex.len(), 32);
+    fn cookie_round_trip_and_rejects() {
+        let d = TempDir::new("cookie");
+        let mut s = open(&d, 10, 10, T0);
+        let sid = s.issue(T0).unwrap();
+        let c = s.cookie(&sid, A);
+        assert_eq!(c.len(), SID_HEX_LEN);
         assert!(
-            hex.bytes()
+            c.bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         );
-        assert_eq!(Sid::parse_hex(hex.as_bytes()), Some(sid));
-        assert_eq!(format!("{sid}"), hex.as_str());
-        assert_ne!(Sid::random().unwrap(), sid);
-
-        let fixed = Sid([
-            0x00, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xff, 0x10, 0x20, 0x30, 0x40,
-            0x50, 0x60,
-        ]);
-        assert_eq!(fixed.to_hex().as_str(), "000123456789abcdefff102030405060");
-        let bad: &[&[u8]] = &[
-            b"",
-            b"0",
-            b"000123456789abcdefff10203040506",
-            b"000123456789abcdefff1020304050600",
-            b"000123456789ABCDEFFF102030405060",
-            b"000123456789abcdefff10203040506g",
-            b"000123456789abcdefff10203040506 ",
-            b"+00123456789abcdefff102030405060",
-            b"../../../../../../../etc/passwd..",
-            &[0xFF; 32],
-        ];
-        for b in bad {
-            assert_eq!(Sid::parse_hex(b), None, "{:?}", String::from_utf8_lossy(b));
+        assert_eq!(get(&mut s, &c, T0 + 1), Some(sid));
+        assert_ne!(s.issue(T0).unwrap(), sid);
+        // Every single changed digit is refused, and so is every other spelling.
+        for i in 0..c.len() {
+            let mut bad = c.as_bytes().to_vec();
+            bad[i] = if bad[i] == b'0' { b'1' } else { b'0' };
+            assert_eq!(s.get([&bad[..]], A, T, T0), None, "digit {i}");
         }
+        let upper = c.to_ascii_uppercase();
+        let cases: &[&[u8]] = &[
+            b"",
+            b"abc",
+            upper.as_bytes(),
+            &c.as_bytes()[..71],
+            &c.as_bytes()[..32],
+            b"../../../../../../../../etc/passwd......................................",
+        ];
+        for b in cases {
+            assert_eq!(
+                s.get([*b], A, T, T0),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(b)
+            );
+        }
+        assert!(d.files().is_empty());
+    }
+
+    #[test]
+    fn a_session_belongs_to_its_server() {
+        let d = TempDir::new("scope");
+        let mut s = open(&d, 10, 10, T0);
+        let (sid, ca) = stored(&mut s, "x", T0);
+        assert_eq!(s.get([ca.as_bytes()], B, T, T0), None);
+        // The same id signed for B would be B's; A's cookie says nothing to B.
+        assert_ne!(s.cookie(&sid, B).as_str(), ca);
+        assert_eq!(s.get([ca.as_bytes()], A, T, T0), Some(sid));
+    }
+
+    #[test]
+    fn any_valid_cookie_among_several_is_used() {
+        let d = TempDir::new("several");
+        let mut s = open(&d, 10, 10, T0);
+        let (sid, c) = stored(&mut s, "x", T0);
+        let forged = "0".repeat(SID_HEX_LEN);
+        let got = s.get([forged.as_bytes(), b"junk", c.as_bytes()], A, T, T0);
+        assert_eq!(got, Some(sid));
+    }
+
+    #[test]
+    fn issuing_writes_nothing_and_is_recognised_after_a_restart() {
+        let d = TempDir::new("issue");
+        let s = open(&d, 10, 10, T0);
+        let cookies: Vec<String> = (0..1000)
+            .map(|_| {
+                let sid = s.issue(T0).unwrap();
+                s.cookie(&sid, A).to_string()
+            })
+            .collect();
+        assert!(d.files().is_empty());
+        assert_eq!((s.len_memory(), s.len_disk(), s.stored()), (0, 0, 0));
+        drop(s);
+        // Another process (a worker, or after a restart) knows them all.
+        let mut s = open(&d, 10, 10, T0);
+        for c in &cookies {
+            assert!(get(&mut s, c, T0 + T - 1).is_some());
+        }
+        assert!(d.files().is_empty());
+        // A store with another key does not.
+        let other = TempDir::new("issue-other");
+        let mut o = open(&other, 10, 10, T0);
+        assert_eq!(get(&mut o, &cookies[0], T0), None);
+    }
+
+    #[test]
+    fn key_is_private_and_made_once() {
+        let d = TempDir::new("key");
+        let s = open(&d, 10, 10, T0);
+        let key = fs::read(d.0.join(KEY_FILE)).unwrap();
+        assert_eq!(key.len(), KEY_LEN);
+        let meta = fs::metadata(d.0.join(KEY_FILE)).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(&d.0).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(s.loose_mode(), None);
+        drop(s);
+        let _s = open(&d, 10, 10, T0);
+        assert_eq!(fs::read(d.0.join(KEY_FILE)).unwrap(), key);
+        // A damaged key refuses the store rather than signing with garbage.
+        fs::write(d.0.join(KEY_FILE), b"short").unwrap();
+        assert!(SessionStore::open(&d.0, T, 1, 1, T0).is_err());
+    }
+
+    #[test]
+    fn a_store_others_can_read_is_reported() {
+        let d = TempDir::new("loose");
+        fs::create_dir_all(&d.0).unwrap();
+        fs::set_permissions(&d.0, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let s = open(&d, 10, 10, T0);
+        assert_eq!(s.loose_mode(), Some(0o755));
+    }
+
+    #[test]
+    fn rfc_4231_backs_the_mac() {
+        // The MAC is HMAC-SHA256 over a fixed layout: recompute one by hand.
+        let d = TempDir::new("mac");
+        let s = open(&d, 10, 10, T0);
+        let key = fs::read(d.0.join(KEY_FILE)).unwrap();
+        let sid = s.issue(T0).unwrap();
+        let c = s.cookie(&sid, A);
+        let mut msg = MAC_DOMAIN.to_vec();
+        msg.extend_from_slice(&(A.len() as u32).to_be_bytes());
+        msg.extend_from_slice(A);
+        msg.extend_from_slice(&sid.id.0);
+        msg.extend_from_slice(&(T0 as u32).to_be_bytes());
+        let tag = Hmac::new(&key).mac(&[&msg]);
+        let hex: String = tag[..MAC_LEN].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(&c[40..], hex);
+        assert_eq!(&c[..32], sid.id.to_hex().as_str());
+        assert_eq!(&c[32..40], format!("{:08x}", T0 as u32));
     }
 
     #[test]
@@ -877,7 +1371,7 @@ mod tests {
         let mut values = BTreeMap::new();
         values.insert("a".to_owned(), "x=y%z\nw\r".to_owned());
         values.insert("name".to_owned(), "Zoé".to_owned());
-        let bytes = encode(T0, &values);
+        let bytes = encode(T0, false, &values);
         assert_eq!(
             bytes,
             b"localserver-session 1\nlast_used 1700000000\na=x%3Dy%25z%0Aw%0D\nname=Zo\xC3\xA9\n"
@@ -886,13 +1380,17 @@ mod tests {
             decode(&bytes),
             Some(Record {
                 last_used: T0,
+                revoked: false,
                 values: values.clone()
             })
         );
+        let tomb = encode(-5, true, &values);
+        assert_eq!(tomb, b"localserver-session 1\nlast_used -5\nrevoked\n");
         assert_eq!(
-            decode(&encode(-5, &BTreeMap::new())),
+            decode(&tomb),
             Some(Record {
                 last_used: -5,
+                revoked: true,
                 values: BTreeMap::new()
             })
         );
@@ -914,6 +1412,8 @@ mod tests {
             b"localserver-session 1\nlast_used 1\na=x\ry\n",
             b"localserver-session 1\nlast_used 1\na=1\na=2\n",
             b"localserver-session 1\nlast_used 1\n\n",
+            b"localserver-session 1\nlast_used 1\nrevoked\na=1\n",
+            b"localserver-session 1\nlast_used 1\na=1\nrevoked\n",
         ];
         for b in bad {
             assert_eq!(decode(b), None, "{:?}", String::from_utf8_lossy(b));
@@ -938,98 +1438,85 @@ mod tests {
             }
             if let Some(rec) = decode(&input) {
                 // Whatever decodes re-encodes to something that decodes the same.
-                assert_eq!(decode(&encode(rec.last_used, &rec.values)), Some(rec));
+                assert_eq!(
+                    decode(&encode(rec.last_used, rec.revoked, &rec.values)),
+                    Some(rec)
+                );
             }
         }
     }
 
     #[test]
-    fn create_get_round_trip() {
-        let d = TempDir::new("roundtrip");
-        let mut s = open(&d, 100, 100, T0);
-        let sid = s.create(T0).unwrap();
-        let hex = sid.to_hex();
-        assert_eq!(s.get(hex.as_bytes(), T0 + 1), Some(sid));
-        assert_eq!(s.len_memory(), 1);
-        assert_eq!(s.len_disk(), 1);
-        assert_eq!(d.files(), vec![hex.to_string()]);
+    fn first_value_makes_the_file_and_the_last_removes_it() {
+        let d = TempDir::new("firstlast");
+        let mut s = open(&d, 10, 10, T0);
+        let sid = s.issue(T0).unwrap();
+        let c = s.cookie(&sid, A).to_string();
+        assert_eq!(s.set(&sid, "gone", "", T0), Ok(()));
+        assert!(d.files().is_empty());
+        s.set(&sid, "user", "ada", T0).unwrap();
+        let hex = sid.id.to_hex().to_string();
+        assert_eq!(d.files(), vec![hex.clone()]);
+        let text = fs::read_to_string(d.0.join(&hex)).unwrap();
+        assert_eq!(
+            text,
+            format!("localserver-session 1\nlast_used {T0}\nuser=ada\n")
+        );
+        assert_eq!(fs::metadata(d.0.join(&hex)).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(s.stored(), 1);
+        assert_eq!(s.set(&sid, "user", "", T0 + 1), Ok(()));
+        assert!(d.files().is_empty());
+        assert_eq!((s.stored(), s.len_memory(), s.len_disk()), (0, 0, 0));
+        // Still the client's session, without values.
+        assert_eq!(get(&mut s, &c, T0 + 2), Some(sid));
         assert_eq!(vals(&s, &sid), vec![]);
-        let text = fs::read_to_string(d.0.join(hex.as_str())).unwrap();
-        assert_eq!(text, format!("localserver-session 1\nlast_used {T0}\n"));
-        let mode = fs::metadata(d.0.join(hex.as_str())).unwrap().mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
-
-    #[test]
-    fn malformed_and_forged_ids_are_none() {
-        let d = TempDir::new("forged");
-        let mut s = open(&d, 100, 100, T0);
-        let sid = s.create(T0).unwrap();
-        let hex = sid.to_hex();
-        let upper = hex.to_ascii_uppercase();
-        let forged = Sid([7; 16]).to_hex();
-        let cases: &[&[u8]] = &[
-            b"",
-            b"abc",
-            upper.as_bytes(),
-            forged.as_bytes(),
-            &hex.as_bytes()[..31],
-            b"../../../../../../../../etc/pass",
-            b"................................",
-        ];
-        for c in cases {
-            assert_eq!(s.get(c, T0), None, "{:?}", String::from_utf8_lossy(c));
-        }
-        // A file that is not a session is not one, and is removed.
-        let junk = Sid([9; 16]).to_hex();
-        fs::write(d.0.join(junk.as_str()), b"hello").unwrap();
-        assert_eq!(s.get(junk.as_bytes(), T0), None);
-        assert!(!d.0.join(junk.as_str()).exists());
-        // The real one is untouched.
-        assert_eq!(s.get(hex.as_bytes(), T0), Some(sid));
     }
 
     #[test]
     fn expiry_with_injected_clock() {
         let d = TempDir::new("expiry");
         let mut s = open(&d, 100, 100, T0);
-        let sid = s.create(T0).unwrap();
-        let hex = sid.to_hex();
-        assert_eq!(s.get(hex.as_bytes(), T0 + T - 1), Some(sid));
-        // Idle exactly `timeout` since the last use: gone, file included.
-        assert_eq!(s.get(hex.as_bytes(), T0 + T - 1 + T), None);
+        // Without values: `timeout` after it was issued.
+        let bare = s.issue(T0).unwrap();
+        let cb = s.cookie(&bare, A).to_string();
+        assert_eq!(get(&mut s, &cb, T0 + T - 1), Some(bare));
+        assert_eq!(get(&mut s, &cb, T0 + T), None);
+        // With values: `timeout` after its last use; the file goes too.
+        let (sid, c) = stored(&mut s, "1", T0);
+        assert_eq!(get(&mut s, &c, T0 + T - 1), Some(sid));
+        assert_eq!(get(&mut s, &c, T0 + T - 1 + T), None);
         assert!(d.files().is_empty());
-        assert_eq!((s.len_memory(), s.len_disk()), (0, 0));
-        // And it stays gone.
-        assert_eq!(s.get(hex.as_bytes(), T0), None);
+        assert_eq!((s.len_memory(), s.len_disk(), s.stored()), (0, 0, 0));
+        // A server with a shorter timeout sees it expire sooner.
+        let (sid, c) = stored(&mut s, "2", T0);
+        assert_eq!(s.get([c.as_bytes()], A, 10, T0 + 9), Some(sid));
+        assert_eq!(s.get([c.as_bytes()], A, 10, T0 + 9 + 10), None);
     }
 
     #[test]
     fn use_extends_life() {
         let d = TempDir::new("extend");
         let mut s = open(&d, 100, 100, T0);
-        let sid = s.create(T0).unwrap();
-        let hex = sid.to_hex();
+        let (sid, c) = stored(&mut s, "1", T0);
         // Used every 0.9 timeout for 10 timeouts: alive throughout.
         for i in 1..=11 {
-            assert_eq!(s.get(hex.as_bytes(), T0 + i * 9 * T / 10), Some(sid), "{i}");
+            assert_eq!(get(&mut s, &c, T0 + i * 9 * T / 10), Some(sid), "{i}");
         }
-        assert_eq!(s.get(hex.as_bytes(), T0 + 11 * 9 * T / 10 + T), None);
+        assert_eq!(get(&mut s, &c, T0 + 11 * 9 * T / 10 + T), None);
     }
 
     #[test]
     fn last_used_reaches_the_file_at_most_every_quarter_timeout() {
         let d = TempDir::new("lazywrite");
         let mut s = open(&d, 100, 100, T0);
-        let sid = s.create(T0).unwrap();
-        let hex = sid.to_hex();
-        let path = d.0.join(hex.as_str());
+        let (sid, c) = stored(&mut s, "1", T0);
+        let path = d.0.join(sid.id.to_hex().as_str());
         let on_disk = || decode(&fs::read(&path).unwrap()).unwrap().last_used;
-        s.get(hex.as_bytes(), T0 + T / 4 - 1).unwrap();
+        get(&mut s, &c, T0 + T / 4 - 1).unwrap();
         assert_eq!(on_disk(), T0);
-        s.get(hex.as_bytes(), T0 + T / 4).unwrap();
+        get(&mut s, &c, T0 + T / 4).unwrap();
         assert_eq!(on_disk(), T0 + T / 4);
-        s.get(hex.as_bytes(), T0 + T / 4 + 5).unwrap();
+        get(&mut s, &c, T0 + T / 4 + 5).unwrap();
         assert_eq!(on_disk(), T0 + T / 4);
         s.flush();
         assert_eq!(on_disk(), T0 + T / 4 + 5);
@@ -1039,19 +1526,22 @@ mod tests {
     fn values_set_remove_invalid() {
         let d = TempDir::new("values");
         let mut s = open(&d, 100, 100, T0);
-        let sid = s.create(T0).unwrap();
-        assert!(s.set(&sid, "user", "zoé", T0));
-        assert!(s.set(&sid, "count", "1", T0));
-        assert!(s.set(&sid, "count", "2", T0));
-        assert!(s.set(&sid, "odd", "a=b%c\nd\re", T0));
+        let sid = s.issue(T0).unwrap();
+        for (k, v) in [
+            ("user", "zoé"),
+            ("count", "1"),
+            ("count", "2"),
+            ("odd", "a=b%c\nd\re"),
+        ] {
+            assert_eq!(s.set(&sid, k, v, T0), Ok(()));
+        }
         assert_eq!(
             vals(&s, &sid),
             kv(&[("count", "2"), ("odd", "a=b%c\nd\re"), ("user", "zoé")])
         );
         assert_eq!(s.value(&sid, "user"), Some("zoé"));
-        // Remove, and removing what is not there.
-        assert!(s.set(&sid, "odd", "", T0));
-        assert!(s.set(&sid, "never", "", T0));
+        assert_eq!(s.set(&sid, "odd", "", T0), Ok(()));
+        assert_eq!(s.set(&sid, "never", "", T0), Ok(()));
         assert_eq!(vals(&s, &sid), kv(&[("count", "2"), ("user", "zoé")]));
 
         let long_key = "k".repeat(65);
@@ -1067,65 +1557,118 @@ mod tests {
             ("k", &long_value),
         ];
         for (k, v) in invalid {
-            assert!(!s.set(&sid, k, v, T0), "{k:?}");
+            assert_eq!(s.set(&sid, k, v, T0), Err(SetError::Invalid), "{k:?}");
         }
-        assert!(s.set(&sid, &"k".repeat(64), &"v".repeat(4096), T0));
-        assert!(s.set(&sid, &"k".repeat(64), "", T0));
+        assert_eq!(s.set(&sid, &"k".repeat(64), &"v".repeat(4096), T0), Ok(()));
+        assert_eq!(s.set(&sid, &"k".repeat(64), "", T0), Ok(()));
         // A session holds at most MAX_KEYS keys; replacing one is still fine.
         for i in 2..MAX_KEYS {
-            assert!(s.set(&sid, &format!("k{i}"), "x", T0), "{i}");
+            assert_eq!(s.set(&sid, &format!("k{i}"), "x", T0), Ok(()), "{i}");
         }
         assert_eq!(s.values(&sid).count(), MAX_KEYS);
-        assert!(!s.set(&sid, "one_more", "x", T0));
-        assert!(s.set(&sid, "k2", "y", T0));
-        // Unknown or expired sessions take no values.
-        assert!(!s.set(&Sid([1; 16]), "a", "b", T0));
-        assert!(!s.set(&sid, "a", "b", T0 + T));
-        assert_eq!(s.values(&sid).count(), 0);
+        assert_eq!(s.set(&sid, "one_more", "x", T0), Err(SetError::Invalid));
+        assert_eq!(s.set(&sid, "k2", "y", T0), Ok(()));
     }
 
     #[test]
-    fn persistence_across_restart() {
-        let d = TempDir::new("restart");
-        let mut s = open(&d, 100, 100, T0);
-        let a = s.create(T0).unwrap();
-        let b = s.create(T0).unwrap();
-        assert!(s.set(&a, "user", "alice", T0 + 10));
-        s.get(b.to_hex().as_bytes(), T0 + 20).unwrap();
-        s.flush();
-        drop(s);
+    fn session_max_refuses_new_stored_sessions_and_evicts_none() {
+        let d = TempDir::new("full");
+        // Two workers on one store, session_max 3 over both.
+        let mut a = open(&d, 10, 3, T0);
+        let mut b = open(&d, 10, 3, T0);
+        let (s1, c1) = stored(&mut a, "1", T0);
+        let (_, c2) = stored(&mut b, "2", T0);
+        let (_, c3) = stored(&mut a, "3", T0);
+        let fourth = b.issue(T0).unwrap();
+        assert_eq!(b.set(&fourth, "n", "4", T0), Err(SetError::Full));
+        assert_eq!(a.stored(), 3);
+        assert_eq!(d.files().len(), 3);
+        // A flood of cookie-less sessions changes nothing either.
+        for _ in 0..2000 {
+            let _ = a.issue(T0).unwrap();
+        }
+        for c in [&c1, &c2, &c3] {
+            assert!(get(&mut b, c, T0 + 1).is_some());
+        }
+        // A stored session takes more values while full.
+        assert_eq!(a.set(&s1, "more", "x", T0 + 1), Ok(()));
+        // One emptied makes room.
+        assert_eq!(a.set(&s1, "n", "", T0 + 1), Ok(()));
+        assert_eq!(a.set(&s1, "more", "", T0 + 1), Ok(()));
+        assert_eq!(b.stored(), 2);
+        assert_eq!(b.set(&fourth, "n", "4", T0 + 1), Ok(()));
+        assert_eq!(a.stored(), 3);
+        // A restart recounts from the files.
+        drop((a, b));
+        let s = open(&d, 10, 3, T0 + 2);
+        assert_eq!(s.stored(), 3);
+    }
 
-        let mut s = open(&d, 100, 100, T0 + 30);
-        assert_eq!(s.len_disk(), 2);
+    #[test]
+    fn rotate_moves_values_and_revokes_the_old_id() {
+        let d = TempDir::new("rotate");
+        let mut s = open(&d, 10, 10, T0);
+        let mut w = open(&d, 10, 10, T0);
+        let (old, c_old) = stored(&mut s, "ada", T0);
+        assert!(get(&mut w, &c_old, T0).is_some());
+        let new = s.rotate(&old, true, T0 + 1).unwrap();
+        assert_ne!(new, old);
+        let c_new = s.cookie(&new, A).to_string();
+        assert_eq!(vals(&s, &new), kv(&[("n", "ada")]));
+        // The old id is unknown to every worker, the new one has the values.
+        assert_eq!(get(&mut s, &c_old, T0 + 2), None);
+        assert_eq!(get(&mut w, &c_old, T0 + 2), None);
+        assert_eq!(get(&mut w, &c_new, T0 + 2), Some(new));
+        assert_eq!(vals(&w, &new), kv(&[("n", "ada")]));
+        assert_eq!(s.stored(), 1);
+        // Until it would have expired: then the tombstone is swept.
+        assert_eq!(get(&mut s, &c_new, T0 + T / 2), Some(new));
+        assert_eq!(get(&mut s, &c_old, T0 + 1 + T - 1), None);
+        s.sweep(T0 + 1 + T);
+        assert_eq!(d.files(), vec![new.id.to_hex().to_string()]);
+
+        // A session without values, presented by the client: revoked too.
+        let bare = s.issue(T0 + 10).unwrap();
+        let cb = s.cookie(&bare, A).to_string();
+        let n2 = s.rotate(&bare, true, T0 + 10).unwrap();
+        assert_eq!(get(&mut s, &cb, T0 + 11), None);
+        let c2 = s.cookie(&n2, A).to_string();
+        assert_eq!(get(&mut s, &c2, T0 + 11), Some(n2));
+        // Issued on this very request: nothing to revoke, no file.
+        let fresh = s.issue(T0 + 12).unwrap();
+        let before = d.files().len();
+        s.rotate(&fresh, false, T0 + 12).unwrap();
+        assert_eq!(d.files().len(), before);
+    }
+
+    #[test]
+    fn destroy_revokes_a_presented_id() {
+        let d = TempDir::new("destroy");
+        let mut s = open(&d, 10, 10, T0);
+        let (sid, c) = stored(&mut s, "x", T0);
+        s.destroy(&sid, true, T0 + 1);
+        assert_eq!(get(&mut s, &c, T0 + 2), None);
+        assert_eq!(s.stored(), 0);
         assert_eq!(s.len_memory(), 0);
-        assert_eq!(s.get(a.to_hex().as_bytes(), T0 + 30), Some(a));
-        assert_eq!(vals(&s, &a), kv(&[("user", "alice")]));
-        // b's last use (T0 + 20) was flushed, so it lives until T0 + 20 + T.
-        assert_eq!(s.get(b.to_hex().as_bytes(), T0 + 20 + T - 1), Some(b));
-        drop(s);
-
-        // Opening after the timeout removes what expired.
-        let s = open(&d, 100, 100, T0 + 30 + 2 * T);
-        assert_eq!(s.len_disk(), 0);
+        s.destroy(&sid, true, T0 + 3); // twice is harmless
+        s.sweep(T0 + 3 + T);
         assert!(d.files().is_empty());
+        assert_eq!(s.len_disk(), 0);
     }
 
     #[test]
     fn memory_bound_is_lru_and_disk_keeps_the_rest() {
         let d = TempDir::new("lru");
         let mut s = open(&d, 10, 100, T0);
-        let sids: Vec<Sid> = (0..50).map(|i| s.create(T0 + i).unwrap()).collect();
+        let made: Vec<(Sid, String)> = (0..50).map(|i| stored(&mut s, "v", T0 + i)).collect();
         assert_eq!(s.len_memory(), 10);
         assert_eq!(s.len_disk(), 50);
-        // The 10 most recent are the cached ones.
-        for sid in &sids[40..] {
-            assert!(s.mem.contains_key(sid));
+        for (sid, _) in &made[40..] {
+            assert!(s.mem.contains_key(&sid.id));
         }
-        // Using an old one brings it back and evicts the least recent (40).
-        assert!(s.get(sids[0].to_hex().as_bytes(), T0 + 60).is_some());
-        assert!(s.mem.contains_key(&sids[0]) && !s.mem.contains_key(&sids[40]));
-        for sid in &sids {
-            assert_eq!(s.get(sid.to_hex().as_bytes(), T0 + 60), Some(*sid));
+        for (sid, c) in &made {
+            assert_eq!(get(&mut s, c, T0 + 60), Some(*sid));
+            assert_eq!(s.value(sid, "n"), Some("v"));
             assert!(s.len_memory() <= 10);
         }
         assert_eq!(d.files().len(), 50);
@@ -1135,166 +1678,78 @@ mod tests {
     fn memory_eviction_writes_pending_last_used() {
         let d = TempDir::new("evictwrite");
         let mut s = open(&d, 1, 100, T0);
-        let a = s.create(T0).unwrap();
-        s.get(a.to_hex().as_bytes(), T0 + 5).unwrap();
-        s.create(T0 + 6).unwrap(); // evicts a from memory
-        let text = fs::read(d.0.join(a.to_hex().as_str())).unwrap();
+        let (a, ca) = stored(&mut s, "a", T0);
+        get(&mut s, &ca, T0 + 5).unwrap();
+        stored(&mut s, "b", T0 + 6); // evicts a from memory
+        let text = fs::read(d.0.join(a.id.to_hex().as_str())).unwrap();
         assert_eq!(decode(&text).unwrap().last_used, T0 + 5);
+        // Values set on an evicted session are added to its file, not over it.
+        s.set(&a, "m", "2", T0 + 7).unwrap();
+        assert_eq!(vals(&s, &a), kv(&[("m", "2"), ("n", "a")]));
     }
 
     #[test]
-    fn disk_bound_evicts_expired_then_oldest() {
-        let d = TempDir::new("diskbound");
-        let mut s = open(&d, 5, 20, T0);
-        // 100 creations, time running: never more than 20 files.
-        let sids: Vec<Sid> = (0..100).map(|i| s.create(T0 + i).unwrap()).collect();
-        assert_eq!(s.len_disk(), 20);
-        assert_eq!(d.files().len(), 20);
-        assert!(s.len_memory() <= 5);
-        // The survivors are the 20 newest.
-        for (i, sid) in sids.iter().enumerate() {
-            assert_eq!(
-                s.get(sid.to_hex().as_bytes(), T0 + 100).is_some(),
-                i >= 80,
-                "{i}"
-            );
-        }
-
-        // Expired first: a is old but recently used, b is not, c is expired.
-        let d = TempDir::new("diskorder");
-        let mut s = open(&d, 10, 3, T0);
-        let c = s.create(T0).unwrap();
-        let a = s.create(T0 + 1).unwrap();
-        let b = s.create(T0 + 2).unwrap();
-        s.get(a.to_hex().as_bytes(), T0 + T).unwrap(); // c expired now
-        let x = s.create(T0 + T + 1).unwrap();
-        assert!(!d.0.join(c.to_hex().as_str()).exists());
-        let y = s.create(T0 + T + 2).unwrap();
-        // Then the oldest live one: b (used at T0 + 2), not a (T0 + T).
-        assert!(!d.0.join(b.to_hex().as_str()).exists());
-        for sid in [a, x, y] {
-            assert_eq!(s.get(sid.to_hex().as_bytes(), T0 + T + 3), Some(sid));
-        }
-        assert_eq!(d.files().len(), 3);
-    }
-
-    #[test]
-    fn cookieless_flood_stays_bounded() {
-        let d = TempDir::new("flood");
-        let mut s = open(&d, 10, 20, T0);
-        for i in 0..2_000 {
-            s.create(T0 + i / 100).unwrap();
-            assert!(s.len_memory() <= 10 && s.len_disk() <= 20);
-        }
-        assert_eq!(d.files().len(), 20);
-        assert!(s.lru.len() <= 10 && s.by_age.len() <= 20);
-    }
-
-    #[test]
-    fn memory_bound_never_exceeds_the_disk_bound() {
-        // A small session_max makes a small cache, even when the sessions
-        // come from another worker (found by `get`, never created here, so
-        // no creation trims this worker's index).
-        let d = TempDir::new("memcap");
-        let mut s = open(&d, 100, 3, T0);
-        let mut maker = open(&d, 100, 100, T0);
-        let sids: Vec<Sid> = (0..10).map(|i| maker.create(T0 + i).unwrap()).collect();
-        for sid in &sids {
-            assert_eq!(s.get(sid.to_hex().as_bytes(), T0 + 20), Some(*sid));
-            assert!(s.len_memory() <= 3, "{} cached", s.len_memory());
-        }
-        // The next creation trims the index back to the bound.
-        s.create(T0 + 21).unwrap();
-        assert_eq!(s.len_disk(), 3);
-        assert_eq!(d.files().len(), 3);
-    }
-
-    #[test]
-    fn open_trims_to_max_disk_and_cleans_leftovers() {
-        let d = TempDir::new("opentrim");
+    fn open_keeps_what_is_not_ours_and_cleans_our_leftovers() {
+        let d = TempDir::new("openclean");
         let mut s = open(&d, 10, 100, T0);
-        let sids: Vec<Sid> = (0..10).map(|i| s.create(T0 + i).unwrap()).collect();
+        let (_, c) = stored(&mut s, "1", T0);
         drop(s);
-        // A leftover temporary, old and new; a foreign file is left alone.
-        let old_tmp = d.0.join(".deadbeef.1.tmp");
+        let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        let old_tmp = d.0.join(format!(".{}.12.tmp", "ab".repeat(16)));
         fs::File::create(&old_tmp)
             .unwrap()
-            .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+            .set_modified(hour_ago)
             .unwrap();
-        fs::write(d.0.join(".fresh.2.tmp"), b"").unwrap();
+        let fresh_tmp = d.0.join(format!(".{}.13.tmp", "cd".repeat(16)));
+        fs::write(&fresh_tmp, b"").unwrap();
+        let foreign_tmp = d.0.join(".deadbeef.1.tmp");
+        fs::File::create(&foreign_tmp)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let foreign_hex = d.0.join("ef".repeat(16));
+        fs::write(&foreign_hex, b"not a session").unwrap();
         fs::write(d.0.join("README"), b"x").unwrap();
-        let mut s = open(&d, 10, 4, T0 + 20);
-        assert_eq!(s.len_disk(), 4);
+        let mut s = open(&d, 10, 100, T0 + 20);
         assert!(!old_tmp.exists());
-        assert!(d.0.join(".fresh.2.tmp").exists());
-        assert!(d.0.join("README").exists());
-        for (i, sid) in sids.iter().enumerate() {
-            assert_eq!(s.get(sid.to_hex().as_bytes(), T0 + 20).is_some(), i >= 6);
+        for kept in [&fresh_tmp, &foreign_tmp, &foreign_hex, &d.0.join("README")] {
+            assert!(kept.exists(), "{}", kept.display());
         }
+        assert_eq!(s.stored(), 1);
+        assert!(get(&mut s, &c, T0 + 20).is_some());
+        // Expiry and sweeping leave them alone too.
+        s.sweep(T0 + 10 * T);
+        assert!(foreign_hex.exists() && foreign_tmp.exists());
+        let _ = open(&d, 10, 100, T0 + 10 * T);
+        assert!(foreign_hex.exists() && foreign_tmp.exists());
     }
 
     #[test]
-    fn sweep_removes_expired_only() {
+    fn sweep_removes_expired_only_and_is_batched() {
         let d = TempDir::new("sweep");
-        let mut s = open(&d, 3, 100, T0);
-        let old: Vec<Sid> = (0..5).map(|_| s.create(T0).unwrap()).collect();
-        let young: Vec<Sid> = (0..5).map(|_| s.create(T0 + T / 2).unwrap()).collect();
-        s.get(old[0].to_hex().as_bytes(), T0 + T / 2).unwrap();
+        let mut s = open(&d, 3, 10_000, T0);
+        let old: Vec<(Sid, String)> = (0..5).map(|_| stored(&mut s, "o", T0)).collect();
+        let young: Vec<(Sid, String)> = (0..5).map(|_| stored(&mut s, "y", T0 + T / 2)).collect();
+        get(&mut s, &old[0].1, T0 + T / 2).unwrap();
         s.sweep(T0 + T - 1);
         assert_eq!(s.len_disk(), 10);
         s.sweep(T0 + T);
         assert_eq!(s.len_disk(), 6);
         assert_eq!(d.files().len(), 6);
-        assert!(s.len_memory() <= 3);
-        for sid in young.iter().chain(&old[..1]) {
-            assert_eq!(s.get(sid.to_hex().as_bytes(), T0 + T), Some(*sid));
+        assert_eq!(s.stored(), 6);
+        for (sid, c) in young.iter().chain(&old[..1]) {
+            assert_eq!(get(&mut s, c, T0 + T), Some(*sid));
         }
         s.sweep(T0 + 10 * T);
-        assert_eq!((s.len_disk(), s.len_memory()), (0, 0));
-        assert!(d.files().is_empty());
-    }
+        assert_eq!((s.len_disk(), s.len_memory(), s.stored()), (0, 0, 0));
 
-    #[test]
-    fn sweep_is_batched() {
-        let d = TempDir::new("sweepbatch");
-        let mut s = open(&d, 10, 10_000, T0);
         for _ in 0..SWEEP_BATCH + 10 {
-            s.create(T0).unwrap();
+            stored(&mut s, "b", T0);
         }
         s.sweep(T0 + T);
         assert_eq!(s.len_disk(), 10);
         s.sweep(T0 + T);
         assert_eq!(s.len_disk(), 0);
-    }
-
-    #[test]
-    fn writes_leave_no_temporaries() {
-        let d = TempDir::new("notmp");
-        let mut s = open(&d, 2, 5, T0);
-        for i in 0..20 {
-            let sid = s.create(T0 + i).unwrap();
-            assert!(s.set(&sid, "n", &i.to_string(), T0 + i));
-            s.get(sid.to_hex().as_bytes(), T0 + i + T / 2).unwrap();
-        }
-        s.flush();
-        let files = d.files();
-        assert_eq!(files.len(), 5);
-        assert!(
-            files.iter().all(|f| Sid::parse_hex(f.as_bytes()).is_some()),
-            "{files:?}"
-        );
-    }
-
-    #[test]
-    fn destroy_removes_memory_and_file() {
-        let d = TempDir::new("destroy");
-        let mut s = open(&d, 10, 10, T0);
-        let sid = s.create(T0).unwrap();
-        s.destroy(&sid);
-        assert!(d.files().is_empty());
-        assert_eq!((s.len_memory(), s.len_disk()), (0, 0));
-        assert_eq!(s.get(sid.to_hex().as_bytes(), T0), None);
-        s.destroy(&sid); // twice is harmless
     }
 
     #[test]
@@ -1302,35 +1757,22 @@ mod tests {
         let d = TempDir::new("shared");
         let mut a = open(&d, 10, 100, T0);
         let mut b = open(&d, 10, 100, T0);
-        let sid = a.create(T0).unwrap();
-        let hex = sid.to_hex();
-        // Created by a, found by b.
-        assert_eq!(b.get(hex.as_bytes(), T0 + 1), Some(sid));
-        assert_eq!(b.len_disk(), 1);
-        // Values set by one are seen by the other's next get, both ways,
-        // while both keep the session cached.
+        let (sid, c) = stored(&mut a, "0", T0);
+        assert_eq!(get(&mut b, &c, T0 + 1), Some(sid));
         for i in 0..10 {
             let v = i.to_string();
-            assert!(a.set(&sid, "n", &v, T0 + 2));
-            assert_eq!(b.get(hex.as_bytes(), T0 + 2), Some(sid));
+            a.set(&sid, "n", &v, T0 + 2).unwrap();
+            assert_eq!(get(&mut b, &c, T0 + 2), Some(sid));
             assert_eq!(b.value(&sid, "n"), Some(v.as_str()), "{i}");
             let w = format!("b{i}");
-            assert!(b.set(&sid, "m", &w, T0 + 3));
-            assert_eq!(a.get(hex.as_bytes(), T0 + 3), Some(sid));
+            b.set(&sid, "m", &w, T0 + 3).unwrap();
+            assert_eq!(get(&mut a, &c, T0 + 3), Some(sid));
             assert_eq!(vals(&a, &sid), kv(&[("m", &w), ("n", &v)]), "{i}");
         }
-        // A value set by one is not lost by the other's later write.
-        assert!(a.set(&sid, "x", "1", T0 + 4));
-        assert!(b.set(&sid, "y", "2", T0 + 4));
-        assert_eq!(a.get(hex.as_bytes(), T0 + 5), Some(sid));
-        assert_eq!(
-            vals(&a, &sid),
-            kv(&[("m", "b9"), ("n", "9"), ("x", "1"), ("y", "2")])
-        );
         // Destroyed by one (log-out): gone for the other too.
-        b.destroy(&sid);
-        assert_eq!(a.get(hex.as_bytes(), T0 + 6), None);
-        assert_eq!((a.len_memory(), a.len_disk()), (0, 0));
+        b.destroy(&sid, true, T0 + 6);
+        assert_eq!(get(&mut a, &c, T0 + 6), None);
+        assert_eq!(a.len_memory(), 0);
     }
 
     #[test]
@@ -1338,49 +1780,61 @@ mod tests {
         let d = TempDir::new("sharedsweep");
         let mut a = open(&d, 10, 100, T0);
         let mut b = open(&d, 10, 100, T0);
-        let sid = a.create(T0).unwrap();
-        let hex = sid.to_hex();
-        // b keeps using it and writes its last use every T/4.
+        let (sid, c) = stored(&mut a, "x", T0);
         for t in (0..=2 * T).step_by((T / 4) as usize) {
-            assert_eq!(b.get(hex.as_bytes(), T0 + t), Some(sid));
+            assert_eq!(get(&mut b, &c, T0 + t), Some(sid));
         }
-        // a's own idea of it is 2T old, but the file says otherwise.
         a.sweep(T0 + 2 * T);
-        assert!(d.0.join(hex.as_str()).exists());
-        assert_eq!(a.get(hex.as_bytes(), T0 + 2 * T), Some(sid));
+        assert!(d.0.join(sid.id.to_hex().as_str()).exists());
+        assert_eq!(get(&mut a, &c, T0 + 2 * T), Some(sid));
     }
 
     #[test]
-    fn failing_disk_makes_create_fail_without_panic() {
+    fn failing_disk_makes_set_fail_without_panic() {
         let d = TempDir::new("faildisk");
         let mut s = open(&d, 10, 10, T0);
-        let sid = s.create(T0).unwrap();
-        // Replace the directory by a plain file: every write now fails.
+        let (sid, _) = stored(&mut s, "x", T0);
         fs::remove_dir_all(&d.0).unwrap();
         fs::write(&d.0, b"not a directory").unwrap();
-        assert!(s.create(T0).is_err());
-        assert!(!s.set(&sid, "a", "b", T0));
-        assert_eq!(s.get(sid.to_hex().as_bytes(), T0), None);
+        let bare = s.issue(T0).unwrap();
+        assert_eq!(s.set(&bare, "a", "b", T0), Err(SetError::Io));
+        assert!(s.set(&sid, "a", "b", T0).is_err());
         s.sweep(T0 + 5 * T);
         s.flush();
-        assert_eq!(s.len_memory(), 0);
+        assert!(s.stored() <= 1);
         fs::remove_file(&d.0).unwrap();
-        // The directory comes back on the next write.
-        assert!(s.create(T0).is_ok());
         assert!(SessionStore::open(&d.0.join("x/y"), T, 1, 1, T0).is_ok());
     }
 
     #[test]
-    fn oversized_file_is_ignored() {
+    fn oversized_file_is_not_a_session() {
         let d = TempDir::new("oversized");
-        let s = open(&d, 10, 10, T0);
-        drop(s);
-        let sid = Sid([3; 16]);
-        let mut big = encode(T0, &BTreeMap::new());
-        big.resize(MAX_FILE_LEN as usize + 10, b'a');
-        fs::write(d.0.join(sid.to_hex().as_str()), &big).unwrap();
         let mut s = open(&d, 10, 10, T0);
-        assert_eq!(s.len_disk(), 0);
-        assert_eq!(s.get(sid.to_hex().as_bytes(), T0), None);
+        let sid = s.issue(T0).unwrap();
+        let c = s.cookie(&sid, A).to_string();
+        let mut big = encode(T0, false, &BTreeMap::new());
+        big.resize(MAX_FILE_LEN as usize + 10, b'a');
+        fs::write(d.0.join(sid.id.to_hex().as_str()), &big).unwrap();
+        assert_eq!(get(&mut s, &c, T0), None);
+        let s2 = open(&d, 10, 10, T0);
+        assert_eq!(s2.len_disk(), 0);
+        assert!(d.0.join(sid.id.to_hex().as_str()).exists());
+    }
+
+    #[test]
+    fn temporary_names() {
+        let hex = "ab".repeat(16);
+        assert!(is_tmp_name(format!(".{hex}.123.tmp").as_bytes()));
+        assert!(is_tmp_name(b".sid.key.9.tmp"));
+        for bad in [
+            ".deadbeef.1.tmp",
+            ".x.1.tmp",
+            "..1.tmp",
+            ".sid.key..tmp",
+            "sid.key",
+        ] {
+            assert!(!is_tmp_name(bad.as_bytes()), "{bad}");
+        }
+        assert!(!is_tmp_name(format!(".{hex}.12a.tmp").as_bytes()));
     }
 }

@@ -4,16 +4,18 @@
 
 use std::fmt::Write as _;
 
+use crate::config::{Config, Server};
 use crate::handlers::cgi::{CgiHead, CgiPlan};
 use crate::handlers::status::Stats;
 use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply};
 use crate::http::response::{HeadBuf, HeadWriter};
 use crate::http::{Method, Request, Version, cookie};
 use crate::sys::File;
+use arrayvec::ArrayString;
 
 use super::super::cgi::{CgiProc, OutFraming, Stdin};
 use super::super::inbound::{Inbound, Sink};
-use super::super::session::Sid;
+use super::super::session::{SID_HEX_LEN, SessionStore, SetError, Sid};
 use super::{Ending, Env, Exchange, MAX_DISCARD, ms};
 
 /// A reply turned into a head (in `Env::scratch`) and what follows it.
@@ -76,7 +78,7 @@ pub(super) fn start(
     };
     let limit = route.map_or(0, |l| l.client_max_body_size);
     let (session, new_session) = match route.filter(|l| l.session) {
-        Some(_) => session_of(env, req),
+        Some(_) => session_of(env, req, server),
         None => (None, false),
     };
     env.roots.files.set_now(env.unix_now);
@@ -108,7 +110,15 @@ pub(super) fn start(
     let expect_continue = req.expect_continue && has_body && req.version == Version::Http11;
     match action {
         Action::Reply(reply) => {
-            Started::Reply(prepare(env.scratch, env.date, req, exchange, reply))
+            let c = new_cookie(env.config, env.sessions.as_deref(), &exchange);
+            Started::Reply(prepare(
+                env.scratch,
+                env.date,
+                req,
+                exchange,
+                reply,
+                c.as_deref(),
+            ))
         }
         Action::Upload(sink) => Started::Body {
             inbound: Box::new(Inbound::new(
@@ -124,7 +134,8 @@ pub(super) fn start(
         Action::Cgi(mut plan) => {
             if let (Some(sid), Some(store)) = (session, env.sessions.as_deref()) {
                 // CGI sees the session (README "Sessions").
-                plan.set_env("SESSION_ID", sid.to_hex().as_bytes());
+                let id = store.cookie(&sid, server.session_scope.as_bytes());
+                plan.set_env("SESSION_ID", id.as_bytes());
                 for (key, value) in store.values(&sid) {
                     let mut name = arrayvec::ArrayString::<80>::new();
                     if name.try_push_str("SESSION_").is_ok() && name.try_push_str(key).is_ok() {
@@ -142,7 +153,15 @@ pub(super) fn start(
                     stats: Default::default(),
                 };
                 let reply = handlers::error_reply(&mut ctx, 503);
-                return Started::Reply(prepare(env.scratch, env.date, req, exchange, reply));
+                let c = new_cookie(env.config, env.sessions.as_deref(), &exchange);
+                return Started::Reply(prepare(
+                    env.scratch,
+                    env.date,
+                    req,
+                    exchange,
+                    reply,
+                    c.as_deref(),
+                ));
             }
             if req.chunked {
                 // CONFIG.md: a chunked body is decoded into an unlinked
@@ -226,56 +245,107 @@ fn framing_for(x: Exchange) -> OutFraming {
     }
 }
 
-/// The request's session: the one its `SID` cookie names if that is live,
-/// else a new one (whose cookie the answer carries). None without a store
-/// or when the store cannot write.
-fn session_of(env: &mut Env<'_>, req: &Request<'_>) -> (Option<Sid>, bool) {
+/// The request's session: the first of its `SID` cookies that names a live
+/// session of this server, else a new one (whose cookie the answer
+/// carries; it costs no write until a value is stored). None without a
+/// store.
+fn session_of(env: &mut Env<'_>, req: &Request<'_>, server: &Server) -> (Option<Sid>, bool) {
     let Some(store) = env.sessions.as_deref_mut() else {
         return (None, false);
     };
-    let cookies = req
+    let sids = req
         .headers()
         .filter(|h| h.name.eq_ignore_ascii_case(b"cookie"))
-        .map(|h| h.value);
-    let named = cookie::find(cookies, cookie::SESSION_COOKIE.as_bytes());
-    if let Some(sid) = named.and_then(|v| store.get(v, env.unix_now)) {
+        .flat_map(|h| cookie::cookies(h.value))
+        .filter(|(name, _)| *name == cookie::SESSION_COOKIE.as_bytes())
+        .map(|(_, value)| value);
+    let timeout = i64::try_from(server.session_timeout.as_secs()).unwrap_or(i64::MAX);
+    let scope = server.session_scope.as_bytes();
+    if let Some(sid) = store.get(sids, scope, timeout, env.unix_now) {
         return (Some(sid), false);
     }
-    match store.create(env.unix_now) {
+    match store.issue(env.unix_now) {
         Ok(sid) => (Some(sid), true),
         Err(_) => (None, false),
     }
 }
 
-/// Apply a CGI's `X-Session: key=value` headers to its session (an empty
-/// value removes the key; `X-Session-Destroy` ends the session). They are
-/// for the server and never reach the client.
-fn apply_session_headers(env: &mut Env<'_>, x: &Exchange, head: &CgiHead<'_>) {
-    let (Some(sid), Some(store)) = (x.session, env.sessions.as_deref_mut()) else {
+/// Apply a CGI's session headers to its session: `X-Session-Rotate: 1`
+/// first (the values move to a new id, whose cookie this answer carries),
+/// then each `X-Session: key=value` (an empty value removes the key) and
+/// `X-Session-Destroy` in order. They are for the server and never reach
+/// the client. A first value refused because `session_max` sessions are
+/// stored is logged; the answer is otherwise unchanged.
+fn apply_session_headers(env: &mut Env<'_>, x: &mut Exchange, head: &CgiHead<'_>) {
+    let (Some(mut sid), Some(store)) = (x.session, env.sessions.as_deref_mut()) else {
         return;
     };
+    let now = env.unix_now;
+    let rotate = head
+        .headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case(b"x-session-rotate") && v.trim_ascii() == b"1");
+    if rotate {
+        match store.rotate(&sid, !x.new_session, now) {
+            Ok(new) => {
+                sid = new;
+                x.session = Some(new);
+                x.new_session = true;
+            }
+            Err(e) => env.log.error(format_args!(
+                "session not rotated ({e}): the answer keeps its id"
+            )),
+        }
+    }
     for (name, value) in &head.headers {
         if name.eq_ignore_ascii_case(b"x-session") {
             let text = std::str::from_utf8(value).unwrap_or("");
-            if let Some((k, v)) = text.split_once('=') {
-                store.set(&sid, k.trim(), v.trim(), env.unix_now);
+            let Some((k, v)) = text.split_once('=') else {
+                continue;
+            };
+            if store.set(&sid, k.trim(), v.trim(), now) == Err(SetError::Full) {
+                env.log.error(format_args!(
+                    "session_max ({}) stored sessions reached: a new session's \"{}\" was not stored",
+                    env.config.session_max,
+                    k.trim()
+                ));
             }
         } else if name.eq_ignore_ascii_case(b"x-session-destroy") {
-            store.destroy(&sid);
+            store.destroy(&sid, !x.new_session, now);
         }
     }
 }
 
-/// Whether a CGI header is for the server only.
-fn is_session_header(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"x-session") || name.eq_ignore_ascii_case(b"x-session-destroy")
+/// Whether a CGI header is for the server only: the session headers, and a
+/// `Set-Cookie` of the `SID` cookie, which the server owns.
+fn is_server_header(name: &[u8], value: &[u8]) -> bool {
+    if name.eq_ignore_ascii_case(b"set-cookie") {
+        let v = value.trim_ascii_start();
+        let n = cookie::SESSION_COOKIE.as_bytes();
+        return v.starts_with(n)
+            && v.get(n.len()..)
+                .is_some_and(|r| r.trim_ascii_start().starts_with(b"="));
+    }
+    name.eq_ignore_ascii_case(b"x-session")
+        || name.eq_ignore_ascii_case(b"x-session-destroy")
+        || name.eq_ignore_ascii_case(b"x-session-rotate")
 }
 
-/// `Set-Cookie` for a session made by this request.
-fn set_cookie_header(w: &mut HeadWriter<'_>, x: &Exchange) {
-    if let (Some(sid), true) = (x.session, x.new_session)
-        && let Some(c) = cookie::session_cookie(&sid.to_hex())
-    {
+/// The `SID` cookie value the answer of a session made (or rotated) by
+/// this request sets.
+fn new_cookie(
+    config: &Config,
+    sessions: Option<&SessionStore>,
+    x: &Exchange,
+) -> Option<ArrayString<SID_HEX_LEN>> {
+    let sid = x.session.filter(|_| x.new_session)?;
+    let server = config.servers.get(x.server)?;
+    Some(sessions?.cookie(&sid, server.session_scope.as_bytes()))
+}
+
+/// `Set-Cookie` for a session made (or rotated) by this request.
+fn set_cookie_header(w: &mut HeadWriter<'_>, sid: Option<&str>) {
+    if let Some(c) = sid.and_then(cookie::session_cookie) {
         w.header("Set-Cookie", c.as_bytes());
     }
 }
@@ -288,6 +358,7 @@ fn prepare(
     req: &Request<'_>,
     x: Exchange,
     reply: Reply<'_>,
+    cookie: Option<&str>,
 ) -> Prepared {
     let closing = Ending {
         close: true,
@@ -311,7 +382,7 @@ fn prepare(
             discard = declared;
         }
     }
-    finish_prepare(scratch, date, x, reply, ending, discard)
+    finish_prepare(scratch, date, x, reply, cookie, (ending, discard))
 }
 
 /// The answer once a body is in (an upload's reply).
@@ -320,12 +391,13 @@ fn prepare_after_body(
     date: &[u8; 29],
     x: Exchange,
     reply: Reply<'_>,
+    cookie: Option<&str>,
 ) -> Prepared {
     let ending = Ending {
         close: reply.close || !x.keep_alive,
         linger: reply.close,
     };
-    finish_prepare(scratch, date, x, reply, ending, 0)
+    finish_prepare(scratch, date, x, reply, cookie, (ending, 0))
 }
 
 /// Write the head of `reply` and keep its body unless the request was HEAD.
@@ -334,11 +406,18 @@ fn finish_prepare(
     date: &[u8; 29],
     x: Exchange,
     reply: Reply<'_>,
-    ending: Ending,
-    discard: u64,
+    cookie: Option<&str>,
+    (ending, discard): (Ending, u64),
 ) -> Prepared {
     let keep_alive_10 = x.version == Version::Http10 && !ending.close;
-    if !write_head(scratch, date, &reply, Some(&x), ending.close, keep_alive_10) {
+    if !write_head(
+        scratch,
+        date,
+        &reply,
+        Some((&x, cookie)),
+        ending.close,
+        keep_alive_10,
+    ) {
         let closing = Ending {
             close: true,
             linger: true,
@@ -413,7 +492,8 @@ pub(super) fn finish_upload(
         stats: Default::default(),
     };
     let reply = sink.finish(&mut ctx);
-    prepare_after_body(env.scratch, env.date, x, reply)
+    let c = new_cookie(env.config, env.sessions.as_deref(), &x);
+    prepare_after_body(env.scratch, env.date, x, reply, c.as_deref())
 }
 
 /// Serialise the reply's head into `scratch`. `false` when it did not fit
@@ -422,14 +502,14 @@ fn write_head(
     scratch: &mut HeadBuf,
     date: &[u8; 29],
     reply: &Reply<'_>,
-    x: Option<&Exchange>,
+    x: Option<(&Exchange, Option<&str>)>,
     close: bool,
     keep_alive_10: bool,
 ) -> bool {
-    let version = x.map_or(Version::Http11, |x| x.version);
+    let version = x.map_or(Version::Http11, |(x, _)| x.version);
     let mut w = HeadWriter::new(scratch, version, reply.status, date);
-    if let Some(x) = x {
-        set_cookie_header(&mut w, x);
+    if let Some((_, cookie)) = x {
+        set_cookie_header(&mut w, cookie);
     }
     if let Some(ct) = &reply.content_type {
         w.header("Content-Type", ct.as_bytes());
@@ -512,7 +592,7 @@ fn overflow_head(scratch: &mut HeadBuf, version: Version, date: &[u8; 29]) {
 /// connection must close.
 pub(super) fn write_cgi_head(
     env: &mut Env<'_>,
-    x: Exchange,
+    mut x: Exchange,
     head: &CgiHead<'_>,
     location: usize,
 ) -> (OutFraming, bool) {
@@ -525,9 +605,10 @@ pub(super) fn write_cgi_head(
         }
     };
     close |= !x.keep_alive;
-    apply_session_headers(env, &x, head);
+    apply_session_headers(env, &mut x, head);
+    let c = new_cookie(env.config, env.sessions.as_deref(), &x);
     let mut w = HeadWriter::new(env.scratch, x.version, head.status, env.date);
-    set_cookie_header(&mut w, &x);
+    set_cookie_header(&mut w, c.as_deref());
     if let Some(ct) = head.content_type {
         w.header("Content-Type", ct);
     }
@@ -545,7 +626,7 @@ pub(super) fn write_cgi_head(
         }
         (None, false) => {}
     }
-    for (name, value) in head.headers.iter().filter(|(n, _)| !is_session_header(n)) {
+    for (name, value) in head.headers.iter().filter(|(n, v)| !is_server_header(n, v)) {
         if let Ok(name) = std::str::from_utf8(name) {
             w.header(name, value);
         }
