@@ -56,9 +56,11 @@
 
     const visits = document.getElementById('session-visits');
     if (visits) {
-      visits.textContent = me.visits === 1
-        ? 'This is the first page you have viewed in this session.'
-        : 'You have viewed ' + me.visits + ' pages in this session.';
+      visits.textContent = !me.user
+        ? 'Page views are counted once you sign in.'
+        : me.visits === 1
+          ? 'This is the first page you have viewed signed in.'
+          : 'You have viewed ' + me.visits + ' pages signed in.';
       visits.dataset.visits = String(me.visits);
     }
   }

@@ -133,7 +133,7 @@ async function flow() {
     await page.locator('#session-visits[data-visits]').waitFor({ timeout: WAIT_MS });
     const c = await sid();
     expect(c, 'the first visit set no SID cookie');
-    expect(/^[0-9a-f]{32}$/.test(c.value), `SID is not 32 hex digits: ${c.value}`);
+    expect(/^[0-9a-f]{72}$/.test(c.value), `SID is not 72 hex digits: ${c.value}`);
     expect(c.httpOnly, 'the SID cookie is not HttpOnly');
     expect(c.sameSite === 'Lax', `the SID cookie is SameSite=${c.sameSite}, not Lax`);
     expect(c.path === '/', `the SID cookie has Path=${c.path}`);
@@ -147,7 +147,10 @@ async function flow() {
     await signIn(NAME);
     await expectText(page.locator('#session-status'), `Signed in as ${NAME}`, 'the home page session panel');
     await expectText(page.locator('#user-badge'), NAME, 'the header badge');
-    expect((await sid()).value === firstSid, 'signing in changed the session id');
+    // Signing in rotates the id (X-Session-Rotate): a planted one is useless.
+    const signedIn = (await sid()).value;
+    expect(signedIn !== firstSid, 'signing in kept the session id');
+    firstSid = signedIn;
     await shot('02-signed-in.png');
   });
 

@@ -1,7 +1,9 @@
 //! Sessions and cookies (CONFIG.md "Sessions and cookies"): the cookie a
-//! first visit gets, the same session afterwards, forged and expired ids,
-//! a CGI counter per session, sessions across a restart, and a flood of
-//! cookie-less requests that passes `session_max` and evicts the oldest.
+//! first visit gets, the same session afterwards, forged, altered and
+//! expired ids, a CGI counter per session, sessions across a restart, a
+//! flood of cookie-less requests that writes nothing and evicts nobody,
+//! `session_max` refusing new stored sessions, sessions per server block,
+//! rotation, the server owning the `SID` cookie, and the store's hygiene.
 
 use crate::common::*;
 use std::path::Path;
@@ -62,7 +64,7 @@ fn first_visit_gets_a_session_cookie_with_the_right_attributes() {
     assert_status(&r, 200);
     let set = r.must_header("Set-Cookie");
     let sid = set.strip_prefix("SID=").unwrap().split(';').next().unwrap();
-    assert_eq!(sid.len(), 32, "128 bits in hex: {set}");
+    assert_eq!(sid.len(), 72, "id, issue time and MAC in hex: {set}");
     assert!(sid.bytes().all(|b| b.is_ascii_hexdigit()), "{set}");
     for attr in ["Path=/", "HttpOnly", "SameSite=Lax"] {
         assert!(
@@ -92,6 +94,7 @@ fn forged_malformed_and_expired_sids_get_a_fresh_session() {
     let srv = Server::start(site("sess-forged"), &config("sessions", "1s"));
     for forged in [
         "SID=00000000000000000000000000000000",
+        "SID=000000000000000000000000000000000000000000000000000000000000000000000000",
         "SID=nothex",
         "SID=",
         "SID=\"0123\"",
@@ -187,7 +190,7 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// Session files in the store: names of 32 hex digits (a temporary being
-/// written, `.<hex>.<pid>.tmp`, is not one).
+/// written, `.<hex>.<pid>.tmp`, the key and the counter are not).
 fn session_files(store: &Path) -> usize {
     std::fs::read_dir(store)
         .unwrap()
@@ -200,32 +203,32 @@ fn session_files(store: &Path) -> usize {
         .count()
 }
 
-/// Cookie-less GETs pipelined `BATCH` at a time, 5,000 per connection
-/// (`keepalive_requests` is 10,000), each of which must be a 200 with a new
-/// session's cookie, for as long as `more` (told the requests answered so
-/// far, after each batch) says. Returns the last session's `SID=...`.
-fn flood(srv: &Server, mut more: impl FnMut(usize) -> bool) -> String {
+/// The session file of a `SID=...` pair: named by its first 32 digits.
+fn file_of(store: &Path, sid: &str) -> std::path::PathBuf {
+    store.join(&sid.trim_start_matches("SID=")[..32])
+}
+
+/// Cookie-less GETs pipelined `BATCH` at a time, each of which must be a
+/// 200 with a new session's cookie. Returns the last session's `SID=...`.
+fn flood(srv: &Server, n: usize) -> String {
     const BATCH: usize = 500;
-    const PER_CONN: usize = 5_000;
     let batch = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(BATCH);
     let mut last = String::new();
     let mut sent = 0;
-    loop {
-        let mut c = srv.connect(0);
-        for _ in 0..PER_CONN / BATCH {
-            c.send(&batch);
-            for _ in 0..BATCH {
-                let r = c.read_response();
-                assert_status(&r, 200);
-                assert_eq!(r.body, b"home\n");
-                last = sid_of(&r);
-            }
-            sent += BATCH;
-            if !more(sent) {
-                return last;
-            }
+    let mut c = srv.connect(0);
+    while sent < n {
+        c.send(&batch);
+        for _ in 0..BATCH {
+            let r = c.read_response();
+            assert_status(&r, 200);
+            assert_eq!(r.body, b"home\n");
+            let sid = sid_of(&r);
+            assert_ne!(sid, last, "every cookie-less request gets its own id");
+            last = sid;
         }
+        sent += BATCH;
     }
+    last
 }
 
 fn unix_secs() -> u64 {
@@ -235,90 +238,330 @@ fn unix_secs() -> u64 {
         .as_secs()
 }
 
-/// A flood of cookie-less requests, each of which makes a session, passes
-/// `session_max` many times over: the store never holds more files than
-/// the cap, the oldest session really goes (its cookie is unknown
-/// afterwards), the newest stays, and memory stays bounded. The default
-/// run has a cap of 300 (the cache is cut to it too) and ten times as many
-/// requests; `LOCALSERVER_SOAK=1` sends 100,000 with a cap of 20,000, past
-/// both the cache's 10,000 and the cap.
+/// A flood of cookie-less requests, each of which gets a session, writes
+/// nothing to the store, keeps nothing in memory, and signs nobody out: a
+/// session that holds a value before it is still there, values and all,
+/// with `session_max` 1. Every id the flood was given is still recognised
+/// afterwards (no second cookie for nothing). `LOCALSERVER_SOAK=1` sends
+/// 100,000 instead of 3,000.
 #[test]
-fn a_flood_of_cookie_less_requests_passes_session_max_and_evicts_the_oldest() {
-    let (cap, n, count_every) = if soak() {
-        (20_000, 100_000, 5_000)
-    } else {
-        (300, 3_000, 500)
-    };
+fn a_flood_of_cookie_less_requests_writes_nothing_and_evicts_nobody() {
+    let n = if soak() { 100_000 } else { 3_000 };
     let conf = config("sessions", "30m").replace(
         "session_store sessions;",
-        &format!("session_store sessions;\nsession_max {cap};"),
+        "session_store sessions;\nsession_max 1;",
     );
     let srv = Server::start(site("sess-flood"), &conf);
     let store = srv.dir.join("sessions");
-    let first = sid_of(&srv.get("/"));
-    let first_second = unix_secs();
+    let first = srv.get("/cgi/count.py");
+    let signed_in = sid_of(&first);
     assert_eq!(session_files(&store), 1);
+    let rss_before = rss_kib(srv.pid());
 
     let start = std::time::Instant::now();
-    let mut most = 0;
-    let mut rss_full = 0;
-    // Last use has a one-second resolution and ties go by id, so the first
-    // session is only sure to be the oldest of the store once `cap`
-    // sessions were made in a later second: requests sent after this test
-    // saw the clock move on.
-    let mut sent_in_a_later_second = None;
-    let mut total = 0;
-    let last = flood(&srv, |sent| {
-        total = sent;
-        if sent % count_every == 0 {
-            let files = session_files(&store);
-            most = most.max(files);
-            assert!(
-                files <= cap,
-                "{files} session files after {sent} requests, session_max {cap}"
-            );
-        }
-        // The store (and the cache) are full after the first `cap`
-        // sessions: what the server holds from then on is its working set.
-        if rss_full == 0 && sent >= 2 * cap {
-            rss_full = rss_kib(srv.pid());
-        }
-        if sent_in_a_later_second.is_none() && unix_secs() > first_second {
-            sent_in_a_later_second = Some(sent);
-        }
-        let later = sent_in_a_later_second.map_or(0, |s| sent - s);
-        sent < n || later <= cap
-    });
+    let last = flood(&srv, n);
     let took = start.elapsed();
-    let rss_end = rss_kib(srv.pid());
-    assert_eq!(most, cap, "the store never filled up to session_max");
-    assert_eq!(session_files(&store), cap);
-
-    // The newest is still known: no new cookie. (Checked first: the
-    // session the check below makes evicts one of those last used in the
-    // current second, which may be this one.)
-    let r = get_with(&srv, "/", Some(&last));
-    assert_status(&r, 200);
+    let rss_after = rss_kib(srv.pid());
+    assert_eq!(session_files(&store), 1, "the flood wrote session files");
+    assert!(file_of(&store, &signed_in).exists());
+    // The stored session is intact: its counter goes on from 1.
+    let r = get_with(&srv, "/cgi/count.py", Some(&signed_in));
     assert!(r.header("Set-Cookie").is_none(), "{}", r.describe());
-    assert!(store.join(last.trim_start_matches("SID=")).exists());
-    // The oldest is gone, its file included: its cookie gets a new one.
+    assert!(r.body_str().ends_with("visits=2\n"), "{}", r.describe());
+    // The flood's own ids are still known, without a file.
+    let r = get_with(&srv, "/", Some(&last));
+    assert!(r.header("Set-Cookie").is_none(), "{}", r.describe());
+    eprintln!("{n} requests in {took:?}: RSS {rss_before} KiB before, {rss_after} KiB after");
     assert!(
-        !store.join(first.trim_start_matches("SID=")).exists(),
-        "{first} still has its file"
+        rss_after <= rss_before + 2 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
-    let r = get_with(&srv, "/", Some(&first));
-    assert_status(&r, 200);
-    assert_ne!(sid_of(&r), first, "the oldest session is still known");
-    assert_eq!(session_files(&store), cap);
+}
 
-    eprintln!(
-        "{total} requests in {took:?}, session_max {cap}: RSS {rss_full} KiB once full, {rss_end} KiB at the end"
+/// `session_max` bounds the sessions with values: past it a new session's
+/// first value is refused (the answer is otherwise unchanged, the error log
+/// says so), and no stored session is evicted; one that loses its values
+/// makes room again.
+#[test]
+fn session_max_refuses_a_new_stored_session_and_evicts_none() {
+    const FORGET: &str = "import os\nprint(\"Content-Type: text/plain\")\nprint(\"X-Session: visits=\")\nprint()\nprint(\"forgot\")\n";
+    let conf = config("sessions", "30m").replace(
+        "session_store sessions;",
+        "session_store sessions;\nsession_max 2;\nerror_log logs/error.log warn;",
     );
-    // Each request made a session and evicted one: growth past the point
-    // where the store was full would be a leak per request (1 KiB each is
-    // megabytes here).
+    let dir = site("sess-max");
+    dir.write("www/cgi/forget.py", FORGET);
+    dir.mkdir("logs");
+    let srv = Server::start(dir, &conf);
+    let store = srv.dir.join("sessions");
+    let a = sid_of(&srv.get("/cgi/count.py"));
+    let b = sid_of(&srv.get("/cgi/count.py"));
+    assert_eq!(session_files(&store), 2);
+    // The third is answered, but its value is not kept.
+    let third = srv.get("/cgi/count.py");
+    assert_status(&third, 200);
+    assert!(third.body_str().ends_with("visits=1\n"));
+    let c = sid_of(&third);
+    let r = get_with(&srv, "/cgi/count.py", Some(&c));
+    assert!(r.body_str().ends_with("visits=1\n"), "{}", r.describe());
+    assert!(r.header("Set-Cookie").is_none(), "its id is still valid");
+    assert_eq!(session_files(&store), 2);
+    let log = std::fs::read_to_string(srv.dir.join("logs/error.log")).unwrap();
+    assert!(log.contains("session_max (2)"), "{log}");
+    // The first two are intact.
+    for sid in [&a, &b] {
+        let r = get_with(&srv, "/cgi/count.py", Some(sid));
+        assert!(r.body_str().ends_with("visits=2\n"), "{}", r.describe());
+    }
+    // a forgets its value: c may store now.
+    get_with(&srv, "/cgi/forget.py", Some(&a));
+    assert_eq!(session_files(&store), 1);
+    let r = get_with(&srv, "/cgi/count.py", Some(&c));
+    assert!(r.body_str().ends_with("visits=1\n"));
+    let r = get_with(&srv, "/cgi/count.py", Some(&c));
+    assert!(r.body_str().ends_with("visits=2\n"), "{}", r.describe());
+}
+
+/// A session belongs to the server block that issued it: the same id sent
+/// to another server (another `server_name` on the same port) is unknown
+/// there, and its values never show.
+#[test]
+fn a_session_belongs_to_the_server_that_issued_it() {
+    let conf = r#"
+session_store sessions;
+server {
+    listen 127.0.0.1:$P0;
+    server_name other.test;
+    root www;
+    session on;
+    location /cgi/ { cgi .py python3; }
+}
+server {
+    listen 127.0.0.1:$P0;
+    server_name sec.test;
+    root www;
+    session on;
+    location /cgi/ { cgi .py python3; }
+}
+"#;
+    let srv = Server::start(site("sess-vhost"), conf);
+    let ask = |host: &str, cookie: &str| {
+        srv.raw(&format!(
+            "GET /cgi/count.py HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        ))
+    };
+    let first = srv.get_host(0, "other.test", "/cgi/count.py");
+    let sid = sid_of(&first);
+    assert!(ask("other.test", &sid).body_str().ends_with("visits=2\n"));
+    let r = ask("sec.test", &sid);
+    assert!(r.body_str().ends_with("visits=1\n"), "{}", r.describe());
+    assert_ne!(sid_of(&r), sid, "another server's id is unknown");
+    // And the first server's session is untouched.
+    assert!(ask("other.test", &sid).body_str().ends_with("visits=3\n"));
+}
+
+/// Any single changed digit of a valid id (id, issue time or MAC) makes
+/// it unknown: a fresh session, and the values never show.
+#[test]
+fn an_altered_id_is_never_recognised() {
+    let srv = Server::start(site("sess-mac"), &config("sessions", "30m"));
+    let sid = sid_of(&srv.get("/cgi/count.py"));
+    let hex = sid.trim_start_matches("SID=").to_string();
+    for i in [0, 31, 32, 39, 40, 71] {
+        let mut b = hex.clone().into_bytes();
+        b[i] = if b[i] == b'0' { b'1' } else { b'0' };
+        let forged = format!("SID={}", String::from_utf8(b).unwrap());
+        let r = get_with(&srv, "/cgi/count.py", Some(&forged));
+        assert!(
+            r.body_str().ends_with("visits=1\n"),
+            "digit {i}: {}",
+            r.describe()
+        );
+        assert_ne!(sid_of(&r), forged);
+    }
+    // The real one still counts on.
+    let r = get_with(&srv, "/cgi/count.py", Some(&sid));
+    assert!(r.body_str().ends_with("visits=2\n"), "{}", r.describe());
+}
+
+/// When a request carries several `SID` cookies, any valid one is used: a
+/// planted bad one cannot force a new session on every request.
+#[test]
+fn any_valid_sid_among_several_is_used() {
+    let srv = Server::start(site("sess-several"), &config("sessions", "30m"));
+    let sid = sid_of(&srv.get("/cgi/count.py"));
+    let planted = format!("SID={}", "0".repeat(72));
+    let r = get_with(&srv, "/cgi/count.py", Some(&format!("{planted}; {sid}")));
+    assert!(r.header("Set-Cookie").is_none(), "{}", r.describe());
+    assert!(r.body_str().ends_with("visits=2\n"), "{}", r.describe());
+}
+
+/// `X-Session-Rotate: 1` moves the values to a new id, sent on that answer;
+/// the old id is unknown from then on. The demo's login does it.
+#[test]
+fn rotation_moves_the_values_to_a_new_id() {
+    const LOGIN: &str = "import os\nprint(\"Content-Type: text/plain\")\nprint(\"X-Session-Rotate: 1\")\nprint(\"X-Session: user=ada\")\nprint()\nprint(\"visits=%s\" % os.environ.get(\"SESSION_visits\", \"\"))\n";
+    let dir = site("sess-rotate");
+    dir.write("www/cgi/login.py", LOGIN);
+    let srv = Server::start(dir, &config("sessions", "30m"));
+    let store = srv.dir.join("sessions");
+    let old = sid_of(&srv.get("/cgi/count.py"));
+    get_with(&srv, "/cgi/count.py", Some(&old));
+    let r = get_with(&srv, "/cgi/login.py", Some(&old));
+    assert_status(&r, 200);
+    assert!(r.header("X-Session-Rotate").is_none());
+    let new = sid_of(&r);
+    assert_ne!(new, old);
+    // The new id has the values, old and new.
+    let r = get_with(&srv, "/cgi/count.py", Some(&new));
+    assert!(r.header("Set-Cookie").is_none(), "{}", r.describe());
+    assert!(r.body_str().ends_with("visits=3\n"), "{}", r.describe());
     assert!(
-        rss_end <= rss_full + 2 * 1024,
-        "RSS grew from {rss_full} KiB (store full) to {rss_end} KiB"
+        std::fs::read_to_string(file_of(&store, &new))
+            .unwrap()
+            .contains("user=ada")
     );
+    // The old one is unknown: a fresh session, without the values.
+    let r = get_with(&srv, "/cgi/count.py", Some(&old));
+    assert!(r.body_str().ends_with("visits=1\n"), "{}", r.describe());
+    assert_ne!(sid_of(&r), old);
+}
+
+/// The shipped login rotates the id at sign-in (session fixation).
+#[test]
+fn the_demo_login_rotates_the_id() {
+    let srv = start_shipped_site("sess-demo-login");
+    let planted = sid_of(&srv.get("/"));
+    let body = "name=Ada";
+    let r = srv.raw(&format!(
+        "POST /cgi-bin/login.py HTTP/1.1\r\nHost: localhost\r\nCookie: {planted}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    assert_status(&r, 303);
+    let signed_in = sid_of(&r);
+    assert_ne!(signed_in, planted);
+    let who = |sid: &str| get_with(&srv, "/cgi-bin/whoami.py", Some(sid)).body_str();
+    assert!(
+        who(&signed_in).contains("\"user\": \"Ada\""),
+        "{}",
+        who(&signed_in)
+    );
+    assert!(
+        who(&planted).contains("\"user\": null"),
+        "{}",
+        who(&planted)
+    );
+}
+
+/// The server owns the `SID` cookie: a script's `Set-Cookie: SID=...` is
+/// dropped, its other cookies pass.
+#[test]
+fn a_script_cannot_set_the_sid_cookie() {
+    const SETS: &str = "print(\"Content-Type: text/plain\")\nprint(\"Set-Cookie: SID=attacker; Path=/\")\nprint(\"Set-Cookie: theme=dark; Path=/\")\nprint(\"Set-Cookie:  SID =x\")\nprint()\nprint(\"ok\")\n";
+    let dir = site("sess-owncookie");
+    dir.write("www/cgi/sets.py", SETS);
+    let srv = Server::start(dir, &config("sessions", "30m"));
+    let sid = sid_of(&srv.get("/"));
+    let r = get_with(&srv, "/cgi/sets.py", Some(&sid));
+    assert_status(&r, 200);
+    let cookies = r.headers_named("Set-Cookie");
+    assert_eq!(cookies, vec!["theme=dark; Path=/"], "{}", r.describe());
+    // On a new session, only the server's own SID cookie.
+    let r = srv.get("/cgi/sets.py");
+    let cookies = r.headers_named("Set-Cookie");
+    assert_eq!(cookies.len(), 2, "{}", r.describe());
+    assert!(
+        cookies
+            .iter()
+            .filter(|c| c.starts_with("SID="))
+            .all(|c| c.len() > 72)
+    );
+}
+
+/// The store is made 0700 with its key 0600, a store others can read is
+/// warned about, and files the server did not make are left alone.
+#[test]
+fn the_store_is_private_and_leaves_foreign_files_alone() {
+    let dir = site("sess-hygiene");
+    dir.write("sessions-open/README", "mine\n");
+    dir.write(
+        &format!("sessions-open/{}", "ab".repeat(16)),
+        "not a session\n",
+    );
+    dir.write("sessions-open/.deadbeef.1.tmp", "");
+    std::fs::set_permissions(
+        dir.join("sessions-open"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let srv = Server::start(
+        dir,
+        &config("sessions", "1s")
+            .replace("session_store sessions;", "session_store sessions-open;"),
+    );
+    let fresh = Server::start(site("sess-hygiene-2"), &config("sessions", "30m"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let store = fresh.dir.join("sessions");
+    assert_eq!(mode(&store), 0o700);
+    assert_eq!(mode(&store.join("sid.key")), 0o600);
+    assert!(
+        srv.stderr().contains("sessions-open has mode 755"),
+        "{}",
+        srv.stderr()
+    );
+    // Sessions come and expire; the foreign files stay.
+    let sid = sid_of(&srv.get("/cgi/count.py"));
+    let open = srv.dir.join("sessions-open");
+    assert_eq!(mode(&file_of(&open, &sid)), 0o600);
+    let t = unix_secs();
+    while unix_secs() < t + 2 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = get_with(&srv, "/cgi/count.py", Some(&sid));
+    for name in ["README", &"ab".repeat(16), ".deadbeef.1.tmp"] {
+        assert!(open.join(name).exists(), "{name} was removed");
+    }
+}
+
+/// A `session_store` inside a served folder would publish the sessions
+/// and the key: refused at start, naming the line.
+#[test]
+fn a_session_store_under_a_root_is_refused() {
+    let dir = site("sess-underroot");
+    dir.write(
+        "inside.conf",
+        "session_store www/sessions;\nserver {\n    listen 127.0.0.1:1;\n    root www;\n    session on;\n}\n",
+    );
+    let out = run_cli(
+        &["-t", "-c", "inside.conf"],
+        dir.path(),
+        Duration::from_secs(10),
+    );
+    assert!(!out.status.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("inside.conf:1"), "{}", out.stderr);
+    assert!(out.stderr.contains("session_store"), "{}", out.stderr);
+    // The default store (beside the config) under a root: the root's line.
+    dir.write(
+        "default.conf",
+        "server {\n    listen 127.0.0.1:1;\n    root .;\n    session on;\n}\n",
+    );
+    let out = run_cli(
+        &["-t", "-c", "default.conf"],
+        dir.path(),
+        Duration::from_secs(10),
+    );
+    assert!(!out.status.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("default.conf:3"), "{}", out.stderr);
+    // Without sessions, nothing to refuse.
+    dir.write(
+        "nosession.conf",
+        "server {\n    listen 127.0.0.1:1;\n    root .;\n}\n",
+    );
+    let out = run_cli(
+        &["-t", "-c", "nosession.conf"],
+        dir.path(),
+        Duration::from_secs(10),
+    );
+    assert!(out.status.success(), "{}", out.stderr);
 }

@@ -8,7 +8,8 @@ store or forget things with response headers, which the server keeps to
 itself.
 
     GET                 the form, or who is signed in and a "Sign out" button
-    POST name=NAME      X-Session: user=NAME, then 303 to `next` (default /)
+    POST name=NAME      X-Session-Rotate: 1 and X-Session: user=NAME (a new
+                        session id at sign-in), then 303 to `next` (default /)
     POST logout=1       X-Session-Destroy: 1, then 303 to /
 
     curl -i -c jar -b jar -d name=Ada http://127.0.0.1:8080/cgi-bin/login.py
@@ -177,7 +178,9 @@ def main():
         if not name:
             respond("400 Bad Request", form_page(next_path, "Please type a name.", field("name")))
         else:
-            redirect(next_path, [f"X-Session: user={name}"])
+            # A new session id at sign-in: an id planted before it (session
+            # fixation) does not become a signed-in one.
+            redirect(next_path, ["X-Session-Rotate: 1", f"X-Session: user={name}"])
 
 
 main()
