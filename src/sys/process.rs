@@ -3,7 +3,7 @@
 //! `spawn` builds every pointer array and limit before `fork`; the child
 //! only makes async-signal-safe calls, each a single system call (`prctl`,
 //! `getppid`, `fcntl`, `dup2`, `chdir`, `setpgid`, `sigprocmask`, `signal`,
-//! `close_range` or `close`, `execve`, `_exit`).
+//! `setrlimit`, `close_range` or `close`, `execve`, `_exit`).
 
 use std::ffi::CString;
 use std::io;
@@ -98,13 +98,17 @@ pub struct Command<'a> {
     pub stdin: RawFd,
     pub stdout: RawFd,
     pub stderr: RawFd,
+    /// `RLIMIT_CPU` of the child in seconds (soft and hard: the kernel
+    /// sends `SIGKILL` when it is used up); `None` leaves it as inherited.
+    pub cpu_seconds: Option<u64>,
 }
 
 /// `fork` + `execve`. The child gets `stdin`/`stdout`/`stderr` as fds 0-2
 /// and no other descriptor (CONFIG.md "CGI": not even one the server itself
 /// inherited without `CLOEXEC`), runs in `cwd`, in a process group of its
 /// own (so a timeout can kill its grandchildren too), with every signal
-/// unblocked and at its default disposition, and is killed (`SIGKILL`) when this process dies, however it dies.
+/// unblocked and at its default disposition, under `cpu_seconds` of CPU
+/// time, and is killed (`SIGKILL`) when this process dies, however it dies.
 /// Returns the child's pid.
 pub fn spawn(cmd: &Command<'_>) -> io::Result<libc::pid_t> {
     let mut argv: Vec<*const libc::c_char> = cmd.argv.iter().map(|a| a.as_ptr()).collect();
@@ -113,9 +117,19 @@ pub fn spawn(cmd: &Command<'_>) -> io::Result<libc::pid_t> {
     envp.push(std::ptr::null());
     let fds = [cmd.stdin, cmd.stdout, cmd.stderr];
     // Before the fork: the descriptors to close if the kernel has no
-    // close_range (before 5.9).
+    // close_range (before 5.9), and the CPU limit, never above the hard
+    // limit this process has (raising it would fail without privilege).
     let open_max = get_rlimit(libc::RLIMIT_NOFILE).map_or(1024, |l| {
         libc::c_int::try_from(l.rlim_cur).unwrap_or(libc::c_int::MAX)
+    });
+    let cpu = cmd.cpu_seconds.map(|secs| {
+        let secs = libc::rlim_t::try_from(secs).unwrap_or(libc::RLIM_INFINITY);
+        let hard = get_rlimit(libc::RLIMIT_CPU).map_or(libc::RLIM_INFINITY, |l| l.rlim_max);
+        let n = secs.min(hard);
+        libc::rlimit {
+            rlim_cur: n,
+            rlim_max: n,
+        }
     });
     // SAFETY: getpid cannot fail and takes no arguments.
     let parent = unsafe { libc::getpid() };
@@ -165,6 +179,13 @@ pub fn spawn(cmd: &Command<'_>) -> io::Result<libc::pid_t> {
                 }
             }
             if libc::chdir(cmd.cwd.as_ptr()) < 0 {
+                libc::_exit(126);
+            }
+            // A script that burns CPU stops even if it escaped the group
+            // kill (setsid) or outlives a server killed with SIGKILL.
+            if let Some(lim) = &cpu
+                && libc::setrlimit(libc::RLIMIT_CPU, lim) < 0
+            {
                 libc::_exit(126);
             }
             // Everything above 2 goes, CLOEXEC or not (the moved copies
@@ -307,6 +328,7 @@ mod tests {
             stdin: in_r.as_raw_fd(),
             stdout: out_w.as_raw_fd(),
             stderr: 2,
+            cpu_seconds: None,
         })
         .unwrap();
         drop((in_r, out_w));

@@ -11,8 +11,11 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::common::*;
+
+const LIMIT: Duration = Duration::from_secs(10);
 
 fn read(path: &Path) -> String {
     String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned()
@@ -132,4 +135,99 @@ fn a_cgi_script_inherits_no_descriptor_the_server_inherited() {
         // 0-2, and 3: `ls`'s own handle on /proc/self/fd.
         assert_eq!(fds, BTreeSet::from([0, 1, 2, 3]), "{top}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// CPU time
+// ---------------------------------------------------------------------------
+
+/// Prints its `Max cpu time` line of /proc/self/limits.
+const LIMITS_SH: &str = "#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+grep 'Max cpu time' /proc/self/limits
+";
+
+/// Starts a busy loop in a session of its own (out of reach of the
+/// process-group kill), writes its pid to `spin.pid`, and answers at once.
+const SPIN_SH: &str = "#!/bin/sh
+setsid sh -c 'echo $$ > spin.pid.tmp && mv spin.pid.tmp spin.pid && while :; do :; done' \
+    </dev/null >/dev/null 2>&1 &
+printf 'Content-Type: text/plain\\r\\n\\r\\nspinning\\n'
+";
+
+/// Whether `pid` is gone or a zombie.
+fn dead(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn cgi_timeout_bounds_a_scripts_cpu_time_even_out_of_its_group() {
+    const TEST: &str = "cgi_timeout_bounds_a_scripts_cpu_time_even_out_of_its_group";
+    // Rounded up to whole seconds.
+    let dir = TempDir::new("priv-cpu");
+    dir.write_script("www/cgi/limits.sh", LIMITS_SH);
+    let srv = Server::start(
+        dir,
+        "cgi_timeout 2500ms;\nserver { listen 127.0.0.1:$P0; root www;\n\
+         location /cgi/ { cgi .sh /bin/sh; } }",
+    );
+    let r = srv.get("/cgi/limits.sh");
+    assert_status(&r, 200);
+    let words: Vec<String> = r
+        .body_str()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        words,
+        ["Max", "cpu", "time", "3", "3", "seconds"],
+        "{}",
+        r.body_str()
+    );
+    drop(srv);
+
+    // A script that escapes the kill of its process group with setsid and
+    // spins: with `cgi_timeout 1s` it is killed after a second of CPU.
+    if which("setsid").is_none() {
+        skip(TEST, "no setsid(1)");
+        return;
+    }
+    let dir = TempDir::new("priv-spin");
+    dir.write_script("www/cgi/spin.sh", SPIN_SH);
+    let pid_file = dir.join("www/cgi/spin.pid");
+    let srv = Server::start(
+        dir,
+        "cgi_timeout 1s;\nserver { listen 127.0.0.1:$P0; root www;\n\
+         location /cgi/ { cgi .sh /bin/sh; } }",
+    );
+    let r = srv.get("/cgi/spin.sh");
+    assert_status(&r, 200);
+    assert!(
+        eventually(LIMIT, || pid_file.exists()),
+        "the spinner did not start"
+    );
+    let pid: u32 = read(&pid_file).trim().parse().unwrap();
+    // Killed by the test if the limit does not do it.
+    struct Kill(u32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            if !dead(self.0) {
+                send_signal(self.0, "KILL");
+            }
+        }
+    }
+    let _kill = Kill(pid);
+    let started = Instant::now();
+    // One second of CPU; generous for a loaded machine.
+    let stopped = eventually(Duration::from_secs(20), || dead(pid));
+    assert!(
+        stopped,
+        "the escaped spinner {pid} still runs after {:?}",
+        started.elapsed()
+    );
 }
