@@ -9,7 +9,8 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -230,4 +231,280 @@ fn cgi_timeout_bounds_a_scripts_cpu_time_even_out_of_its_group() {
         "the escaped spinner {pid} still runs after {:?}",
         started.elapsed()
     );
+}
+
+// ---------------------------------------------------------------------------
+// Logs with `user`
+// ---------------------------------------------------------------------------
+
+/// Writes `cgi-stderr QUERY` to its stderr (the error log), answers `ok`.
+const ERR_SH: &str = "#!/bin/sh
+echo \"cgi-stderr $QUERY_STRING\" >&2
+printf 'Content-Type: text/plain\\r\\n\\r\\nok\\n'
+";
+
+fn uid_of(pid: u32) -> u32 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+fn is_root() -> bool {
+    uid_of(std::process::id()) == 0
+}
+
+fn nobody_uid() -> Option<u32> {
+    let out = Command::new("id").args(["-u", "nobody"]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// A folder made directly in a system folder every user can traverse
+/// (`/tmp`, else `/dev/shm`), owned by root, mode 0755 (so `nobody` may read
+/// it but not create anything in it), removed on drop. The test's own
+/// temporary folder will not do: its parents need not be traversable by
+/// `nobody`.
+struct SharedDir(PathBuf);
+
+impl SharedDir {
+    /// `None` when no such system folder is traversable by everyone.
+    fn new(name: &str) -> Option<SharedDir> {
+        use std::os::unix::fs::PermissionsExt;
+        let base = ["/tmp", "/dev/shm"].into_iter().find(|b| {
+            fs::metadata(b).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o001 != 0)
+        })?;
+        let path = Path::new(base).join(format!(
+            "localserver-test-{}-priv-{name}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir(&path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        Some(SharedDir(path))
+    }
+
+    fn join(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+
+    /// Create the folder `rel` (mode 0755, owned by root).
+    fn mkdir(&self, rel: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.0.join(rel);
+        fs::create_dir_all(&p).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    /// Write `rel` with `mode` (its folder must exist).
+    fn write(&self, rel: &str, text: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.0.join(rel);
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+impl Drop for SharedDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether the `user nobody` tests can run here; says why not otherwise.
+fn nobody_setup(test: &str, name: &str) -> Option<(u32, SharedDir)> {
+    if !is_root() {
+        skip(test, "not root: `user` has nothing to drop");
+        return None;
+    }
+    let Some(nobody) = nobody_uid() else {
+        skip(test, "no user named nobody");
+        return None;
+    };
+    let Some(shared) = SharedDir::new(name) else {
+        skip(
+            test,
+            "neither /tmp nor /dev/shm can be traversed by every user",
+        );
+        return None;
+    };
+    Some((nobody, shared))
+}
+
+/// A `user nobody` site (with `top` at the top level) whose CGI lives in
+/// `shared/www` and whose logs go to `shared/logs`, a folder only root may
+/// write in.
+fn logging_site(name: &str, shared: &SharedDir, top: &str) -> Server {
+    shared.mkdir("www/cgi");
+    shared.mkdir("logs");
+    shared.write("www/cgi/err.sh", ERR_SH, 0o755);
+    let config = format!(
+        "user nobody;
+{top}
+error_log {logs}/error.log info;
+server {{
+    listen 127.0.0.1:$P0;
+    root {www};
+    access_log {logs}/access.log;
+    location /cgi/ {{ cgi .sh /bin/sh; }}
+}}
+",
+        logs = shared.join("logs").display(),
+        www = shared.join("www").display(),
+    );
+    Server::start(TempDir::new(name), &config)
+}
+
+/// Run `err.sh?MARK` on a new connection: 200 `ok`.
+#[track_caller]
+fn run_err(srv: &Server, mark: &str) {
+    let r = srv.get(&format!("/cgi/err.sh?{mark}"));
+    assert_status(&r, 200);
+    assert_eq!(r.body_str(), "ok\n");
+}
+
+/// Wait until `path` holds `needle`.
+#[track_caller]
+fn wait_for_text(path: &Path, needle: &str) {
+    let ok = eventually(LIMIT, || read(path).contains(needle));
+    assert!(
+        ok,
+        "{} never got {needle:?}; it holds {:?}",
+        path.display(),
+        read(path)
+    );
+}
+
+/// Wait until `path` holds `n` lines that contain `needle`.
+#[track_caller]
+fn wait_for_count(path: &Path, needle: &str, n: usize) {
+    let count = || read(path).lines().filter(|l| l.contains(needle)).count();
+    let ok = eventually(LIMIT, || count() >= n);
+    assert!(
+        ok,
+        "{} has {} of {n} lines with {needle:?}: {:?}",
+        path.display(),
+        count(),
+        read(path)
+    );
+}
+
+/// Rename the logs as logrotate does (`error.log` → `error.log.1`).
+fn rotate(shared: &SharedDir) {
+    for name in ["error.log", "access.log"] {
+        let from = shared.join(&format!("logs/{name}"));
+        fs::rename(&from, shared.join(&format!("logs/{name}.1"))).unwrap();
+    }
+}
+
+#[test]
+fn workers_with_user_log_to_files_root_created_and_reopen_them() {
+    const TEST: &str = "workers_with_user_log_to_files_root_created_and_reopen_them";
+    let Some((nobody, shared)) = nobody_setup(TEST, "logs-workers") else {
+        return;
+    };
+    let srv = logging_site("priv-logs-workers", &shared, "worker_processes 2;");
+    let (err, acc) = (
+        shared.join("logs/error.log"),
+        shared.join("logs/access.log"),
+    );
+    let (err1, acc1) = (
+        shared.join("logs/error.log.1"),
+        shared.join("logs/access.log.1"),
+    );
+    // Many connections, so that both workers serve some: what a worker's
+    // script writes to stderr, and each request's line, reach the files.
+    for i in 0..8 {
+        run_err(&srv, &format!("before-{i}"));
+    }
+    for i in 0..8 {
+        wait_for_text(&err, &format!("cgi-stderr before-{i}\n"));
+        wait_for_text(&acc, &format!("GET /cgi/err.sh?before-{i} "));
+    }
+    assert!(
+        !srv.stderr().contains("could not"),
+        "stderr: {}",
+        srv.stderr()
+    );
+
+    // logrotate: rename, then SIGUSR1 to the master. It creates the new
+    // files as root and hands them to nobody; then each worker (the
+    // notice goes to the old file) opens them again by name.
+    rotate(&shared);
+    kill(srv.pid(), "USR1");
+    wait_for_count(&err1, "(SIGUSR1) received, reopening logs", 3);
+    for path in [&err, &acc] {
+        let meta = fs::metadata(path).unwrap();
+        assert_eq!(meta.uid(), nobody, "{} is not nobody's", path.display());
+    }
+    for i in 0..8 {
+        run_err(&srv, &format!("after-{i}"));
+    }
+    for i in 0..8 {
+        wait_for_text(&err, &format!("cgi-stderr after-{i}\n"));
+        wait_for_text(&acc, &format!("GET /cgi/err.sh?after-{i} "));
+    }
+    assert!(!read(&err1).contains("after-"), "{:?}", read(&err1));
+    assert!(!read(&acc1).contains("after-"), "{:?}", read(&acc1));
+    assert!(
+        !read(&err).contains("could not") && !read(&err1).contains("could not"),
+        "{:?} {:?}",
+        read(&err1),
+        read(&err)
+    );
+}
+
+#[test]
+fn one_process_with_user_logs_to_files_root_created_and_says_why_a_reopen_fails() {
+    const TEST: &str =
+        "one_process_with_user_logs_to_files_root_created_and_says_why_a_reopen_fails";
+    let Some((nobody, shared)) = nobody_setup(TEST, "logs-single") else {
+        return;
+    };
+    let srv = logging_site("priv-logs-single", &shared, "");
+    assert_eq!(uid_of(srv.pid()), nobody);
+    let (err, acc) = (
+        shared.join("logs/error.log"),
+        shared.join("logs/access.log"),
+    );
+    let (err1, acc1) = (
+        shared.join("logs/error.log.1"),
+        shared.join("logs/access.log.1"),
+    );
+    run_err(&srv, "before");
+    wait_for_text(&err, "cgi-stderr before\n");
+    // The access log is opened after the privileges are dropped: the file
+    // must have been created for nobody before.
+    wait_for_text(&acc, "GET /cgi/err.sh?before ");
+
+    // Renamed away: nobody may not create a file in `logs`. Logging goes
+    // on to the old files, and the error says why and what to do.
+    rotate(&shared);
+    kill(srv.pid(), "USR1");
+    wait_for_text(&err1, "could not reopen error log");
+    let old = read(&err1);
+    assert!(
+        old.contains("Permission denied") && old.contains("create MODE USER GROUP"),
+        "{old:?}"
+    );
+    assert!(
+        srv.stderr().contains("could not reopen error log"),
+        "{}",
+        srv.stderr()
+    );
+    run_err(&srv, "still-old");
+    wait_for_text(&err1, "cgi-stderr still-old\n");
+    wait_for_text(&acc1, "GET /cgi/err.sh?still-old ");
+
+    // What logrotate's `create 0644 nobody nogroup` does: new files for
+    // nobody, then the signal. Now they are opened again.
+    for path in [&err, &acc] {
+        fs::write(path, "").unwrap();
+        std::os::unix::fs::chown(path, Some(nobody), None).unwrap();
+    }
+    kill(srv.pid(), "USR1");
+    wait_for_count(&err1, "(SIGUSR1) received, reopening logs", 2);
+    run_err(&srv, "after");
+    wait_for_text(&err, "cgi-stderr after\n");
+    wait_for_text(&acc, "GET /cgi/err.sh?after ");
+    assert!(!read(&err1).contains("after\n"), "{:?}", read(&err1));
 }
