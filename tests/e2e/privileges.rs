@@ -508,3 +508,31 @@ fn one_process_with_user_logs_to_files_root_created_and_says_why_a_reopen_fails(
     wait_for_text(&acc, "GET /cgi/err.sh?after ");
     assert!(!read(&err1).contains("after\n"), "{:?}", read(&err1));
 }
+
+#[test]
+fn user_root_is_warned_about() {
+    const TEST: &str = "user_root_is_warned_about";
+    if !is_root() {
+        skip(TEST, "not root: `user root` is not looked up");
+        return;
+    }
+    for top in ["", "worker_processes 2;"] {
+        let dir = TempDir::new("priv-user-root");
+        dir.write("www/index.html", "hi\n");
+        let srv = Server::start(
+            dir,
+            &format!(
+                "user root;\n{top}\nerror_log error.log info;\n\
+                 server {{ listen 127.0.0.1:$P0; root www; }}"
+            ),
+        );
+        assert_status(&srv.get("/index.html"), 200);
+        let log = srv.dir.join("error.log");
+        wait_for_text(&log, "[warn]");
+        let text = read(&log);
+        assert!(
+            text.contains("\"user root\" is root") && text.contains("keeps running as root"),
+            "{top}: {text:?}"
+        );
+    }
+}
