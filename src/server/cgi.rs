@@ -2,7 +2,8 @@
 //! of its stdin and stdout pipes (registered in the same epoll instance as
 //! the sockets), a buffer of its output, and where that output stands.
 //!
-//! The script's stderr is the server's error log descriptor. Children are
+//! The script's stderr is the server's error log descriptor; its CPU time
+//! is limited to `cgi_timeout` (see `cpu_seconds`). Children are
 //! reaped through `SIGCHLD` on the signalfd (see `reactor`), which kills the
 //! rest of its process group when it exits; a script still running when its
 //! `CgiProc` is dropped (client left, `cgi_timeout`, or its answer ended
@@ -11,6 +12,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
 
 use crate::handlers::cgi::CgiPlan;
 use crate::sys::{self, Command, Epoll, File, Interest, Pipe};
@@ -75,7 +77,8 @@ pub struct CgiProc {
 
 impl CgiProc {
     /// Start `plan` with the given stdin, stderr to `stderr`, pipes
-    /// registered in `epoll` (when given) under `token`.
+    /// registered in `epoll` (when given) under `token`, to be killed at
+    /// `deadline`; `timeout` (`cgi_timeout`) also bounds its CPU time.
     pub fn spawn(
         plan: &CgiPlan,
         stdin: Stdin<'_>,
@@ -83,6 +86,7 @@ impl CgiProc {
         epoll: Option<&Epoll>,
         token: u64,
         deadline: Millis,
+        timeout: Duration,
     ) -> io::Result<CgiProc> {
         let (out_r, out_w) = sys::pipe()?;
         let (child_in, ours_in, keep_file): (Option<Pipe>, Option<Pipe>, Option<RawFd>) =
@@ -110,6 +114,7 @@ impl CgiProc {
             stdin: stdin_fd,
             stdout: out_w.as_raw_fd(),
             stderr,
+            cpu_seconds: Some(cpu_seconds(timeout)),
         })?;
         drop(child_in);
         drop(out_w);
@@ -184,6 +189,16 @@ impl CgiProc {
     }
 }
 
+/// `RLIMIT_CPU` for a script of `cgi_timeout`: whole seconds rounded up, at
+/// least one. A single-threaded script cannot use more CPU than wall time,
+/// so only one that escaped the timeout's kill (`setsid`) or runs several
+/// threads meets it; the kernel then kills it (`SIGKILL`).
+fn cpu_seconds(timeout: Duration) -> u64 {
+    let whole = timeout.as_secs();
+    let up = whole.saturating_add(u64::from(timeout.subsec_nanos() > 0));
+    up.max(1)
+}
+
 impl Drop for CgiProc {
     fn drop(&mut self) {
         // The client left, the script ran too long, or its answer is
@@ -193,6 +208,27 @@ impl Drop for CgiProc {
         // its group was killed when it was reaped). Reaped via SIGCHLD.
         if sys::child_unreaped(self.pid) {
             sys::kill_group(self.pid, libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_limit_is_the_timeout_in_whole_seconds_rounded_up() {
+        for (timeout, want) in [
+            (Duration::ZERO, 1),
+            (Duration::from_millis(1), 1),
+            (Duration::from_millis(999), 1),
+            (Duration::from_secs(1), 1),
+            (Duration::from_millis(1001), 2),
+            (Duration::from_millis(2500), 3),
+            (Duration::from_secs(30), 30),
+            (Duration::MAX, u64::MAX),
+        ] {
+            assert_eq!(cpu_seconds(timeout), want, "{timeout:?}");
         }
     }
 }

@@ -2,11 +2,16 @@
 //! writes it (local time), to stderr or a file, filtered by level. Writes
 //! are rare (errors, start and stop) and go straight to the descriptor. A
 //! file log is opened again by name on `SIGUSR1` (`reopen`), for logrotate.
+//!
+//! `user NAME`: the log files are opened (created) as root and handed to
+//! NAME (`hand_to_user`, nginx's `ngx_reopen_files` fchown), before the
+//! privileges are dropped and again before every reopen the master drives,
+//! so a process running as NAME can open them again by name.
 
 use std::fmt;
 use std::io::Write;
 
-use crate::config::{Level, LogTarget};
+use crate::config::{Config, Level, LogTarget};
 use crate::http::date::format_error_log_time;
 
 /// Where error messages go and from which level on.
@@ -40,19 +45,51 @@ impl Log {
         }
     }
 
+    /// A second handle on the same log (a `dup` of its descriptor): what a
+    /// worker inherits from its master, which opened the file as root.
+    /// `None` when the descriptor cannot be duplicated.
+    pub fn try_clone(&self) -> Option<Log> {
+        let file = match &self.file {
+            Some(f) => Some(f.try_clone().ok()?),
+            None => None,
+        };
+        Some(Log {
+            level: self.level,
+            target: self.target.clone(),
+            file,
+        })
+    }
+
     /// Open a file log again by its name (`SIGUSR1`: logrotate moved the
     /// old file). If that fails, the old descriptor is kept and the failure
-    /// logged to it.
+    /// logged to it and to stderr: an unprivileged process (`user`, one
+    /// process) cannot create a file in a folder only root may write.
     pub fn reopen(&mut self) {
         let LogTarget::File(p) = &self.target else {
             return;
         };
         match open_file(p) {
             Ok(f) => self.file = Some(f),
-            Err(e) => self.error(format_args!(
-                "could not reopen error log \"{}\" ({e})",
-                p.display()
-            )),
+            Err(e) => {
+                let hint =
+                    if e.kind() == std::io::ErrorKind::PermissionDenied && !crate::sys::is_root() {
+                        "; this process runs as `user` and may not create it: create the \
+                     new file for that user before the signal (logrotate: `create MODE \
+                     USER GROUP`), or run `worker_processes` 2 or more and signal the \
+                     master, which creates it as root"
+                    } else {
+                        ""
+                    };
+                let line = format!(
+                    "could not reopen error log \"{}\" ({e}){hint}; \
+                     logging goes on to the old file",
+                    p.display()
+                );
+                self.error(format_args!("{line}"));
+                if self.file.is_some() {
+                    eprintln!("localserver: [error] {line}");
+                }
+            }
         }
     }
 
@@ -110,6 +147,59 @@ fn name(l: Level) -> &'static str {
         Level::Error => "error",
         Level::Crit => "crit",
     }
+}
+
+/// `user NAME` (started as root): create every log file of `config` (the
+/// error log and the access logs) and make NAME its owner, so that a
+/// process running as NAME can open it again by name on `SIGUSR1`. As
+/// nginx's master does before it signals its workers (`ngx_reopen_files`:
+/// `fchown` to the worker user, owner read and write added). Called before
+/// the privileges are dropped, and by the master before each reopen and
+/// each new generation of workers. Nothing to do without `user`, when not
+/// root, or when NAME is root. Failures are logged; the process that then
+/// cannot open a file reports it too.
+pub fn hand_to_user(config: &Config, log: &Log) {
+    let Some(name) = &config.user else {
+        return;
+    };
+    if !crate::sys::is_root() {
+        return;
+    }
+    // An unknown user is refused where the privileges are dropped.
+    let Ok((uid, _)) = crate::sys::lookup_user(name) else {
+        return;
+    };
+    if uid == 0 {
+        return;
+    }
+    let access = config.servers.iter().map(|s| &s.access_log);
+    for target in std::iter::once(&config.error_log).chain(access) {
+        let LogTarget::File(p) = target else {
+            continue;
+        };
+        if let Err(e) = give(p, uid) {
+            log.error(format_args!(
+                "could not hand log \"{}\" to user \"{name}\" ({e})",
+                p.display()
+            ));
+        }
+    }
+}
+
+/// Create `p` if needed and make `uid` its owner, with owner read and write.
+fn give(p: &std::path::Path, uid: libc::uid_t) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let f = open_file(p)?;
+    let meta = f.metadata()?;
+    if meta.uid() != uid {
+        // The group stays as it is (nginx passes -1 too).
+        std::os::unix::fs::fchown(&f, Some(uid), None)?;
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o600 != 0o600 {
+        f.set_permissions(std::fs::Permissions::from_mode(mode | 0o600))?;
+    }
+    Ok(())
 }
 
 /// Append-only, created `0644` like nginx's logs.

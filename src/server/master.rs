@@ -23,6 +23,12 @@
 //!
 //! `user NAME`: the master stays root (so a reload can bind ports below
 //! 1024); each worker drops to NAME right after the fork, before it serves.
+//! The master opens the error log as root and each worker starts with a
+//! copy of that descriptor. Every log file (error and access) is created
+//! and handed to NAME by the master (`log::hand_to_user`) before workers
+//! are forked and before `SIGUSR1` is passed on, so a worker running as
+//! NAME can open each file again by name even in a folder only root may
+//! write.
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -257,8 +263,15 @@ impl Master {
                         self.reload();
                     }
                 }
+                // Reopen as root first: the files logrotate moved away are
+                // created again here and handed to `user`, and only then
+                // can the workers open them by name.
                 libc::SIGUSR1 => {
-                    self.log = Log::open(&self.config.error_log, self.config.error_log_level);
+                    self.log.notice(format_args!(
+                        "signal {sig} (SIGUSR1) received, reopening logs"
+                    ));
+                    super::log::hand_to_user(&self.config, &self.log);
+                    self.log.reopen();
                     self.signal_all(libc::SIGUSR1);
                 }
                 _ => {}
@@ -344,6 +357,13 @@ impl Master {
         // close as they finish).
         drop(old);
         self.sockets = sockets;
+        // The new workers start with the master's error log: the new one.
+        if config.error_log != self.config.error_log
+            || config.error_log_level != self.config.error_log_level
+        {
+            self.log = Log::open(&config.error_log, config.error_log_level);
+        }
+        super::log::hand_to_user(&config, &self.log);
         self.config = config;
         for w in std::mem::take(&mut self.workers).into_iter().flatten() {
             sys::kill(w.pid, libc::SIGQUIT);
@@ -409,7 +429,12 @@ impl Master {
         if std::os::unix::process::parent_id() != master {
             return 0;
         }
-        let log = Log::open(&self.config.error_log, self.config.error_log_level);
+        // The master's descriptor, opened as root: a worker running as
+        // `user` may not be allowed to open the file itself.
+        let log = self
+            .log
+            .try_clone()
+            .unwrap_or_else(|| Log::open(&self.config.error_log, self.config.error_log_level));
         let config = self.config.clone();
         let mut reactor = match Reactor::new(config, self.source.clone(), log, bound, Mode::Worker)
         {

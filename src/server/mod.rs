@@ -84,6 +84,18 @@ pub fn run(config: Config, source: Source) -> i32 {
             "running as root: set `user NAME;` to serve (and run CGI) as another user"
         ));
     }
+    if sys::is_root()
+        && let Some(name) = &config.user
+        && sys::lookup_user(name).is_ok_and(|(uid, _)| uid == 0)
+    {
+        log.warn(format_args!(
+            "\"user {name}\" is root: the server (and every CGI) keeps running as root"
+        ));
+    }
+    // Before any privilege is dropped: the log files exist and belong to
+    // `user`, so the unprivileged process opens them (the access logs) and
+    // can open them again on SIGUSR1 (a master does this again itself).
+    log::hand_to_user(&config, &log);
     if config.worker_processes > 1 {
         return master::run(config, source, log);
     }

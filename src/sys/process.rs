@@ -1,8 +1,9 @@
 //! Pipes and child processes for CGI. Pipes are created `O_CLOEXEC`; the
 //! server's ends are then made non-blocking, the child's stay blocking.
-//! `spawn` builds every pointer array before `fork`; the child only calls
-//! async-signal-safe functions (`prctl`, `getppid`, `dup2`, `chdir`,
-//! `setpgid`, `sigprocmask`, `signal`, `execve`, `_exit`).
+//! `spawn` builds every pointer array and limit before `fork`; the child
+//! only makes async-signal-safe calls, each a single system call (`prctl`,
+//! `getppid`, `fcntl`, `dup2`, `chdir`, `setpgid`, `sigprocmask`, `signal`,
+//! `setrlimit`, `close_range` or `close`, `execve`, `_exit`).
 
 use std::ffi::CString;
 use std::io;
@@ -97,19 +98,39 @@ pub struct Command<'a> {
     pub stdin: RawFd,
     pub stdout: RawFd,
     pub stderr: RawFd,
+    /// `RLIMIT_CPU` of the child in seconds (soft and hard: the kernel
+    /// sends `SIGKILL` when it is used up); `None` leaves it as inherited.
+    pub cpu_seconds: Option<u64>,
 }
 
-/// `fork` + `execve`. The child gets `stdin`/`stdout`/`stderr` as fds 0-2,
-/// runs in `cwd`, in a process group of its own (so a timeout can kill its
-/// grandchildren too), with every signal unblocked and at its default
-/// disposition, and is killed (`SIGKILL`) when this process dies, however it
-/// dies. Returns the child's pid.
+/// `fork` + `execve`. The child gets `stdin`/`stdout`/`stderr` as fds 0-2
+/// and no other descriptor (CONFIG.md "CGI": not even one the server itself
+/// inherited without `CLOEXEC`), runs in `cwd`, in a process group of its
+/// own (so a timeout can kill its grandchildren too), with every signal
+/// unblocked and at its default disposition, under `cpu_seconds` of CPU
+/// time, and is killed (`SIGKILL`) when this process dies, however it dies.
+/// Returns the child's pid.
 pub fn spawn(cmd: &Command<'_>) -> io::Result<libc::pid_t> {
     let mut argv: Vec<*const libc::c_char> = cmd.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = cmd.envp.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
     let fds = [cmd.stdin, cmd.stdout, cmd.stderr];
+    // Before the fork: the descriptors to close if the kernel has no
+    // close_range (before 5.9), and the CPU limit, never above the hard
+    // limit this process has (raising it would fail without privilege).
+    let open_max = get_rlimit(libc::RLIMIT_NOFILE).map_or(1024, |l| {
+        libc::c_int::try_from(l.rlim_cur).unwrap_or(libc::c_int::MAX)
+    });
+    let cpu = cmd.cpu_seconds.map(|secs| {
+        let secs = libc::rlim_t::try_from(secs).unwrap_or(libc::RLIM_INFINITY);
+        let hard = get_rlimit(libc::RLIMIT_CPU).map_or(libc::RLIM_INFINITY, |l| l.rlim_max);
+        let n = secs.min(hard);
+        libc::rlimit {
+            rlim_cur: n,
+            rlim_max: n,
+        }
+    });
     // SAFETY: getpid cannot fail and takes no arguments.
     let parent = unsafe { libc::getpid() };
     // SAFETY: fork has no preconditions; the child below only makes
@@ -160,6 +181,27 @@ pub fn spawn(cmd: &Command<'_>) -> io::Result<libc::pid_t> {
             if libc::chdir(cmd.cwd.as_ptr()) < 0 {
                 libc::_exit(126);
             }
+            // A script that burns CPU stops even if it escaped the group
+            // kill (setsid) or outlives a server killed with SIGKILL.
+            if let Some(lim) = &cpu
+                && libc::setrlimit(libc::RLIMIT_CPU, lim) < 0
+            {
+                libc::_exit(126);
+            }
+            // Everything above 2 goes, CLOEXEC or not (the moved copies
+            // above included). Without close_range, close each possible
+            // descriptor: reading /proc/self/fd would allocate.
+            let all = libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                libc::c_uint::MAX,
+                0 as libc::c_uint,
+            );
+            if all < 0 {
+                for fd in 3..open_max {
+                    libc::close(fd);
+                }
+            }
             libc::execve(cmd.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
             libc::_exit(127);
         }
@@ -181,6 +223,23 @@ pub fn kill_group(pid: libc::pid_t, sig: libc::c_int) {
     }
     // SAFETY: kill takes no pointers; a vanished group gets ESRCH.
     unsafe { libc::kill(-pid, sig) };
+}
+
+/// The type of `getrlimit`'s first argument: glibc has an enum of its own.
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
+
+/// `getrlimit(resource)`, `None` if it fails.
+fn get_rlimit(resource: Resource) -> Option<libc::rlimit> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a live rlimit.
+    cvt!(unsafe { libc::getrlimit(resource, &mut lim) }).ok()?;
+    Some(lim)
 }
 
 /// Reap one exited child without blocking: `Some((pid, status))`, or `None`
@@ -269,6 +328,7 @@ mod tests {
             stdin: in_r.as_raw_fd(),
             stdout: out_w.as_raw_fd(),
             stderr: 2,
+            cpu_seconds: None,
         })
         .unwrap();
         drop((in_r, out_w));

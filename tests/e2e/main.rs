@@ -24,6 +24,7 @@ mod logs;
 mod orphans;
 mod paths;
 mod php;
+mod privileges;
 mod sessions;
 mod signals;
 mod site;

@@ -229,7 +229,11 @@ fn snapshot(env: &Env<'_>) -> Stats {
 /// Start a CGI process and count it as running.
 pub(super) fn spawn(env: &mut Env<'_>, plan: &CgiPlan, stdin: Stdin<'_>) -> Option<CgiProc> {
     let deadline = env.now + ms(env.config.cgi_timeout);
-    let cgi = CgiProc::spawn(plan, stdin, env.stderr, env.epoll, env.token, deadline).ok()?;
+    let timeout = env.config.cgi_timeout;
+    let cgi = CgiProc::spawn(
+        plan, stdin, env.stderr, env.epoll, env.token, deadline, timeout,
+    )
+    .ok()?;
     env.cgi.running.insert(cgi.pid, env.token);
     Some(cgi)
 }
