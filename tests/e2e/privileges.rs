@@ -153,6 +153,9 @@ grep 'Max cpu time' /proc/self/limits
 const SPIN_SH: &str = "#!/bin/sh
 setsid sh -c 'echo $$ > spin.pid.tmp && mv spin.pid.tmp spin.pid && while :; do :; done' \
     </dev/null >/dev/null 2>&1 &
+# The server kills this script's process group when it ends: wait until the
+# spinner is out of it (its pid file is written after setsid).
+while [ ! -e spin.pid ]; do sleep 0.05; done
 printf 'Content-Type: text/plain\\r\\n\\r\\nspinning\\n'
 ";
 
