@@ -2,8 +2,9 @@
 //! `root` (root + whole path) or `alias` (alias + path without the location
 //! prefix), then opened *relative to* that anchor folder through `sys::Dir`,
 //! whose `openat2(RESOLVE_BENEATH)` refuses `..` and symlinks that lead out
-//! (HTTP.md rules 28-29). Files are opened non-blocking and served only when
-//! `fstat` says they are regular (rule 30): a FIFO never stalls the loop.
+//! (HTTP.md rules 28-29). A path is `stat`ed first and opened only when it
+//! names a regular file (rule 30): a FIFO, socket or device gets 403 without
+//! ever being opened (an open wakes a FIFO's writer, runs a device's driver).
 //!
 //! A path ending in `/` is a folder: its first regular `index` file, else an
 //! `autoindex` listing, else 403. A folder asked for without the slash is
@@ -21,6 +22,7 @@ use super::{Body, Reply, RootCache, encode, error_page, listing, mime};
 use crate::config::{Location, MimeTypes};
 use crate::http::request::MAX_REQUEST_LINE;
 use crate::http::validators::ETag;
+use crate::sys::file::Opened;
 use crate::sys::{Dir, FileKind};
 use std::rc::Rc;
 
@@ -138,29 +140,37 @@ enum Found {
 
 /// Look `rel` up beneath `base` through the open-file cache: a fresh entry
 /// as it is, a stale one revalidated with `stat`, else the file opened and
-/// (when regular) remembered. `Err` is the status of the failure.
+/// remembered. Only a regular file is ever opened: what the `stat` says is
+/// a folder or a FIFO, socket or device is answered from the `stat` alone.
+/// `Err` is the status of the failure.
 fn lookup(roots: &mut RootCache, base: &Path, rel: &str, alias: bool) -> Result<Found, u16> {
     let base_key = base.as_os_str().as_bytes();
     if let Some(hit) = roots.files.fresh(base_key, rel.as_bytes()) {
         return Ok(Found::File(hit));
     }
     let (dir, anchored) = anchor(roots, base, rel.as_bytes(), alias).map_err(|e| status_of(&e))?;
-    // A cached entry from an earlier second: still the same file?
     let now = dir.stat(anchored).map_err(|e| status_of(&e))?;
+    match now.kind {
+        FileKind::Regular => {}
+        FileKind::Directory => return Ok(Found::Folder),
+        FileKind::Other => return Ok(Found::Other),
+    }
+    // A cached entry from an earlier second: still the same file?
     let anchored = anchored.to_vec();
-    if now.kind == FileKind::Regular
-        && let Some(hit) = roots.files.revalidate(base_key, rel.as_bytes(), &now)
-    {
+    if let Some(hit) = roots.files.revalidate(base_key, rel.as_bytes(), &now) {
         return Ok(Found::File(hit));
     }
     let (dir, _) = anchor(roots, base, rel.as_bytes(), alias).map_err(|e| status_of(&e))?;
-    let file = dir.open_file(&anchored).map_err(|e| status_of(&e))?;
-    let meta = file.meta().map_err(|e| status_of(&e))?;
-    Ok(match meta.kind {
-        FileKind::Regular => Found::File(roots.files.insert(base_key, rel.as_bytes(), file, meta)),
-        FileKind::Directory => Found::Folder,
-        FileKind::Other => Found::Other,
-    })
+    Ok(
+        // Replaced since the `stat` by something else: that is the answer.
+        match dir.open_regular(&anchored).map_err(|e| status_of(&e))? {
+            Opened::File(file, meta) => {
+                Found::File(roots.files.insert(base_key, rel.as_bytes(), file, meta))
+            }
+            Opened::Not(meta) if meta.kind == FileKind::Directory => Found::Folder,
+            Opened::Not(_) => Found::Other,
+        },
+    )
 }
 
 /// A folder (`rel` is empty or ends in `/`): its index file, or its listing.
@@ -181,19 +191,18 @@ fn folder<'c>(
         {
             continue;
         }
-        match dir.open_file(&name) {
-            Ok(file) => {
-                let meta = file.meta().map_err(|e| status_of(&e))?;
-                if meta.kind == FileKind::Regular {
-                    let cached = Cached {
-                        file: Rc::new(file),
-                        meta,
-                        bytes: None,
-                    };
-                    return Ok(file_reply(types, loc, index, cached));
-                }
-                // A folder or a FIFO named like the index is not an index.
+        match dir.open_regular(&name) {
+            Ok(Opened::File(file, meta)) => {
+                let cached = Cached {
+                    file: Rc::new(file),
+                    meta,
+                    bytes: None,
+                };
+                return Ok(file_reply(types, loc, index, cached));
             }
+            // A folder or a FIFO named like the index is not an index (and
+            // was not opened).
+            Ok(Opened::Not(_)) => {}
             // Missing (or the folder itself is missing): try the next one.
             Err(e) if status_of(&e) == 404 => {}
             Err(e) => return Err(status_of(&e)),
