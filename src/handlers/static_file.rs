@@ -6,6 +6,9 @@
 //! names a regular file (rule 30): a FIFO, socket or device gets 403 without
 //! ever being opened (an open wakes a FIFO's writer, runs a device's driver).
 //!
+//! The name of an upload in progress (`sys::file::is_temp_name`) answers 404 in
+//! every route, as if it were not there.
+//!
 //! A path ending in `/` is a folder: its first regular `index` file, else an
 //! `autoindex` listing, else 403. A folder asked for without the slash is
 //! redirected (301) to the path with it. Under `gzip_static`, a client that
@@ -22,7 +25,7 @@ use super::{Body, Reply, RootCache, encode, error_page, listing, mime};
 use crate::config::{Location, MimeTypes};
 use crate::http::request::MAX_REQUEST_LINE;
 use crate::http::validators::ETag;
-use crate::sys::file::Opened;
+use crate::sys::file::{Opened, is_temp_name};
 use crate::sys::{Dir, FileKind};
 use std::rc::Rc;
 
@@ -105,6 +108,9 @@ pub(super) fn serve<'c>(
     purpose: Purpose,
 ) -> Result<Reply<'c>, u16> {
     let (base, rel, alias) = map(loc, path).ok_or(404u16)?;
+    if hidden(rel) {
+        return Err(404);
+    }
     if path.ends_with('/') {
         let (dir, anchored) =
             anchor(roots, base, rel.as_bytes(), false).map_err(|e| status_of(&e))?;
@@ -136,6 +142,15 @@ enum Found {
     Folder,
     /// A FIFO, device or socket (HTTP.md rule 30).
     Other,
+}
+
+/// Whether the last component of `rel` is the name of an upload in
+/// progress: such a file is not there for clients (CONFIG.md "Serving what
+/// users uploaded"), whatever route reaches it.
+pub(super) fn hidden(rel: &str) -> bool {
+    let rel = rel.strip_suffix('/').unwrap_or(rel);
+    let last = rel.rsplit('/').next().unwrap_or(rel);
+    is_temp_name(last.as_bytes())
 }
 
 /// Look `rel` up beneath `base` through the open-file cache: a fresh entry
@@ -270,6 +285,23 @@ fn slash_redirect<'c>(loc: &'c Location, path: &str, query: Option<&[u8]>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_names_are_hidden_anywhere_in_a_path() {
+        let part = ".upload-0123456789abcdef.part";
+        for (rel, want) in [
+            (part.to_string(), true),
+            (format!("a/b/{part}"), true),
+            (format!("{part}/"), true),
+            (format!("{part}.txt"), false),
+            (format!("{part}/x"), false),
+            (".upload-.part".to_string(), false),
+            ("upload-0123456789abcdef.part".to_string(), false),
+            (String::new(), false),
+        ] {
+            assert_eq!(hidden(&rel), want, "{rel:?}");
+        }
+    }
 
     #[test]
     fn errno_to_status() {

@@ -61,6 +61,25 @@ pub enum Opened {
     Not(Meta),
 }
 
+/// How the name of an upload in progress starts ([`Dir::create_temp`]).
+const TEMP_PREFIX: &[u8] = b".upload-";
+/// How it ends.
+const TEMP_SUFFIX: &[u8] = b".part";
+/// Hex digits between the two.
+const TEMP_HEX: usize = 16;
+
+/// Whether `name` (one path component) is the name [`Dir::create_temp`]
+/// gives an upload in progress: `.upload-` + 16 lowercase hex digits +
+/// `.part`, exactly.
+pub fn is_temp_name(name: &[u8]) -> bool {
+    name.len() == TEMP_PREFIX.len() + TEMP_HEX + TEMP_SUFFIX.len()
+        && name.starts_with(TEMP_PREFIX)
+        && name.ends_with(TEMP_SUFFIX)
+        && name
+            .get(TEMP_PREFIX.len()..TEMP_PREFIX.len() + TEMP_HEX)
+            .is_some_and(|hex| hex.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
 /// One entry of a directory listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirEntry {
@@ -289,7 +308,9 @@ impl Dir {
         for _ in 0..8 {
             let mut r = [0u8; 8];
             super::process::random_bytes(&mut r)?;
+            // The shape `is_temp_name` recognises.
             let name = format!(".upload-{:016x}.part", u64::from_ne_bytes(r));
+            debug_assert!(is_temp_name(name.as_bytes()));
             let c = cstring(name.as_bytes())?;
             // SAFETY: `c` is NUL-terminated; the mode argument is passed with O_CREAT.
             let fd = unsafe {
@@ -641,6 +662,30 @@ mod tests {
             vec![b"a.txt".to_vec(), b"in".to_vec(), b"sub".to_vec()]
         );
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn temp_names() {
+        let cases: &[(&[u8], bool)] = &[
+            (b".upload-0123456789abcdef.part", true),
+            (b".upload-ffffffffffffffff.part", true),
+            (b".upload-0123456789ABCDEF.part", false),
+            (b".upload-0123456789abcde.part", false),
+            (b".upload-0123456789abcdef0.part", false),
+            (b".upload-0123456789abcdeg.part", false),
+            (b".upload-0123456789abcdef.part.txt", false),
+            (b"upload-0123456789abcdef.part", false),
+            (b".upload-0123456789abcdef.parts", false),
+            (b"", false),
+        ];
+        for (name, want) in cases {
+            assert_eq!(
+                is_temp_name(name),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(name)
+            );
+        }
     }
 
     #[test]
