@@ -83,6 +83,10 @@ pub fn run(config: Config, source: Source) -> i32 {
             "running as root: set `user NAME;` to serve (and run CGI) as another user"
         ));
     }
+    // Once, before any worker serves (CONFIG.md "Serving what users uploaded").
+    for e in crate::handlers::upload::remove_leftovers(&config) {
+        log.warn(format_args!("{e}"));
+    }
     if config.worker_processes > 1 {
         return master::run(config, source, log);
     }
