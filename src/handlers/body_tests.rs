@@ -632,6 +632,37 @@ fn an_upload_in_progress_is_not_there_for_clients() {
 }
 
 #[test]
+fn files_of_an_upload_folder_are_sandboxed() {
+    let s = Site::new("sandboxed");
+    s.file("store/x.html", "<script>1</script>");
+    s.file("store/sub/a.txt", "a");
+    s.file("www/x.html", "<p>site</p>");
+    let cfg = s.config(
+        "server {\n listen 127.0.0.1:8080;\n root @/www;\n\
+         location /up/ { upload_store @/store; autoindex on; add_header X-Mine yes; }\n}\n",
+    );
+    let sandbox = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        extra
+            .iter()
+            .chain(&[
+                ("X-Content-Type-Options", "nosniff"),
+                ("Content-Security-Policy", "sandbox"),
+            ])
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    };
+    for target in ["/up/x.html", "/up/", "/up/sub/"] {
+        let r = reply(&cfg, "GET", target, "");
+        assert_eq!(r.status, 200, "{target}");
+        assert_eq!(r.headers, sandbox(&[("X-Mine", "yes")]), "{target}");
+    }
+    let r = reply(&cfg, "GET", "/up/x.html", "Range: bytes=0-1");
+    assert_eq!((r.status, r.headers), (206, sandbox(&[("X-Mine", "yes")])));
+    let r = reply(&cfg, "GET", "/x.html", "");
+    assert_eq!((r.status, r.headers), (200, vec![]));
+}
+
+#[test]
 fn leftovers_of_a_crash_are_removed_and_nothing_else() {
     let s = Site::new("leftovers");
     let leftover = ".upload-00000000deadbeef.part";

@@ -6,7 +6,10 @@
 //! names a regular file (rule 30): a FIFO, socket or device gets 403 without
 //! ever being opened (an open wakes a FIFO's writer, runs a device's driver).
 //!
-//! The name of an upload in progress (`sys::file::is_temp_name`) answers 404 in
+//! Everything served from an `upload_store` carries `nosniff` and
+//! `Content-Security-Policy: sandbox` (CONFIG.md "Serving what users
+//! uploaded"): an uploaded page can be viewed, never run as the site. The
+//! name of an upload in progress (`sys::file::is_temp_name`) answers 404 in
 //! every route, as if it were not there.
 //!
 //! A path ending in `/` is a folder: its first regular `index` file, else an
@@ -22,12 +25,14 @@ use std::path::Path;
 
 use super::file_cache::Cached;
 use super::{Body, Reply, RootCache, encode, error_page, listing, mime};
+use crate::config::AddHeader;
 use crate::config::{Location, MimeTypes};
 use crate::http::request::MAX_REQUEST_LINE;
 use crate::http::validators::ETag;
 use crate::sys::file::{Opened, is_temp_name};
 use crate::sys::{Dir, FileKind};
 use std::rc::Rc;
+use std::sync::{Mutex, PoisonError};
 
 /// Room for a folder path plus one index file name.
 const INDEX_PATH: usize = MAX_REQUEST_LINE + 512;
@@ -233,9 +238,60 @@ fn folder<'c>(
     let entries = dir.list(rel).map_err(|e| status_of(&e))?;
     let mut r = Reply::status(200);
     r.content_type = Some(Cow::Borrowed(error_page::HTML));
-    r.headers = &loc.add_headers;
+    r.headers = route_headers(loc);
     r.body = Body::Bytes(listing::render(path, entries));
     Ok(r)
+}
+
+/// The headers every answer of `loc` that serves its files carries: its
+/// `add_header`s, and in an `upload_store` the two that keep an uploaded
+/// page or script from running with the site's origin (CONFIG.md "Serving
+/// what users uploaded"): `nosniff`, so a browser never reads a `text/plain`
+/// upload as HTML or script, and the CSP `sandbox`, so an HTML upload runs
+/// in an opaque origin, without the site's cookies or storage.
+fn route_headers(loc: &Location) -> &[AddHeader] {
+    if loc.upload_store.is_some() {
+        sandboxed(&loc.add_headers)
+    } else {
+        &loc.add_headers
+    }
+}
+
+/// The two headers of an upload folder's files.
+const SANDBOX: [(&str, &str); 2] = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", "sandbox"),
+];
+
+/// Every list `sandboxed` has made: one per distinct `add_header` list of
+/// an upload route, ever (reloads that keep the list reuse it).
+static SANDBOXED: Mutex<Vec<&'static [AddHeader]>> = Mutex::new(Vec::new());
+
+/// `headers` followed by the [`SANDBOX`] headers, as one list that lives as
+/// long as the process. `Reply::headers` borrows from the configuration,
+/// which holds no such list; rather than a field and a head line of their
+/// own in the server's head writer, the few distinct lists (one per
+/// `add_header` set of an upload route) are made once and kept, so a
+/// request costs a short search and no allocation.
+fn sandboxed(headers: &[AddHeader]) -> &'static [AddHeader] {
+    // One thread, so never contended; a panic elsewhere cannot leave the
+    // list half-changed (a push either happened or not).
+    let mut made = SANDBOXED.lock().unwrap_or_else(PoisonError::into_inner);
+    let own = |list: &&'static [AddHeader]| {
+        list.len() == headers.len() + SANDBOX.len() && list.get(..headers.len()) == Some(headers)
+    };
+    if let Some(list) = made.iter().copied().find(own) {
+        return list;
+    }
+    let mut list = headers.to_vec();
+    list.extend(SANDBOX.iter().map(|(name, value)| AddHeader {
+        name: (*name).to_string(),
+        value: (*value).to_string(),
+        always: true,
+    }));
+    let list: &'static [AddHeader] = Box::leak(list.into_boxed_slice());
+    made.push(list);
+    list
 }
 
 /// 200 with the whole regular `file`; its type from the extension of
@@ -251,7 +307,7 @@ fn file_reply<'c>(types: &'c MimeTypes, loc: &'c Location, name: &str, f: Cached
     r.accept_ranges = true;
     // nginx's gzip_static says `Vary` whichever file it sends.
     r.vary_encoding = loc.gzip_static;
-    r.headers = &loc.add_headers;
+    r.headers = route_headers(loc);
     r.body = match f.bytes {
         Some(bytes) => Body::Shared {
             start: 0,
@@ -301,6 +357,32 @@ mod tests {
         ] {
             assert_eq!(hidden(&rel), want, "{rel:?}");
         }
+    }
+
+    #[test]
+    fn sandboxed_lists_are_made_once_per_header_set() {
+        let mine = vec![AddHeader {
+            name: "X-Mine".into(),
+            value: "1".into(),
+            always: false,
+        }];
+        let a = sandboxed(&mine);
+        let names: Vec<&str> = a.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "X-Mine",
+                "X-Content-Type-Options",
+                "Content-Security-Policy"
+            ]
+        );
+        assert_eq!(a.first(), mine.first());
+        // The same set (another copy of it, as after a reload): the same list.
+        assert!(std::ptr::eq(a, sandboxed(&mine.clone())));
+        let none = sandboxed(&[]);
+        assert_eq!(none.len(), 2);
+        assert!(std::ptr::eq(none, sandboxed(&[])));
+        assert!(!std::ptr::eq(none, a));
     }
 
     #[test]
