@@ -603,3 +603,85 @@ fn multipart_failures_store_nothing() {
     assert_eq!(finish(&cfg, sink).status, 201);
     assert_eq!(std::fs::read(s.path("store/raw.bin")).unwrap(), body);
 }
+
+#[test]
+fn an_upload_in_progress_is_not_there_for_clients() {
+    let s = Site::new("hidden-part");
+    s.mkdir("store");
+    let cfg = s.config(UPLOADS);
+    let mut sink = upload(&cfg, "PUT", "/up/new.txt", "Content-Length: 6");
+    sink.write(b"hel").unwrap();
+    let part = names(&s, "store");
+    assert_eq!(part.len(), 1);
+    let url = format!("/up/{}", part[0]);
+    for method in ["GET", "HEAD", "DELETE"] {
+        assert_eq!(reply(&cfg, method, &url, "").status, 404, "{method}");
+    }
+    // The same file reached through another route's root: hidden too.
+    s.mkdir("www/rw");
+    let elsewhere = s.path("www/rw").join(&part[0]);
+    std::fs::rename(s.path("store").join(&part[0]), &elsewhere).unwrap();
+    let other = format!("/rw/{}", part[0]);
+    assert_eq!(reply(&cfg, "GET", &other, "").status, 404);
+    assert_eq!(reply(&cfg, "DELETE", &other, "").status, 404);
+    assert!(elsewhere.exists());
+    std::fs::rename(&elsewhere, s.path("store").join(&part[0])).unwrap();
+    sink.write(b"lo!").unwrap();
+    assert_eq!(finish(&cfg, sink).status, 201);
+    assert_eq!(std::fs::read(s.path("store/new.txt")).unwrap(), b"hello!");
+}
+
+#[test]
+fn files_of_an_upload_folder_are_sandboxed() {
+    let s = Site::new("sandboxed");
+    s.file("store/x.html", "<script>1</script>");
+    s.file("store/sub/a.txt", "a");
+    s.file("www/x.html", "<p>site</p>");
+    let cfg = s.config(
+        "server {\n listen 127.0.0.1:8080;\n root @/www;\n\
+         location /up/ { upload_store @/store; autoindex on; add_header X-Mine yes; }\n}\n",
+    );
+    let sandbox = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        extra
+            .iter()
+            .chain(&[
+                ("X-Content-Type-Options", "nosniff"),
+                ("Content-Security-Policy", "sandbox"),
+            ])
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    };
+    for target in ["/up/x.html", "/up/", "/up/sub/"] {
+        let r = reply(&cfg, "GET", target, "");
+        assert_eq!(r.status, 200, "{target}");
+        assert_eq!(r.headers, sandbox(&[("X-Mine", "yes")]), "{target}");
+    }
+    let r = reply(&cfg, "GET", "/up/x.html", "Range: bytes=0-1");
+    assert_eq!((r.status, r.headers), (206, sandbox(&[("X-Mine", "yes")])));
+    let r = reply(&cfg, "GET", "/x.html", "");
+    assert_eq!((r.status, r.headers), (200, vec![]));
+}
+
+#[test]
+fn leftovers_of_a_crash_are_removed_and_nothing_else() {
+    let s = Site::new("leftovers");
+    let leftover = ".upload-00000000deadbeef.part";
+    s.file(&format!("store/{leftover}"), "half");
+    s.file(&format!("other/{leftover}"), "half");
+    s.file(".upload-00000000deadbeef.part", "not a store");
+    s.file("store/.upload-x.part", "mine");
+    s.file("store/a.txt", "mine");
+    s.mkdir("store/.upload-0000000000000000.part");
+    let cfg = s.config(
+        "server {\n listen 127.0.0.1:8080;\n root @/www;\n\
+         location /a/ { upload_store @/store; }\n location /b/ { upload_store @/store; }\n\
+         location /c/ { upload_store @/other; }\n location /d/ { upload_store @/missing; }\n}\n",
+    );
+    assert_eq!(upload::remove_leftovers(&cfg), Vec::<String>::new());
+    assert_eq!(
+        names(&s, "store"),
+        vec![".upload-0000000000000000.part", ".upload-x.part", "a.txt"]
+    );
+    assert!(names(&s, "other").is_empty());
+    assert!(s.path(leftover).exists());
+}

@@ -46,6 +46,8 @@ const TAIL: &str = "</tbody>\n</table>\n</body>\n</html>\n";
 
 /// The listing page of the folder at `path` (decoded, ending in `/`).
 pub(super) fn render(path: &str, mut entries: Vec<DirEntry>) -> Vec<u8> {
+    // Dot names hidden, as nginx does: this also keeps the temporary file
+    // of an upload in progress (`.upload-*.part`) out of every listing.
     entries.retain(|e| !e.name.starts_with(b"."));
     // Folders first, then by name (byte order).
     entries.sort_by(|a, b| {

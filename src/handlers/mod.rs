@@ -211,7 +211,19 @@ pub struct Reply<'c> {
     pub body: Body,
     /// The connection must close after this reply (the status demands it).
     pub close: bool,
+    /// A file (or listing) of an `upload_store`: the answer carries
+    /// [`SANDBOX_HEADERS`].
+    pub sandbox: bool,
 }
+
+/// What every answer serving a file from an `upload_store` carries (CONFIG.md
+/// "Serving what users uploaded"): `nosniff`, so a browser never reads a
+/// `text/plain` upload as HTML or script, and the CSP `sandbox`, so an HTML
+/// upload runs in an opaque origin, without the site's cookies or storage.
+pub const SANDBOX_HEADERS: [(&str, &str); 2] = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", "sandbox"),
+];
 
 impl<'c> Reply<'c> {
     /// A reply with just a status and no body.
@@ -231,6 +243,7 @@ impl<'c> Reply<'c> {
             expires: None,
             body: Body::Empty,
             close: false,
+            sandbox: false,
         }
     }
 }

@@ -2,8 +2,15 @@
 //! `root` (root + whole path) or `alias` (alias + path without the location
 //! prefix), then opened *relative to* that anchor folder through `sys::Dir`,
 //! whose `openat2(RESOLVE_BENEATH)` refuses `..` and symlinks that lead out
-//! (HTTP.md rules 28-29). Files are opened non-blocking and served only when
-//! `fstat` says they are regular (rule 30): a FIFO never stalls the loop.
+//! (HTTP.md rules 28-29). A path is `stat`ed first and opened only when it
+//! names a regular file (rule 30): a FIFO, socket or device gets 403 without
+//! ever being opened (an open wakes a FIFO's writer, runs a device's driver).
+//!
+//! Everything served from an `upload_store` carries `nosniff` and
+//! `Content-Security-Policy: sandbox` (CONFIG.md "Serving what users
+//! uploaded"): an uploaded page can be viewed, never run as the site. The
+//! name of an upload in progress (`sys::file::is_temp_name`) answers 404 in
+//! every route, as if it were not there.
 //!
 //! A path ending in `/` is a folder: its first regular `index` file, else an
 //! `autoindex` listing, else 403. A folder asked for without the slash is
@@ -21,6 +28,7 @@ use super::{Body, Reply, RootCache, encode, error_page, listing, mime};
 use crate::config::{Location, MimeTypes};
 use crate::http::request::MAX_REQUEST_LINE;
 use crate::http::validators::ETag;
+use crate::sys::file::{Opened, is_temp_name};
 use crate::sys::{Dir, FileKind};
 use std::rc::Rc;
 
@@ -103,6 +111,9 @@ pub(super) fn serve<'c>(
     purpose: Purpose,
 ) -> Result<Reply<'c>, u16> {
     let (base, rel, alias) = map(loc, path).ok_or(404u16)?;
+    if hidden(rel) {
+        return Err(404);
+    }
     if path.ends_with('/') {
         let (dir, anchored) =
             anchor(roots, base, rel.as_bytes(), false).map_err(|e| status_of(&e))?;
@@ -136,31 +147,48 @@ enum Found {
     Other,
 }
 
+/// Whether the last component of `rel` is the name of an upload in
+/// progress: such a file is not there for clients (CONFIG.md "Serving what
+/// users uploaded"), whatever route reaches it.
+pub(super) fn hidden(rel: &str) -> bool {
+    let rel = rel.strip_suffix('/').unwrap_or(rel);
+    let last = rel.rsplit('/').next().unwrap_or(rel);
+    is_temp_name(last.as_bytes())
+}
+
 /// Look `rel` up beneath `base` through the open-file cache: a fresh entry
 /// as it is, a stale one revalidated with `stat`, else the file opened and
-/// (when regular) remembered. `Err` is the status of the failure.
+/// remembered. Only a regular file is ever opened: what the `stat` says is
+/// a folder or a FIFO, socket or device is answered from the `stat` alone.
+/// `Err` is the status of the failure.
 fn lookup(roots: &mut RootCache, base: &Path, rel: &str, alias: bool) -> Result<Found, u16> {
     let base_key = base.as_os_str().as_bytes();
     if let Some(hit) = roots.files.fresh(base_key, rel.as_bytes()) {
         return Ok(Found::File(hit));
     }
     let (dir, anchored) = anchor(roots, base, rel.as_bytes(), alias).map_err(|e| status_of(&e))?;
-    // A cached entry from an earlier second: still the same file?
     let now = dir.stat(anchored).map_err(|e| status_of(&e))?;
+    match now.kind {
+        FileKind::Regular => {}
+        FileKind::Directory => return Ok(Found::Folder),
+        FileKind::Other => return Ok(Found::Other),
+    }
+    // A cached entry from an earlier second: still the same file?
     let anchored = anchored.to_vec();
-    if now.kind == FileKind::Regular
-        && let Some(hit) = roots.files.revalidate(base_key, rel.as_bytes(), &now)
-    {
+    if let Some(hit) = roots.files.revalidate(base_key, rel.as_bytes(), &now) {
         return Ok(Found::File(hit));
     }
     let (dir, _) = anchor(roots, base, rel.as_bytes(), alias).map_err(|e| status_of(&e))?;
-    let file = dir.open_file(&anchored).map_err(|e| status_of(&e))?;
-    let meta = file.meta().map_err(|e| status_of(&e))?;
-    Ok(match meta.kind {
-        FileKind::Regular => Found::File(roots.files.insert(base_key, rel.as_bytes(), file, meta)),
-        FileKind::Directory => Found::Folder,
-        FileKind::Other => Found::Other,
-    })
+    Ok(
+        // Replaced since the `stat` by something else: that is the answer.
+        match dir.open_regular(&anchored).map_err(|e| status_of(&e))? {
+            Opened::File(file, meta) => {
+                Found::File(roots.files.insert(base_key, rel.as_bytes(), file, meta))
+            }
+            Opened::Not(meta) if meta.kind == FileKind::Directory => Found::Folder,
+            Opened::Not(_) => Found::Other,
+        },
+    )
 }
 
 /// A folder (`rel` is empty or ends in `/`): its index file, or its listing.
@@ -181,19 +209,18 @@ fn folder<'c>(
         {
             continue;
         }
-        match dir.open_file(&name) {
-            Ok(file) => {
-                let meta = file.meta().map_err(|e| status_of(&e))?;
-                if meta.kind == FileKind::Regular {
-                    let cached = Cached {
-                        file: Rc::new(file),
-                        meta,
-                        bytes: None,
-                    };
-                    return Ok(file_reply(types, loc, index, cached));
-                }
-                // A folder or a FIFO named like the index is not an index.
+        match dir.open_regular(&name) {
+            Ok(Opened::File(file, meta)) => {
+                let cached = Cached {
+                    file: Rc::new(file),
+                    meta,
+                    bytes: None,
+                };
+                return Ok(file_reply(types, loc, index, cached));
             }
+            // A folder or a FIFO named like the index is not an index (and
+            // was not opened).
+            Ok(Opened::Not(_)) => {}
             // Missing (or the folder itself is missing): try the next one.
             Err(e) if status_of(&e) == 404 => {}
             Err(e) => return Err(status_of(&e)),
@@ -210,6 +237,7 @@ fn folder<'c>(
     let mut r = Reply::status(200);
     r.content_type = Some(Cow::Borrowed(error_page::HTML));
     r.headers = &loc.add_headers;
+    r.sandbox = loc.upload_store.is_some();
     r.body = Body::Bytes(listing::render(path, entries));
     Ok(r)
 }
@@ -228,6 +256,7 @@ fn file_reply<'c>(types: &'c MimeTypes, loc: &'c Location, name: &str, f: Cached
     // nginx's gzip_static says `Vary` whichever file it sends.
     r.vary_encoding = loc.gzip_static;
     r.headers = &loc.add_headers;
+    r.sandbox = loc.upload_store.is_some();
     r.body = match f.bytes {
         Some(bytes) => Body::Shared {
             start: 0,
@@ -261,6 +290,23 @@ fn slash_redirect<'c>(loc: &'c Location, path: &str, query: Option<&[u8]>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_names_are_hidden_anywhere_in_a_path() {
+        let part = ".upload-0123456789abcdef.part";
+        for (rel, want) in [
+            (part.to_string(), true),
+            (format!("a/b/{part}"), true),
+            (format!("{part}/"), true),
+            (format!("{part}.txt"), false),
+            (format!("{part}/x"), false),
+            (".upload-.part".to_string(), false),
+            ("upload-0123456789abcdef.part".to_string(), false),
+            (String::new(), false),
+        ] {
+            assert_eq!(hidden(&rel), want, "{rel:?}");
+        }
+    }
 
     #[test]
     fn errno_to_status() {

@@ -103,10 +103,17 @@ pub(super) fn owned(r: Reply<'_>) -> Got {
         last_modified: r.last_modified,
         location: r.location.map(Cow::into_owned),
         allow: r.allow.map(|s| s.iter().map(Method::as_str).collect()),
+        // As the head writer puts them: the route's, then the sandbox's.
         headers: r
             .headers
             .iter()
             .map(|h| (h.name.clone(), h.value.clone()))
+            .chain(
+                super::SANDBOX_HEADERS
+                    .iter()
+                    .filter(|_| r.sandbox)
+                    .map(|(n, v)| (n.to_string(), v.to_string())),
+            )
             .collect(),
         etag: r.etag.map(|e| e.text().to_string()),
         content_range: r.content_range.map(|c| c.text().to_string()),

@@ -7,7 +7,10 @@
 //! a half-received file never appears under its name. Every temporary file
 //! not yet renamed is unlinked when the sink is dropped, so a client that
 //! goes away, a body over the limit or a failed `finish` leaves nothing
-//! behind.
+//! behind. The temporary name is not there for clients: GET/HEAD and
+//! DELETE of it answer 404 (CONFIG.md "Serving what users uploaded"), so no
+//! one can read or remove an upload in progress. What a crash left behind
+//! is removed at start ([`remove_leftovers`]).
 //!
 //! Names: a raw `POST`/`PUT PREFIX/NAME` stores exactly NAME, which must be
 //! a single, plain file name ([`sanitize`] must leave it unchanged, else
@@ -505,8 +508,13 @@ pub(super) fn delete<'c>(ctx: &mut Ctx<'c>, route: &Route<'c, '_>) -> Reply<'c> 
 }
 
 /// Unlink the file at the normalised `path` of `loc`, beneath its anchor.
+/// The file of an upload in progress is not there (404). Nothing is
+/// opened: a FIFO or a device is unlinked like any file, never opened.
 fn remove(roots: &mut RootCache, loc: &Location, path: &str) -> Result<(), u16> {
     let (base, rel, alias) = static_file::map(loc, path).ok_or(404u16)?;
+    if static_file::hidden(rel) {
+        return Err(404);
+    }
     let want_folder = path.ends_with('/');
     let (dir, rel) = static_file::anchor(roots, base, rel.as_bytes(), alias && !want_folder)
         .map_err(|e| status_of(&e))?;
@@ -522,6 +530,51 @@ fn remove(roots: &mut RootCache, loc: &Location, path: &str) -> Result<(), u16> 
         Some(libc::EISDIR) => 403,
         _ => status_of(&e),
     })
+}
+
+/// Remove the temporary files of uploads that were in progress when the
+/// server last stopped without finishing them (a crash, `SIGKILL`): every
+/// regular file named like one ([`crate::sys::file::is_temp_name`]) at the
+/// top of every `upload_store` of `config`, where uploads write them, and
+/// nothing else. Call it once at start, before any worker serves: at a
+/// reload, another worker's upload may be in progress. Returns one message
+/// per store or file that could not be cleaned, for the error log.
+pub fn remove_leftovers(config: &crate::config::Config) -> Vec<String> {
+    let mut stores: Vec<&std::path::Path> = config
+        .servers
+        .iter()
+        .flat_map(|s| s.locations.iter())
+        .filter_map(|l| l.upload_store.as_deref())
+        .collect();
+    stores.sort_unstable();
+    stores.dedup();
+    let mut errors = Vec::new();
+    for store in stores {
+        let listed = Dir::open(store).and_then(|dir| dir.list(b"").map(|e| (dir, e)));
+        let (dir, entries) = match listed {
+            Ok(found) => found,
+            // A store that does not exist (yet) holds nothing to remove.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => {
+                errors.push(format!("upload_store \"{}\": {e}", store.display()));
+                continue;
+            }
+        };
+        for entry in entries {
+            if entry.meta.kind != FileKind::Regular || !crate::sys::file::is_temp_name(&entry.name)
+            {
+                continue;
+            }
+            if let Err(e) = dir.unlink(&entry.name) {
+                errors.push(format!(
+                    "cannot remove \"{}/{}\" ({e})",
+                    store.display(),
+                    String::from_utf8_lossy(&entry.name)
+                ));
+            }
+        }
+    }
+    errors
 }
 
 #[cfg(test)]

@@ -96,6 +96,10 @@ pub fn run(config: Config, source: Source) -> i32 {
     // `user`, so the unprivileged process opens them (the access logs) and
     // can open them again on SIGUSR1 (a master does this again itself).
     log::hand_to_user(&config, &log);
+    // Once, before any worker serves (CONFIG.md "Serving what users uploaded").
+    for e in crate::handlers::upload::remove_leftovers(&config) {
+        log.warn(format_args!("{e}"));
+    }
     if config.worker_processes > 1 {
         return master::run(config, source, log);
     }

@@ -4,6 +4,11 @@
 //! are opened `O_NONBLOCK` so a FIFO never stalls the loop (rule 30).
 //! Where `openat2` is missing (old kernels, seccomp), the fallback walks the
 //! path one component at a time with `O_NOFOLLOW`: no symlink is followed.
+//!
+//! A file to be served is found with `O_PATH` and `fstat`ed before anything
+//! opens it for reading ([`Dir::open_regular`]): `open(2)` of a FIFO wakes a
+//! writer blocked on it, of a device runs its driver, and neither may happen
+//! because a client asked for a URL (HTTP.md rule 30).
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -44,6 +49,35 @@ pub struct Meta {
     pub mtime: i64,
     /// Inode, for ETags.
     pub ino: u64,
+}
+
+/// What [`Dir::open_regular`] found.
+#[derive(Debug)]
+pub enum Opened {
+    /// A regular file, open for reading, and its metadata.
+    File(File, Meta),
+    /// Anything else (folder, FIFO, socket, device), never opened for
+    /// reading: only its metadata.
+    Not(Meta),
+}
+
+/// How the name of an upload in progress starts ([`Dir::create_temp`]).
+const TEMP_PREFIX: &[u8] = b".upload-";
+/// How it ends.
+const TEMP_SUFFIX: &[u8] = b".part";
+/// Hex digits between the two.
+const TEMP_HEX: usize = 16;
+
+/// Whether `name` (one path component) is the name [`Dir::create_temp`]
+/// gives an upload in progress: `.upload-` + 16 lowercase hex digits +
+/// `.part`, exactly.
+pub fn is_temp_name(name: &[u8]) -> bool {
+    name.len() == TEMP_PREFIX.len() + TEMP_HEX + TEMP_SUFFIX.len()
+        && name.starts_with(TEMP_PREFIX)
+        && name.ends_with(TEMP_SUFFIX)
+        && name
+            .get(TEMP_PREFIX.len()..TEMP_PREFIX.len() + TEMP_HEX)
+            .is_some_and(|hex| hex.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
 /// One entry of a directory listing.
@@ -145,6 +179,26 @@ fn open_beneath(dir: RawFd, rel: &[u8], flags: libc::c_int) -> io::Result<OwnedF
     }
 }
 
+/// How files to be served are opened: read-only, and non-blocking so that
+/// nothing ever stalls the loop (HTTP.md rule 30).
+const READ: libc::c_int = libc::O_RDONLY | libc::O_NONBLOCK;
+
+/// Open the file an `O_PATH` descriptor names for reading, through its
+/// `/proc/self/fd` link: the same inode, whatever its name names now.
+/// Fails where `/proc` is not mounted.
+fn reopen(path: &OwnedFd) -> io::Result<OwnedFd> {
+    use std::fmt::Write as _;
+    let mut name = arrayvec::ArrayString::<32>::new();
+    write!(name, "/proc/self/fd/{}\0", path.as_raw_fd())
+        .map_err(|_| io::Error::from_raw_os_error(libc::ENAMETOOLONG))?;
+    let c = CStr::from_bytes_with_nul(name.as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` is NUL-terminated; open returns a new descriptor or -1.
+    let fd = cvt!(unsafe { libc::open(c.as_ptr(), READ | libc::O_CLOEXEC | libc::O_NOCTTY) })?;
+    // SAFETY: a fresh descriptor that only we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 fn openat(dir: RawFd, name: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: `name` is NUL-terminated; openat returns a new descriptor or -1.
     let fd = cvt!(unsafe {
@@ -205,11 +259,38 @@ impl Dir {
     }
 
     /// Open `rel` (relative, `/`-separated, already normalised) beneath this
-    /// folder for reading, non-blocking. Escaping the folder by `..` or a
-    /// symlink fails with `EXDEV` (or `ELOOP` in the fallback).
+    /// folder for reading, non-blocking, whatever it is: tests only, the
+    /// server opens through [`Dir::open_regular`]. Escaping the folder by
+    /// `..` or a symlink fails with `EXDEV` (or `ELOOP` in the fallback).
+    #[cfg(test)]
     pub fn open_file(&self, rel: &[u8]) -> io::Result<File> {
-        let fd = open_beneath(self.fd.as_raw_fd(), rel, libc::O_RDONLY | libc::O_NONBLOCK)?;
+        let fd = open_beneath(self.fd.as_raw_fd(), rel, READ)?;
         Ok(File { fd })
+    }
+
+    /// Find `rel` beneath this folder (as [`Dir::stat`] does: `O_PATH`,
+    /// which opens nothing) and open it for reading only when `fstat` says
+    /// it is a regular file. The open goes through the `O_PATH` descriptor
+    /// itself (`/proc/self/fd/N`), so it reaches the very inode that was
+    /// checked, even if the name was replaced in between. Without `/proc`,
+    /// the name is resolved again and the file kept only if it is still a
+    /// regular file; there, a FIFO swapped in between the two lookups is
+    /// opened (non-blocking) before it is refused.
+    pub fn open_regular(&self, rel: &[u8]) -> io::Result<Opened> {
+        let path = open_beneath(self.fd.as_raw_fd(), rel, libc::O_PATH)?;
+        let meta = fstat_fd(path.as_raw_fd())?;
+        if meta.kind != FileKind::Regular {
+            return Ok(Opened::Not(meta));
+        }
+        if let Ok(fd) = reopen(&path) {
+            return Ok(Opened::File(File { fd }, meta));
+        }
+        let fd = open_beneath(self.fd.as_raw_fd(), rel, READ)?;
+        let now = fstat_fd(fd.as_raw_fd())?;
+        Ok(match now.kind {
+            FileKind::Regular => Opened::File(File { fd }, now),
+            _ => Opened::Not(now),
+        })
     }
 
     /// Metadata of `rel` beneath this folder without opening it for reading
@@ -227,7 +308,9 @@ impl Dir {
         for _ in 0..8 {
             let mut r = [0u8; 8];
             super::process::random_bytes(&mut r)?;
+            // The shape `is_temp_name` recognises.
             let name = format!(".upload-{:016x}.part", u64::from_ne_bytes(r));
+            debug_assert!(is_temp_name(name.as_bytes()));
             let c = cstring(name.as_bytes())?;
             // SAFETY: `c` is NUL-terminated; the mode argument is passed with O_CREAT.
             let fd = unsafe {
@@ -578,6 +661,78 @@ mod tests {
             names,
             vec![b"a.txt".to_vec(), b"in".to_vec(), b"sub".to_vec()]
         );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn temp_names() {
+        let cases: &[(&[u8], bool)] = &[
+            (b".upload-0123456789abcdef.part", true),
+            (b".upload-ffffffffffffffff.part", true),
+            (b".upload-0123456789ABCDEF.part", false),
+            (b".upload-0123456789abcde.part", false),
+            (b".upload-0123456789abcdef0.part", false),
+            (b".upload-0123456789abcdeg.part", false),
+            (b".upload-0123456789abcdef.part.txt", false),
+            (b"upload-0123456789abcdef.part", false),
+            (b".upload-0123456789abcdef.parts", false),
+            (b"", false),
+        ];
+        for (name, want) in cases {
+            assert_eq!(
+                is_temp_name(name),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
+
+    #[test]
+    fn open_regular_never_opens_a_fifo() {
+        let d = tmpdir("fifo");
+        let fifo = d.join("root/pipe");
+        let c = CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: `c` is NUL-terminated.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = fifo.clone();
+        // Blocked in open(2) until a reader opens the FIFO.
+        let writer = std::thread::spawn(move || {
+            let f = std::fs::OpenOptions::new().write(true).open(&p);
+            tx.send(()).unwrap();
+            drop(f);
+        });
+        let root = Dir::open(&d.join("root")).unwrap();
+        for _ in 0..3 {
+            match root.open_regular(b"pipe").unwrap() {
+                Opened::Not(m) => assert_eq!(m.kind, FileKind::Other),
+                Opened::File(..) => panic!("a FIFO opened as a file"),
+            }
+        }
+        assert!(matches!(
+            root.open_regular(b"sub").unwrap(),
+            Opened::Not(Meta {
+                kind: FileKind::Directory,
+                ..
+            })
+        ));
+        let Opened::File(f, m) = root.open_regular(b"a.txt").unwrap() else {
+            panic!("a.txt not opened");
+        };
+        assert_eq!((m.kind, m.size), (FileKind::Regular, 5));
+        assert_eq!(f.meta().unwrap().ino, m.ino);
+        let mut buf = [0u8; 5];
+        assert_eq!(f.read_at(&mut buf, 0).unwrap(), 5);
+        assert_eq!(&buf, b"hello");
+        assert!(root.open_regular(b"../secret").is_err());
+        // A wakened writer runs within microseconds.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(rx.try_recv().is_err(), "the FIFO was opened");
+        let reader = std::fs::File::open(&fifo).unwrap();
+        rx.recv().unwrap();
+        writer.join().unwrap();
+        drop(reader);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -31,6 +31,7 @@ mod site;
 mod site_dynamic;
 mod smuggling;
 mod static_files;
+mod upload_safety;
 mod uploads;
 mod vhosts;
 mod workers;

@@ -563,6 +563,11 @@ fn write_head(
     for h in reply.headers {
         w.header(&h.name, h.value.as_bytes());
     }
+    if reply.sandbox {
+        for (name, value) in handlers::SANDBOX_HEADERS {
+            w.header(name, value.as_bytes());
+        }
+    }
     if finish_head(w, close, keep_alive_10) {
         return true;
     }
