@@ -131,13 +131,6 @@ const STALE_TMP: Duration = Duration::from_secs(60);
 pub struct Id([u8; 16]);
 
 impl Id {
-    /// A fresh id from the kernel's CSPRNG.
-    fn random() -> io::Result<Id> {
-        let mut b = [0u8; 16];
-        random_bytes(&mut b)?;
-        Ok(Id(b))
-    }
-
     /// 32 lowercase hex digits: the file name.
     fn to_hex(self) -> ArrayString<32> {
         let mut out = ArrayString::new();
@@ -585,7 +578,15 @@ pub struct SessionStore {
     by_age: BTreeSet<(i64, Id)>,
     /// Tombstones in `disk`.
     tombs: usize,
+    /// Bytes from the kernel's CSPRNG not handed out yet (the tail of
+    /// `random`): one `getrandom` per 64 ids, not one per cookie-less
+    /// request.
+    random: [u8; RANDOM_POOL],
+    random_left: usize,
 }
+
+/// Bytes of randomness fetched at once for new ids.
+const RANDOM_POOL: usize = 1024;
 
 impl SessionStore {
     /// Opens (creating if missing, 0700) the store in `dir`, reads or makes
@@ -629,6 +630,8 @@ impl SessionStore {
             disk: HashMap::new(),
             by_age: BTreeSet::new(),
             tombs: 0,
+            random: [0; RANDOM_POOL],
+            random_left: 0,
         };
         let mut stored = 0u64;
         for entry in fs::read_dir(dir)? {
@@ -673,11 +676,28 @@ impl SessionStore {
     }
 
     /// A new session: no file, nothing kept. Fails only if randomness does.
-    pub fn issue(&self, now: i64) -> io::Result<Sid> {
+    pub fn issue(&mut self, now: i64) -> io::Result<Sid> {
         Ok(Sid {
-            id: Id::random()?,
+            id: self.random_id()?,
             issued: u32::try_from(now.max(0)).unwrap_or(u32::MAX),
         })
+    }
+
+    /// 128 fresh bits from the kernel's CSPRNG (through the pool); each
+    /// byte is handed out once, then overwritten.
+    fn random_id(&mut self) -> io::Result<Id> {
+        if self.random_left < 16 {
+            random_bytes(&mut self.random)?;
+            self.random_left = RANDOM_POOL;
+        }
+        let start = RANDOM_POOL - self.random_left;
+        let mut id = [0u8; 16];
+        if let Some(src) = self.random.get_mut(start..start + 16) {
+            id.copy_from_slice(src);
+            src.fill(0);
+        }
+        self.random_left -= 16;
+        Ok(Id(id))
     }
 
     /// The cookie value of `sid` for the server block `scope`.
@@ -1274,6 +1294,17 @@ mod tests {
     }
 
     #[test]
+    fn ids_are_distinct_across_pool_refills() {
+        let d = TempDir::new("pool");
+        let mut s = open(&d, 10, 10, T0);
+        let ids: std::collections::HashSet<Id> = (0..3 * RANDOM_POOL / 16 + 5)
+            .map(|_| s.issue(T0).unwrap().id)
+            .collect();
+        assert_eq!(ids.len(), 3 * RANDOM_POOL / 16 + 5);
+        assert!(!ids.contains(&Id([0; 16])));
+    }
+
+    #[test]
     fn a_session_belongs_to_its_server() {
         let d = TempDir::new("scope");
         let mut s = open(&d, 10, 10, T0);
@@ -1297,7 +1328,7 @@ mod tests {
     #[test]
     fn issuing_writes_nothing_and_is_recognised_after_a_restart() {
         let d = TempDir::new("issue");
-        let s = open(&d, 10, 10, T0);
+        let mut s = open(&d, 10, 10, T0);
         let cookies: Vec<String> = (0..1000)
             .map(|_| {
                 let sid = s.issue(T0).unwrap();
@@ -1350,7 +1381,7 @@ mod tests {
     fn rfc_4231_backs_the_mac() {
         // The MAC is HMAC-SHA256 over a fixed layout: recompute one by hand.
         let d = TempDir::new("mac");
-        let s = open(&d, 10, 10, T0);
+        let mut s = open(&d, 10, 10, T0);
         let key = fs::read(d.0.join(KEY_FILE)).unwrap();
         let sid = s.issue(T0).unwrap();
         let c = s.cookie(&sid, A);
