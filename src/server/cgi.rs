@@ -1,6 +1,7 @@
 //! A running CGI script as the loop sees it: its pid, our non-blocking ends
-//! of its stdin and stdout pipes (registered in the same epoll instance as
-//! the sockets), a buffer of its output, and where that output stands.
+//! of its stdin and stdout pipes (watched through [`PipeWatch`]: in the
+//! server, the epoll instance of the sockets, under the connection's
+//! [`Token`]s), a buffer of its output, and where that output stands.
 //!
 //! The script's stderr is the server's error log descriptor; its CPU time
 //! is limited to `cgi_timeout` (see `cpu_seconds`). Children are
@@ -19,16 +20,37 @@ use crate::sys::{self, Command, Epoll, File, Interest, Pipe};
 
 use super::buffer::{Buf, BufPool};
 use super::timer::Millis;
+use super::token::{ConnId, Token};
 
-/// Token bit of a CGI's stdout pipe (the rest is the connection's token).
-pub const STDOUT_TAG: u64 = 1 << 61;
-/// Token bit of a CGI's stdin pipe.
-pub const STDIN_TAG: u64 = 1 << 60;
-
-/// Running scripts: pid → token of the connection that owns it.
+/// Running scripts: pid → the connection that owns it.
 #[derive(Default)]
 pub struct CgiTable {
-    pub running: HashMap<libc::pid_t, u64>,
+    pub running: HashMap<libc::pid_t, ConnId>,
+}
+
+/// Where a script's pipes are watched for readiness: the loop's epoll
+/// instance in the server. Readiness comes back to the connection through
+/// `Conn::cgi_event`, from the loop's events or from whoever else drives it.
+pub trait PipeWatch {
+    /// Report `pipe`'s readiness for `interest` under `token`.
+    fn watch(&self, pipe: &Pipe, token: Token, interest: Interest) -> io::Result<()>;
+}
+
+impl PipeWatch for Epoll {
+    fn watch(&self, pipe: &Pipe, token: Token, interest: Interest) -> io::Result<()> {
+        self.add(pipe.as_raw_fd(), token.encode(), interest)
+    }
+}
+
+/// Pipes nobody watches: whoever drives the connection without a loop (the
+/// unit tests) says when to try them, with `Conn::cgi_event`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unwatched;
+
+impl PipeWatch for Unwatched {
+    fn watch(&self, _pipe: &Pipe, _token: Token, _interest: Interest) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What the script's stdin is.
@@ -77,14 +99,15 @@ pub struct CgiProc {
 
 impl CgiProc {
     /// Start `plan` with the given stdin, stderr to `stderr`, pipes
-    /// registered in `epoll` (when given) under `token`, to be killed at
-    /// `deadline`; `timeout` (`cgi_timeout`) also bounds its CPU time.
+    /// watched by `pipes` under the tokens of connection `owner`, to be
+    /// killed at `deadline`; `timeout` (`cgi_timeout`) also bounds its CPU
+    /// time.
     pub fn spawn(
         plan: &CgiPlan,
         stdin: Stdin<'_>,
         stderr: RawFd,
-        epoll: Option<&Epoll>,
-        token: u64,
+        pipes: &dyn PipeWatch,
+        owner: ConnId,
         deadline: Millis,
         timeout: Duration,
     ) -> io::Result<CgiProc> {
@@ -122,18 +145,17 @@ impl CgiProc {
         if let Some(w) = &ours_in {
             w.set_nonblocking()?;
         }
-        if let Some(ep) = epoll {
-            ep.add(out_r.as_raw_fd(), token | STDOUT_TAG, Interest::Read)?;
-            if let Some(w) = &ours_in {
-                ep.add(w.as_raw_fd(), token | STDIN_TAG, Interest::Write)?;
-            }
+        pipes.watch(&out_r, Token::CgiStdout(owner), Interest::Read)?;
+        if let Some(w) = &ours_in {
+            pipes.watch(w, Token::CgiStdin(owner), Interest::Write)?;
         }
         Ok(CgiProc {
             pid,
             stdin: ours_in,
             stdout: out_r,
-            // Without an epoll (tests) the pipes are simply tried each turn.
-            stdout_ready: epoll.is_none(),
+            // Edge-triggered: adding a pipe that already has output
+            // reports it, so nothing is missed by starting unready.
+            stdout_ready: false,
             stdin_ready: true,
             buf: None,
             framing: OutFraming::Pending,

@@ -1,6 +1,6 @@
-//! The reactor: the event loop, the token slab, timers, buffers and the
-//! connection state machine. `run` is the whole server once the
-//! configuration is loaded.
+//! The reactor: the event loop, the token slab (`token` lays out what an
+//! event carries), timers, buffers and the connection state machine. `run`
+//! is the whole server once the configuration is loaded.
 
 pub mod access;
 pub mod buffer;
@@ -13,6 +13,7 @@ pub mod master;
 pub mod reactor;
 pub mod session;
 pub mod timer;
+pub mod token;
 pub mod transport;
 
 use std::path::PathBuf;

@@ -7,13 +7,13 @@
 //! the list is not empty `epoll_wait` does not sleep, so a fast client never
 //! starves the others. Timers live in a lazy heap (see `timer`).
 //!
-//! Tokens: a connection's is `generation << 32 | slot` (28 generation bits);
-//! its CGI pipes add a tag bit above those; a late event for a slot that was
-//! closed and reused carries the old generation and is dropped. A listening
-//! socket's token is a tag bit and its index in `Reactor::listeners`, given
-//! by `watch_listener` alone, at start and on every reload. That index is
-//! not the listener's place in the configuration: an address that could not
-//! be bound has no entry. Children are reaped when `SIGCHLD` arrives on the
+//! Tokens ([`Token`]): a connection's is its slot and generation, its CGI
+//! pipes' the same with their kind; a late event for a slot that was closed
+//! and reused carries the old generation and is dropped. A listening
+//! socket's token is its index in `Reactor::listeners`, given by
+//! `watch_listener` alone, at start and on every reload. That index is not
+//! the listener's place in the configuration: an address that could not be
+//! bound has no entry. Children are reaped when `SIGCHLD` arrives on the
 //! signalfd, so no zombie remains.
 //!
 //! Signals (CONFIG.md): `SIGTERM`/`SIGINT` stop at once; `SIGQUIT` drains
@@ -42,38 +42,17 @@ use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, Pipe, SignalFd, S
 use super::Source;
 use super::access::AccessLogs;
 use super::buffer::BufPool;
-use super::cgi::{CgiTable, STDIN_TAG, STDOUT_TAG};
+use super::cgi::CgiTable;
 use super::conn::{Conn, Drive, Env, Phase, ms};
 use super::log::Log;
 use super::session::{DEFAULT_MAX_MEMORY, SessionStore};
 use super::timer::{Millis, Timers, wait_ms};
-
-const LISTENER_TAG: u64 = 1 << 63;
-const SIGNAL_TOKEN: u64 = 1 << 62;
-/// Generations wrap within 28 bits so tags never collide with them.
-const GEN_MASK: u32 = (1 << 28) - 1;
-
-fn token(slot: u32, generation: u32) -> u64 {
-    u64::from(generation & GEN_MASK) << 32 | u64::from(slot)
-}
-
-/// The token of the listener at `index` in `Reactor::listeners`.
-fn listener_token(index: usize) -> u64 {
-    LISTENER_TAG | index as u64
-}
-
-/// The index in `Reactor::listeners` a listener token names, if it is one.
-fn listener_index(token: u64) -> Option<usize> {
-    if token & LISTENER_TAG == 0 {
-        return None;
-    }
-    usize::try_from(token & !LISTENER_TAG).ok()
-}
+use super::token::{ConnId, Token, next_generation};
 
 /// A `Env` for one connection, built from the reactor's fields (a macro, as
 /// a method would borrow all of `self` while a slot is borrowed).
 macro_rules! env {
-    ($r:expr, $gen:expr, $now:expr, $unix:expr, $token:expr, $gauges:expr) => {
+    ($r:expr, $gen:expr, $now:expr, $unix:expr, $id:expr, $gauges:expr) => {
         Env {
             config: &$gen.config,
             specs: &$gen.specs,
@@ -84,8 +63,8 @@ macro_rules! env {
             date: $r.dates.get($unix),
             scratch: &mut $r.scratch,
             draining: $r.stop || $r.drain_until.is_some(),
-            epoll: Some(&$r.epoll),
-            token: $token,
+            pipes: &$r.epoll,
+            id: $id,
             cgi: &mut $r.cgi,
             stderr: $r.log.fd(),
             splice: $r.splice,
@@ -145,7 +124,7 @@ fn watch_listener(
     listeners: &mut Vec<ListenerSlot>,
     mut l: ListenerSlot,
 ) -> io::Result<()> {
-    let token = listener_token(listeners.len());
+    let token = Token::Listener(listeners.len()).encode();
     let fd = l.sock.as_raw_fd();
     match epoll.modify(fd, token, Interest::Read) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
@@ -222,7 +201,7 @@ impl Slot {
     /// never reach the slot's next connection.
     fn vacate(&mut self) {
         self.conn = None;
-        self.generation = self.generation.wrapping_add(1) & GEN_MASK;
+        self.generation = next_generation(self.generation);
         self.armed = NOT_ARMED;
         self.registered = false;
     }
@@ -317,7 +296,7 @@ impl Reactor {
             libc::SIGCHLD,
             libc::SIGUSR1,
         ])?;
-        epoll.add(signals.as_raw_fd(), SIGNAL_TOKEN, Interest::Read)?;
+        epoll.add(signals.as_raw_fd(), Token::Signal.encode(), Interest::Read)?;
         let specs = config.listeners();
         let mut listeners = Vec::new();
         for b in bound {
@@ -651,36 +630,44 @@ impl Reactor {
     fn dispatch_events(&mut self) {
         for i in 0..self.events.len() {
             let Some(ev) = self.events.get(i) else { break };
-            if ev.token == SIGNAL_TOKEN {
-                self.on_signals();
-            } else if let Some(idx) = listener_index(ev.token) {
-                // Past the end: an event of this batch from before a reload
-                // (a signal earlier in the batch) renumbered the listeners;
-                // each was marked ready then.
-                if let Some(l) = self.listeners.get_mut(idx) {
-                    l.ready = true;
-                }
-            } else {
-                let slot = (ev.token & 0xffff_ffff) as u32;
-                let generation = ((ev.token >> 32) as u32) & GEN_MASK;
-                let Some(s) = self.slots.get_mut(slot as usize) else {
+            let Some(token) = Token::decode(ev.token) else {
+                continue;
+            };
+            let id = match token {
+                Token::Conn(id) | Token::CgiStdout(id) | Token::CgiStdin(id) => id,
+                Token::Signal => {
+                    self.on_signals();
                     continue;
-                };
-                if s.generation != generation {
-                    continue; // a late event for a closed connection
                 }
-                if let Some(c) = s.conn.as_mut() {
-                    if ev.token & (STDOUT_TAG | STDIN_TAG) != 0 {
-                        c.cgi_event(ev.token & STDOUT_TAG != 0, ev.token & STDIN_TAG != 0);
-                    } else {
+                Token::Listener(idx) => {
+                    // Past the end: an event of this batch from before a
+                    // reload (a signal earlier in the batch) renumbered the
+                    // listeners; each was marked ready then.
+                    if let Some(l) = self.listeners.get_mut(idx) {
+                        l.ready = true;
+                    }
+                    continue;
+                }
+            };
+            let Some(s) = self.slots.get_mut(id.slot as usize) else {
+                continue;
+            };
+            if s.generation != id.generation {
+                continue; // a late event for a closed connection
+            }
+            if let Some(c) = s.conn.as_mut() {
+                match token {
+                    Token::CgiStdout(_) => c.cgi_event(true, false),
+                    Token::CgiStdin(_) => c.cgi_event(false, true),
+                    Token::Conn(_) | Token::Listener(_) | Token::Signal => {
                         c.readable |= ev.readable();
                         c.writable |= ev.writable();
                         c.peer_hup |= ev.hangup();
                     }
-                    if !s.pending {
-                        s.pending = true;
-                        self.pending.push(slot);
-                    }
+                }
+                if !s.pending {
+                    s.pending = true;
+                    self.pending.push(id.slot);
                 }
             }
         }
@@ -856,7 +843,7 @@ impl Reactor {
                 cfgs,
                 now,
                 unix_now,
-                token(slot, s.generation),
+                ConnId::new(slot, s.generation),
                 &others
             );
             let result = conn.drive(&mut env);
@@ -895,7 +882,7 @@ impl Reactor {
             // Added only now: a `Connection: close` request answered in its
             // first drive never costs an epoll_ctl (nor the removal at close).
             // Edge-triggered ADD reports readiness that is already there.
-            let token = token(slot, s.generation);
+            let token = Token::Conn(ConnId::new(slot, s.generation)).encode();
             if let Err(e) = self
                 .epoll
                 .add(conn.io.as_raw_fd(), token, Interest::ReadWrite)
@@ -959,7 +946,7 @@ impl Reactor {
                 cfgs,
                 now,
                 unix_now,
-                token(e.slot, s.generation),
+                ConnId::new(e.slot, s.generation),
                 &others
             );
             let result = conn.on_timeout(&mut env);
@@ -1013,23 +1000,24 @@ fn open_sessions(config: &Config, log: &Log) -> Option<SessionStore> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::token::GENERATION_MASK;
     use super::*;
 
     #[test]
     fn a_vacated_slot_retires_its_generation() {
         let mut s = Slot {
-            generation: GEN_MASK,
+            generation: GENERATION_MASK,
             cfg: 0,
             conn: None,
             pending: false,
             armed: 5,
             registered: true,
         };
-        let old = token(3, s.generation);
+        let old = Token::Conn(ConnId::new(3, s.generation)).encode();
         s.vacate();
-        // Wraps within the mask, so the token never collides with the tags.
+        // Wraps within the mask, so the token never collides with the kinds.
         assert_eq!(s.generation, 0);
-        assert_ne!(token(3, s.generation), old);
+        assert_ne!(Token::Conn(ConnId::new(3, s.generation)).encode(), old);
         assert_eq!(s.armed, NOT_ARMED);
         assert!(!s.registered);
         s.vacate();

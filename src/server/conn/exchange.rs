@@ -231,10 +231,10 @@ pub(super) fn spawn(env: &mut Env<'_>, plan: &CgiPlan, stdin: Stdin<'_>) -> Opti
     let deadline = env.now + ms(env.config.cgi_timeout);
     let timeout = env.config.cgi_timeout;
     let cgi = CgiProc::spawn(
-        plan, stdin, env.stderr, env.epoll, env.token, deadline, timeout,
+        plan, stdin, env.stderr, env.pipes, env.id, deadline, timeout,
     )
     .ok()?;
-    env.cgi.running.insert(cgi.pid, env.token);
+    env.cgi.running.insert(cgi.pid, env.id);
     Some(cgi)
 }
 

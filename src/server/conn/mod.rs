@@ -33,15 +33,16 @@ use crate::handlers::status::Stats;
 use crate::handlers::{Body, ConnInfo, RootCache};
 use crate::http::response::HeadBuf;
 use crate::http::{Parse, Version, parse_head};
-use crate::sys::{Epoll, ErrorKind, File, Pipe, Residency, classify};
+use crate::sys::{ErrorKind, File, Pipe, Residency, classify};
 
 use super::access::{AccessLogs, Pending};
 use super::buffer::{Buf, BufPool};
-use super::cgi::{CgiProc, CgiTable};
+use super::cgi::{CgiProc, CgiTable, PipeWatch};
 use super::inbound::Inbound;
 use super::log::Log;
 use super::session::{SessionStore, Sid};
 use super::timer::Millis;
+use super::token::ConnId;
 use super::transport::Transport;
 use exchange::{Prepared, Started};
 
@@ -106,10 +107,10 @@ pub struct Env<'a> {
     pub scratch: &'a mut HeadBuf,
     /// The server is stopping: finish this response, keep nothing alive.
     pub draining: bool,
-    /// Where CGI pipes are registered (`None` in tests: pipes are polled).
-    pub epoll: Option<&'a Epoll>,
-    /// This connection's token (slot + generation), for its CGI pipes.
-    pub token: u64,
+    /// Where CGI pipes are watched (the loop's epoll instance).
+    pub pipes: &'a dyn PipeWatch,
+    /// This connection's slot and generation: its CGI pipes' tokens.
+    pub id: ConnId,
     /// Running CGI processes.
     pub cgi: &'a mut CgiTable,
     /// The error log's descriptor: a CGI's stderr.
