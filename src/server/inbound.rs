@@ -8,11 +8,12 @@
 //! declared length was already checked against it from the head.
 
 use std::io;
+use std::os::fd::AsRawFd;
 
 use crate::handlers::cgi::CgiPlan;
 use crate::handlers::upload::UploadSink;
 use crate::http::chunked::ChunkedDecoder;
-use crate::sys::{ErrorKind, File, Pipe, classify};
+use crate::sys::{self, ErrorKind, File, Pipe, classify};
 
 /// How the body is delimited (RFC 9112 §6.3).
 pub enum Framing {
@@ -142,6 +143,36 @@ impl Inbound {
                 Framing::Chunked(_) => used += raw,
             }
         }
+    }
+
+    /// Move the `n` bytes of a `Content-Length` body that a splice put in
+    /// `pipe` on into the upload's file, and count them. On `Err` (the
+    /// status to answer) some of them may still be in the pipe.
+    pub fn take_spliced(&mut self, pipe: &Pipe, n: usize) -> Result<(), u16> {
+        // Only an upload with a file of its own is ever spliced into.
+        let Sink::Upload(sink) = &mut self.sink else {
+            debug_assert!(false, "splice into a sink that is not an upload");
+            return Err(500);
+        };
+        let Some(file) = sink.raw_file() else {
+            debug_assert!(false, "splice into an upload without a file");
+            return Err(500);
+        };
+        let mut moved = 0;
+        while moved < n {
+            match sys::splice(pipe.as_raw_fd(), file.as_raw_fd(), n - moved) {
+                Ok(0) => return Err(500),
+                Ok(k) => moved += k,
+                Err(e) if classify(&e) == ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_status(&e)),
+            }
+        }
+        sink.spliced(moved as u64);
+        if let Framing::Length(left) = &mut self.framing {
+            *left -= moved as u64;
+        }
+        self.decoded += moved as u64;
+        Ok(())
     }
 
     /// Give `data` to the sink: how much it took.

@@ -1,10 +1,13 @@
 //! The connection's view of its socket (and of the page cache behind the
-//! files it sends): a small trait, so the whole state machine can be driven
-//! in tests and by the fuzzer without a socket or a slow disk.
+//! files it sends, and the pipe an upload is spliced through): a small
+//! trait, so the whole state machine can be driven in tests and by the
+//! fuzzer without a socket or a slow disk. The connection never sees a
+//! descriptor.
 
 use std::io::{self, IoSlice};
+use std::os::fd::AsRawFd;
 
-use crate::sys::{File, Residency, Socket};
+use crate::sys::{self, File, Pipe, Residency, Socket};
 
 /// Byte I/O of one client connection.
 pub trait Transport {
@@ -21,9 +24,16 @@ pub trait Transport {
     /// Send only full segments while `on` (`TCP_CORK`); clearing it sends
     /// what is held.
     fn set_cork(&mut self, on: bool) -> io::Result<()>;
-    /// The socket's descriptor, for `splice`; `None` where there is none.
-    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
-        None
+    /// Whether [`Transport::splice_to`] moves bytes; where it does not, a
+    /// body is read.
+    fn can_splice(&self) -> bool {
+        false
+    }
+    /// Move up to `len` bytes of the stream into `pipe` without copying
+    /// them through user space (`splice`); `Ok(0)` is end of stream.
+    fn splice_to(&mut self, pipe: &Pipe, len: usize) -> io::Result<usize> {
+        let _ = (pipe, len);
+        Err(io::Error::from_raw_os_error(libc::EINVAL))
     }
     /// Whether `len` bytes of `file` from `offset` (`len` > 0) can be sent
     /// without waiting for the disk.
@@ -52,8 +62,11 @@ impl Transport for Socket {
     fn set_cork(&mut self, on: bool) -> io::Result<()> {
         Socket::set_cork(self, on)
     }
-    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
-        Some(std::os::fd::AsRawFd::as_raw_fd(self))
+    fn can_splice(&self) -> bool {
+        true
+    }
+    fn splice_to(&mut self, pipe: &Pipe, len: usize) -> io::Result<usize> {
+        sys::splice(self.as_raw_fd(), pipe.as_raw_fd(), len)
     }
     /// The last byte of the range is probed, one syscall (about 1.2 µs)
     /// per `sendfile` chunk of 512 KiB: read-ahead asks for a range in
@@ -88,7 +101,8 @@ impl Transport for Socket {
 /// An in-memory transport for tests and the fuzzer: reads come from queued
 /// chunks (then `EAGAIN`, or end of stream once `eof` is set), writes go to
 /// `output`, at most `write_limit` bytes per call (short writes on demand).
-/// File pages are in memory unless `cold` says otherwise.
+/// File pages are in memory unless `cold` says otherwise. With `splice`
+/// set, queued bytes can also be spliced: written into the given pipe.
 #[derive(Debug, Default)]
 pub struct MemTransport {
     pub input: std::collections::VecDeque<Vec<u8>>,
@@ -111,6 +125,10 @@ pub struct MemTransport {
     /// Each `set_cork`: the state asked for, and how many bytes had been
     /// written when it was.
     pub corks: Vec<(bool, usize)>,
+    /// `splice_to` is offered, as a socket offers it.
+    pub splice: bool,
+    /// Bytes moved by `splice_to`.
+    pub spliced: usize,
 }
 
 impl MemTransport {
@@ -178,6 +196,32 @@ impl Transport for MemTransport {
         let n = file.read_at(&mut buf, *offset)?;
         self.output.extend_from_slice(buf.get(..n).unwrap_or(&[]));
         *offset += n as u64;
+        Ok(n)
+    }
+
+    fn can_splice(&self) -> bool {
+        self.splice
+    }
+
+    /// Like `read`, into the pipe: a chunk the pipe cannot take whole is
+    /// left queued for the next call.
+    fn splice_to(&mut self, pipe: &Pipe, len: usize) -> io::Result<usize> {
+        let Some(mut chunk) = self.input.pop_front() else {
+            return if self.eof { Ok(0) } else { Err(would_block()) };
+        };
+        let want = chunk.len().min(len);
+        let n = match pipe.write(chunk.get(..want).unwrap_or(&[])) {
+            Ok(n) => n,
+            Err(e) => {
+                self.input.push_front(chunk);
+                return Err(e);
+            }
+        };
+        let rest = chunk.split_off(n);
+        if !rest.is_empty() {
+            self.input.push_front(rest);
+        }
+        self.spliced += n;
         Ok(n)
     }
 

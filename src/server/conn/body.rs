@@ -4,13 +4,11 @@
 //! CGI's output streams from its stdout pipe to the client. Each turn still
 //! does at most one socket read, one socket write and one pipe read.
 
-use std::os::fd::AsRawFd;
-
 use crate::handlers::cgi::parse_head as parse_cgi_head;
 use crate::sys::{self, ErrorKind, classify};
 
 use super::super::cgi::{OutFraming, Stdin};
-use super::super::inbound::{Feed, Sink, io_status};
+use super::super::inbound::{Feed, Sink};
 use super::super::transport::Transport;
 use super::exchange::{self, spawn, write_cgi_head};
 use super::{Conn, Env, ReadOutcome, State, Step, WriteOutcome, ms};
@@ -150,15 +148,15 @@ impl<T: Transport> Conn<T> {
     fn splice_ready(&self, env: &Env<'_>) -> bool {
         env.splice
             && self.inbuf.as_ref().is_none_or(|b| b.is_empty())
-            && self.io.raw_fd().is_some()
+            && self.io.can_splice()
             && self.inbound.as_ref().is_some_and(|i| {
                 i.remaining().is_some_and(|n| n > 0)
                     && matches!(&i.sink, Sink::Upload(u) if u.raw_file().is_some())
             })
     }
 
-    /// One `splice` from the socket into a pipe, then from the pipe into
-    /// the upload's file: the body never enters user space.
+    /// One `splice` from the connection into a pipe, then from the pipe
+    /// into the upload's file: the body never enters user space.
     fn splice_in(&mut self, env: &mut Env<'_>, reads: &mut u8) -> Step {
         if !self.readable {
             return Step::Wait;
@@ -167,9 +165,6 @@ impl<T: Transport> Conn<T> {
             return Step::Budget;
         }
         *reads -= 1;
-        let Some(sock) = self.io.raw_fd() else {
-            return Step::Close;
-        };
         if env.splice_pipe.is_none() {
             match sys::pipe().and_then(|(r, w)| {
                 r.set_nonblocking()?;
@@ -190,7 +185,7 @@ impl<T: Transport> Conn<T> {
         let want = usize::try_from(inbound.remaining().unwrap_or(0))
             .unwrap_or(usize::MAX)
             .min(SPLICE_CHUNK);
-        let n = match sys::splice(sock, pw.as_raw_fd(), want) {
+        let n = match self.io.splice_to(pw, want) {
             Ok(0) => return Step::Close, // the client went away mid-body
             Ok(n) => n,
             Err(e) => match classify(&e) {
@@ -204,38 +199,13 @@ impl<T: Transport> Conn<T> {
         };
         // A short splice is no sign the socket is drained (TCP hands over
         // what one pass found): readiness is cleared only by EAGAIN.
-        // Drain the pipe into the file: it holds exactly `n` bytes.
-        let Sink::Upload(sink) = &mut inbound.sink else {
-            return Step::Close;
-        };
-        let Some(file) = sink.raw_file() else {
-            return Step::Close;
-        };
-        let mut moved = 0;
-        let mut failed = None;
-        while moved < n {
-            match sys::splice(pr.as_raw_fd(), file.as_raw_fd(), n - moved) {
-                Ok(0) => break,
-                Ok(k) => moved += k,
-                Err(e) if classify(&e) == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    failed = Some(io_status(&e));
-                    break;
-                }
-            }
-        }
-        if moved < n {
+        if let Err(status) = inbound.take_spliced(pr, n) {
             // Bytes of this body are still in the pipe: it must never carry
             // them into another connection's upload.
             *env.splice_pipe = None;
-            self.reply_error(env, failed.unwrap_or(500));
+            self.reply_error(env, status);
             return Step::Continue;
         }
-        sink.spliced(moved as u64);
-        if let super::super::inbound::Framing::Length(left) = &mut inbound.framing {
-            *left -= moved as u64;
-        }
-        inbound.decoded += moved as u64;
         self.deadline = env.now + ms(env.config.client_body_timeout);
         if inbound.is_complete() {
             return self.body_done(env);
@@ -343,9 +313,6 @@ impl<T: Transport> Conn<T> {
                 }
             }
             let Some(cgi) = self.cgi.as_mut() else { break };
-            if env.epoll.is_none() {
-                cgi.stdout_ready = true;
-            }
             let room = cgi.buf.as_ref().is_none_or(|b| !b.is_full());
             if cgi.eof || !cgi.stdout_ready || !room {
                 break;

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 struct World {
     lent: Lent,
     dir: PathBuf,
+    /// Plain upload bodies are spliced ([`Env::splice`]), as the loop does.
+    splice: bool,
 }
 
 impl std::ops::Deref for World {
@@ -41,6 +43,7 @@ impl World {
         World {
             lent: Lent::new(config),
             dir,
+            splice: false,
         }
     }
 
@@ -55,14 +58,21 @@ impl World {
         c
     }
 
-    /// Feed `bytes` and drive until the connection waits or closes.
+    /// Feed `bytes` and drive until the connection waits or closes. No
+    /// epoll watches a CGI's pipes here: like a loop whose every turn
+    /// reported them, each drive may try them (a try that finds nothing
+    /// clears their readiness again).
     fn run(&mut self, c: &mut Conn<MemTransport>, bytes: &[u8]) -> Drive {
         if !bytes.is_empty() {
             c.io.feed(bytes);
             c.readable = true;
         }
         for _ in 0..10_000 {
-            match c.drive(&mut self.env()) {
+            c.cgi_event(true, true);
+            let splice = self.splice;
+            let mut env = self.lent.env();
+            env.splice = splice;
+            match c.drive(&mut env) {
                 Drive::Again => continue,
                 d => {
                     if d == Drive::Wait
@@ -309,7 +319,7 @@ fn oversized_head_gets_431() {
 }
 
 /// Drive until the output holds a complete answer with `needle`, letting a
-/// CGI child run in real time (no epoll here: pipes are polled).
+/// CGI child run in real time (no epoll here: `run` reports its pipes ready).
 fn run_until(w: &mut World, c: &mut Conn<MemTransport>, needle: &[u8]) -> Drive {
     let mut d = Drive::Wait;
     for _ in 0..500 {
@@ -435,6 +445,71 @@ fn client_gone_mid_upload_leaves_nothing() {
     drop(c);
     assert!(stored(&w).is_empty(), "{:?}", stored(&w));
     assert_eq!(w.pool.out, 0);
+}
+
+#[test]
+fn a_spliced_upload_is_stored_whole_and_the_connection_stays_in_step() {
+    let mut w = World::new(
+        "splice",
+        "location /up/ { upload_store up; allowed_methods GET PUT; \
+         client_max_body_size 1m; }",
+    );
+    std::fs::create_dir_all(w.dir.join("up")).unwrap();
+    w.splice = true;
+    let mut c = w.conn();
+    c.io.splice = true;
+    // More than one splice's worth (and more than a pipe holds).
+    let body: Vec<u8> = (0..150_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let mut req = format!(
+        "PUT /up/s.bin HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    // The head and the body's first bytes arrive together: those are read
+    // into the buffer and written; the rest, with nothing buffered, is
+    // spliced, and the next request behind it is left to be read.
+    req.extend_from_slice(&body[..1000]);
+    w.run(&mut c, &req);
+    assert_eq!(c.state(), State::Body);
+    let mut tail = body[1000..].to_vec();
+    tail.extend_from_slice(b"GET /up/s.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    for part in tail.chunks(70_000) {
+        w.run(&mut c, part);
+    }
+    assert_eq!(c.io.spliced, body.len() - 1000);
+    let r = responses(&c.io.output);
+    assert_eq!(
+        r.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![201, 200],
+        "{r:?}"
+    );
+    assert_eq!(r[1].2, body);
+    assert_eq!(std::fs::read(w.dir.join("up/s.bin")).unwrap(), body);
+    assert_eq!(stored(&w), vec!["s.bin"]);
+    assert_eq!(c.state(), State::Idle);
+    // The loop's pipe is left empty for the next upload.
+    let (r, _) = w.splice_pipe.as_ref().unwrap();
+    assert!(r.read(&mut [0u8; 1]).is_err(), "bytes left in the pipe");
+}
+
+#[test]
+fn a_spliced_upload_cut_short_leaves_nothing() {
+    let mut w = upload_world("splice-gone");
+    w.splice = true;
+    let mut c = w.conn();
+    c.io.splice = true;
+    w.run(
+        &mut c,
+        b"PUT /up/g.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n",
+    );
+    w.run(&mut c, b"half");
+    assert_eq!(c.io.spliced, 4);
+    assert_eq!(c.state(), State::Body);
+    c.io.eof = true;
+    c.readable = true;
+    assert_eq!(w.run(&mut c, b""), Drive::Close);
+    drop(c);
+    assert!(stored(&w).is_empty(), "{:?}", stored(&w));
 }
 
 /// The body of a chunked response (the script's writes may arrive as any
