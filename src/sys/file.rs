@@ -307,7 +307,7 @@ impl Dir {
         let parent = open_beneath(self.fd.as_raw_fd(), rel, libc::O_PATH | libc::O_DIRECTORY)?;
         for _ in 0..8 {
             let mut r = [0u8; 8];
-            super::process::random_bytes(&mut r)?;
+            super::random::random_bytes(&mut r)?;
             // The shape `is_temp_name` recognises.
             let name = format!(".upload-{:016x}.part", u64::from_ne_bytes(r));
             debug_assert!(is_temp_name(name.as_bytes()));
