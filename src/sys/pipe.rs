@@ -46,9 +46,9 @@ impl Pipe {
 
     /// `read(2)`.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = self.fd.as_raw_fd();
         // SAFETY: `buf` is a valid writable region of `buf.len()` bytes.
-        let n =
-            cvt!(unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })?;
+        let n = cvt!(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
