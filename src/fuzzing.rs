@@ -1,7 +1,8 @@
 //! A std-only fuzzer for the whole connection state machine: valid requests
 //! from a corpus, mutated, fed to a [`Conn`] over a [`MemTransport`] in
 //! random read chunks, with short writes, early end of stream and timer
-//! expiries thrown in; `tests/fuzz.rs` runs it.
+//! expiries thrown in; `tests/fuzz.rs` runs it. Test-only: compiled for the
+//! crate's tests and with the `testkit` feature, never into the server.
 //!
 //! Every case is built from one seed (xorshift), and cases share nothing
 //! but the configuration and the site's files, so a failing case is

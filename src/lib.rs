@@ -7,6 +7,10 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod config;
+// Test-only: the fuzzer that tests/fuzz.rs runs and the seeded random
+// numbers of the property tests. Built for the crate's own tests and with
+// the `testkit` feature (which only the tests turn on), never into the server.
+#[cfg(any(test, feature = "testkit"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handlers;
@@ -14,6 +18,7 @@ pub mod http;
 pub mod server;
 #[allow(unsafe_code)]
 pub mod sys;
+#[cfg(any(test, feature = "testkit"))]
 #[doc(hidden)]
 pub mod testkit;
 

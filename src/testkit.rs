@@ -2,8 +2,9 @@
 //! (`crate::fuzzing`): Marsaglia's xorshift64, std only, so that every
 //! failure is reproduced from the seed it prints.
 //!
-//! Not part of the server: it is public only so that `tests/fuzz.rs` can
-//! reach the fuzzer through the library.
+//! Not part of the server: compiled only for the crate's tests and with the
+//! `testkit` feature, which the dev-dependency of Cargo.toml turns on so
+//! that `tests/fuzz.rs` can reach the fuzzer through the library.
 
 /// One step of xorshift64 (shifts 13, 7, 17): advances `state` and
 /// returns it. A zero state stays zero; seed with anything else.

@@ -253,9 +253,8 @@ impl Dir {
             )
         })?;
         // SAFETY: a fresh descriptor that only we own.
-        Ok(Dir {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Dir { fd })
     }
 
     /// Open `rel` (relative, `/`-separated, already normalised) beneath this
@@ -307,7 +306,7 @@ impl Dir {
         let parent = open_beneath(self.fd.as_raw_fd(), rel, libc::O_PATH | libc::O_DIRECTORY)?;
         for _ in 0..8 {
             let mut r = [0u8; 8];
-            super::process::random_bytes(&mut r)?;
+            super::random::random_bytes(&mut r)?;
             // The shape `is_temp_name` recognises.
             let name = format!(".upload-{:016x}.part", u64::from_ne_bytes(r));
             debug_assert!(is_temp_name(name.as_bytes()));
@@ -326,14 +325,10 @@ impl Dir {
                 )
             };
             match cvt!(fd) {
-                // SAFETY: a fresh descriptor that only we own.
                 Ok(fd) => {
-                    return Ok((
-                        File {
-                            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-                        },
-                        name,
-                    ));
+                    // SAFETY: a fresh descriptor that only we own.
+                    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                    return Ok((File { fd }, name));
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
                 Err(e) => return Err(e),
@@ -460,9 +455,8 @@ impl File {
             )
         })?;
         // SAFETY: a fresh descriptor that only we own.
-        Ok(File {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(File { fd })
     }
 
     /// Write all of `buf` at the file offset (regular files: the disk may

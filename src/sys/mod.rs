@@ -9,22 +9,27 @@ use std::io;
 
 pub mod epoll;
 pub mod file;
+pub mod pipe;
 pub mod process;
+pub mod random;
 pub mod shared;
 pub mod signal;
 pub mod socket;
 pub mod time;
+pub mod user;
 
 pub use epoll::{Epoll, Event, Events, Interest};
 pub use file::{Dir, DirEntry, File, FileKind, Meta, Residency};
+pub use pipe::{Pipe, pipe, set_nonblocking, splice};
 pub use process::{
-    Command, Forked, Pipe, child_unreaped, drop_privileges, exited_child, fork, is_root, kill,
-    kill_group, lookup_user, pipe, random_bytes, reap, reap_pid, set_nonblocking,
-    set_parent_death_signal, spawn, splice,
+    Command, Forked, child_unreaped, exited_child, fork, kill, kill_group, reap, reap_pid,
+    set_parent_death_signal, spawn,
 };
+pub use random::random_bytes;
 pub use signal::{SignalFd, ignore_sigpipe, raise_nofile_limit};
 pub use socket::{Listener, Socket, connect_small_window};
 pub use time::utc_offset;
+pub use user::{drop_privileges, is_root, lookup_user};
 
 /// Turn a C-style return value into `io::Result`: `-1` becomes the thread's
 /// `errno`.

@@ -1,5 +1,5 @@
-//! Pipes and child processes for CGI. Pipes are created `O_CLOEXEC`; the
-//! server's ends are then made non-blocking, the child's stay blocking.
+//! Child processes: `spawn` (fork + execve) for CGI scripts, `fork` for
+//! worker processes, and the signalling and reaping of children.
 //! `spawn` builds every pointer array and limit before `fork`; the child
 //! only makes async-signal-safe calls, each a single system call (`prctl`,
 //! `getppid`, `fcntl`, `dup2`, `chdir`, `setpgid`, `sigprocmask`, `signal`,
@@ -7,85 +7,9 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 
 use super::cvt;
-
-/// One end of a pipe.
-#[derive(Debug)]
-pub struct Pipe {
-    fd: OwnedFd,
-}
-
-/// `pipe2(O_CLOEXEC)`: (read end, write end), both blocking.
-pub fn pipe() -> io::Result<(Pipe, Pipe)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    cvt!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    // SAFETY: both descriptors are fresh and owned by nobody else.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    Ok((Pipe { fd: r }, Pipe { fd: w }))
-}
-
-/// Set or clear `O_NONBLOCK` on any descriptor.
-pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
-    // SAFETY: F_GETFL takes no pointer.
-    let flags = cvt!(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    let flags = if on {
-        flags | libc::O_NONBLOCK
-    } else {
-        flags & !libc::O_NONBLOCK
-    };
-    // SAFETY: F_SETFL with an int argument.
-    cvt!(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) })?;
-    Ok(())
-}
-
-impl Pipe {
-    /// Make this end non-blocking (the server's ends).
-    pub fn set_nonblocking(&self) -> io::Result<()> {
-        set_nonblocking(self.fd.as_raw_fd(), true)
-    }
-
-    /// `read(2)`.
-    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: `buf` is a valid writable region of `buf.len()` bytes.
-        let n =
-            cvt!(unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })?;
-        Ok(usize::try_from(n).unwrap_or(0))
-    }
-
-    /// `write(2)`.
-    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        // SAFETY: `buf` is a valid readable region of `buf.len()` bytes.
-        let n = cvt!(unsafe { libc::write(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })?;
-        Ok(usize::try_from(n).unwrap_or(0))
-    }
-}
-
-impl AsRawFd for Pipe {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-}
-
-/// `splice(2)` up to `len` bytes from `from` to `to` (one must be a pipe),
-/// non-blocking on the pipe side and moving pages where it can.
-pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
-    // SAFETY: null offsets mean "use and advance the file offsets"; the
-    // descriptors are open for the duration of the call.
-    let n = cvt!(unsafe {
-        libc::splice(
-            from,
-            std::ptr::null_mut(),
-            to,
-            std::ptr::null_mut(),
-            len,
-            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
-        )
-    })?;
-    Ok(usize::try_from(n).unwrap_or(0))
-}
 
 /// What a child is started with.
 pub struct Command<'a> {
@@ -288,25 +212,54 @@ pub fn child_unreaped(pid: libc::pid_t) -> bool {
     unsafe { libc::waitid(libc::P_PID, id, &mut info, flags) == 0 }
 }
 
-/// Fill `buf` from the kernel's CSPRNG (`getrandom(2)`).
-pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        let rest = buf.get_mut(done..).unwrap_or(&mut []);
-        // SAFETY: `rest` is a valid writable region of `rest.len()` bytes.
-        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-        match cvt!(n) {
-            Ok(n) => done += usize::try_from(n).unwrap_or(0),
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-            Err(e) => return Err(e),
-        }
+/// What `fork` returned on this side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forked {
+    /// In the new process.
+    Child,
+    /// In the parent; the child's pid.
+    Parent(libc::pid_t),
+}
+
+/// `fork(2)` of the whole (single-threaded) process, for worker processes:
+/// the child goes on with a copy of everything, descriptors included.
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: fork has no preconditions; the server has one thread, so the
+    // child's copy of every lock and allocator state is consistent.
+    let pid = cvt!(unsafe { libc::fork() })?;
+    Ok(if pid == 0 {
+        Forked::Child
+    } else {
+        Forked::Parent(pid)
+    })
+}
+
+/// `kill(pid, sig)` of one process (never a group: `pid` must be > 0).
+pub fn kill(pid: libc::pid_t, sig: libc::c_int) {
+    if pid <= 0 {
+        return;
     }
+    // SAFETY: kill takes no pointers; a vanished process gets ESRCH.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// Ask the kernel to send `sig` to this process when its parent dies
+/// (`PR_SET_PDEATHSIG`), so a worker never outlives its master nor a CGI
+/// script its server. Async-signal-safe (one system call), for `spawn`'s
+/// child.
+pub fn set_parent_death_signal(sig: libc::c_int) -> io::Result<()> {
+    let sig = libc::c_ulong::try_from(sig).unwrap_or(0);
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number, no pointers.
+    cvt!(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) })?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsRawFd;
+
     use super::*;
+    use crate::sys::pipe::pipe;
 
     fn c(s: &str) -> CString {
         CString::new(s).unwrap()
@@ -350,102 +303,4 @@ mod tests {
         assert_eq!(r, pid);
         assert_eq!(libc::WEXITSTATUS(status), 0);
     }
-
-    #[test]
-    fn random_bytes_are_not_all_zero() {
-        let mut a = [0u8; 32];
-        random_bytes(&mut a).unwrap();
-        assert_ne!(a, [0u8; 32]);
-    }
-}
-
-/// What `fork` returned on this side.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Forked {
-    /// In the new process.
-    Child,
-    /// In the parent; the child's pid.
-    Parent(libc::pid_t),
-}
-
-/// `fork(2)` of the whole (single-threaded) process, for worker processes:
-/// the child goes on with a copy of everything, descriptors included.
-pub fn fork() -> io::Result<Forked> {
-    // SAFETY: fork has no preconditions; the server has one thread, so the
-    // child's copy of every lock and allocator state is consistent.
-    let pid = cvt!(unsafe { libc::fork() })?;
-    Ok(if pid == 0 {
-        Forked::Child
-    } else {
-        Forked::Parent(pid)
-    })
-}
-
-/// `kill(pid, sig)` of one process (never a group: `pid` must be > 0).
-pub fn kill(pid: libc::pid_t, sig: libc::c_int) {
-    if pid <= 0 {
-        return;
-    }
-    // SAFETY: kill takes no pointers; a vanished process gets ESRCH.
-    unsafe { libc::kill(pid, sig) };
-}
-
-/// Ask the kernel to send `sig` to this process when its parent dies
-/// (`PR_SET_PDEATHSIG`), so a worker never outlives its master nor a CGI
-/// script its server. Async-signal-safe (one system call), for `spawn`'s
-/// child.
-pub fn set_parent_death_signal(sig: libc::c_int) -> io::Result<()> {
-    let sig = libc::c_ulong::try_from(sig).unwrap_or(0);
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number, no pointers.
-    cvt!(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) })?;
-    Ok(())
-}
-
-/// Whether the process runs as root (effective uid 0).
-pub fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail and takes no arguments.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// The uid and gid of user `name` (`getpwnam_r`).
-pub fn lookup_user(name: &str) -> io::Result<(libc::uid_t, libc::gid_t)> {
-    let cname = std::ffi::CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "user name holds a NUL"))?;
-    // SAFETY: all-zero passwd is valid plain data, filled by getpwnam_r.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer refers to live memory of the stated size; the
-    // strings getpwnam_r leaves in `buf` are not used after it returns.
-    let r = unsafe {
-        libc::getpwnam_r(
-            cname.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::from_raw_os_error(r));
-    }
-    if result.is_null() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("unknown user \"{name}\""),
-        ));
-    }
-    Ok((pwd.pw_uid, pwd.pw_gid))
-}
-
-/// Become `uid`/`gid` for good: supplementary groups cleared to `gid`,
-/// then `setgid`, then `setuid` (in that order, or the later ones fail).
-pub fn drop_privileges(uid: libc::uid_t, gid: libc::gid_t) -> io::Result<()> {
-    // SAFETY: one gid read from a live local.
-    cvt!(unsafe { libc::setgroups(1, &gid) })?;
-    // SAFETY: plain id changes, no pointers.
-    cvt!(unsafe { libc::setgid(gid) })?;
-    // SAFETY: as above.
-    cvt!(unsafe { libc::setuid(uid) })?;
-    Ok(())
 }

@@ -70,9 +70,8 @@ impl SignalFd {
         // SAFETY: -1 asks for a new descriptor; `set` is valid.
         let fd = cvt!(unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) })?;
         // SAFETY: a fresh descriptor that only we own.
-        Ok(SignalFd {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(SignalFd { fd })
     }
 
     /// The next pending signal number, or `None` when none is pending.

@@ -194,9 +194,8 @@ impl Listener {
             )
         })?;
         // SAFETY: accept4 returned a new descriptor that only we own.
-        let sock = Socket {
-            fd: unsafe { OwnedFd::from_raw_fd(raw) },
-        };
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let sock = Socket { fd };
         let peer = from_sockaddr(&ss)
             .unwrap_or(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
         Ok((sock, peer))

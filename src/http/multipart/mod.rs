@@ -8,7 +8,8 @@
 //! could be the start of a delimiter: those few bytes (fewer than the
 //! delimiter) are held back in `carry` and decided with the next piece.
 //! Part headers are collected in a fixed 8 KiB buffer and parsed once their
-//! blank line has arrived.
+//! blank line has arrived; their syntax, and that of the Content-Type's
+//! parameters, are the `head` module's.
 //!
 //! Invariants: the sink sees the same events, with the same data, however
 //! the body is split (only the number of `data` calls may differ); data is
@@ -18,12 +19,14 @@
 #![deny(clippy::indexing_slicing)]
 
 use std::convert::Infallible;
-use std::ops::Range;
 
 use arrayvec::ArrayVec;
 use memchr::{memchr, memmem, memrchr};
 
-use super::bytes::{is_field_value_byte, is_tchar, is_token, trim_ows};
+use self::head::{Params, ends_with_blank_line, parse_part_head, unquote_in_place};
+use super::bytes::trim_ows;
+
+mod head;
 
 const CR: u8 = b'\r';
 const LF: u8 = b'\n';
@@ -408,239 +411,6 @@ impl Multipart {
 fn is_boundary(b: &[u8]) -> bool {
     let bchar = |c: &u8| c.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(c);
     (1..=MAX_BOUNDARY).contains(&b.len()) && b.iter().all(bchar) && b.last() != Some(&b' ')
-}
-
-/// Whether the header block ends with an empty line (CRLF or LF), which may
-/// also be its only line.
-fn ends_with_blank_line(head: &[u8]) -> bool {
-    let Some(before) = head.strip_suffix(b"\n") else {
-        return false;
-    };
-    let before = before.strip_suffix(b"\r").unwrap_or(before);
-    before.is_empty() || before.ends_with(b"\n")
-}
-
-/// The header block was malformed.
-#[derive(Debug)]
-struct Malformed;
-
-/// A parameter value: where it lies and whether it was a quoted-string (the
-/// range is then inside the quotes, escapes still in).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Value {
-    range: Range<usize>,
-    quoted: bool,
-}
-
-/// Where the fields a sink sees lie in a part's header block.
-#[derive(Debug, Default)]
-struct PartFields {
-    name: Option<Value>,
-    filename: Option<Value>,
-    content_type: Option<Range<usize>>,
-}
-
-/// Parses a part's header block (field lines, then the blank line). Only
-/// Content-Disposition and Content-Type mean something (RFC 7578 §4.2, §4.4,
-/// §4.7: Content-Transfer-Encoding is deprecated and, like any other field,
-/// ignored); each may appear once.
-fn parse_part_head(head: &[u8]) -> Result<PartFields, Malformed> {
-    let mut fields = PartFields::default();
-    let mut disposition = false;
-    let mut start = 0;
-    for raw in head.split_inclusive(|&b| b == LF) {
-        let line_at = start;
-        start += raw.len();
-        let line = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            break;
-        }
-        // A bare CR, or an obs-fold (RFC 9112 §5.2), as in a request head.
-        if memchr(CR, line).is_some() || matches!(line.first(), Some(b' ' | b'\t')) {
-            return Err(Malformed);
-        }
-        let colon = memchr(b':', line).ok_or(Malformed)?;
-        let (name, value) = line.split_at_checked(colon).ok_or(Malformed)?;
-        let value = value.get(1..).unwrap_or_default();
-        if !is_token(name) || !value.iter().all(|&b| is_field_value_byte(b)) {
-            return Err(Malformed);
-        }
-        let lead = value
-            .iter()
-            .take_while(|&&b| b == b' ' || b == b'\t')
-            .count();
-        let value_at = line_at + colon + 1 + lead;
-        let value = trim_ows(value);
-        if name.eq_ignore_ascii_case(b"content-disposition") {
-            if disposition {
-                return Err(Malformed);
-            }
-            disposition = true;
-            parse_disposition(value, value_at, &mut fields)?;
-        } else if name.eq_ignore_ascii_case(b"content-type") {
-            if fields.content_type.is_some() {
-                return Err(Malformed);
-            }
-            fields.content_type = Some(value_at..value_at + value.len());
-        }
-    }
-    Ok(fields)
-}
-
-/// `form-data *( OWS ";" OWS [ parameter ] )` (RFC 7578 §4.2, RFC 6266 §4.1),
-/// recording `name` and `filename` (parameter names are case-insensitive;
-/// `filename*` and unknown parameters are ignored, RFC 7578 §4.2).
-fn parse_disposition(v: &[u8], at: usize, fields: &mut PartFields) -> Result<(), Malformed> {
-    let semi = memchr(b';', v).unwrap_or(v.len());
-    if !trim_ows(v.get(..semi).unwrap_or_default()).eq_ignore_ascii_case(b"form-data") {
-        return Err(Malformed);
-    }
-    let mut params = Params::new(v, semi);
-    while let Some(p) = params.next_param()? {
-        let slot = if p.name.eq_ignore_ascii_case(b"name") {
-            &mut fields.name
-        } else if p.name.eq_ignore_ascii_case(b"filename") {
-            &mut fields.filename
-        } else {
-            continue;
-        };
-        if slot.is_some() {
-            return Err(Malformed);
-        }
-        *slot = Some(Value {
-            range: at + p.value.start..at + p.value.end,
-            quoted: p.quoted,
-        });
-    }
-    Ok(())
-}
-
-/// Removes the quoting of a quoted-string value in place and returns where
-/// the result lies. Only `\"` and `\\` are escapes: browsers send other
-/// backslashes literally (the HTML form encoding escapes `"` as `%22`, and
-/// old ones send `C:\path\file`), so a lone `\` stays a `\`.
-fn unquote_in_place(buf: &mut [u8], v: Value) -> Range<usize> {
-    let r = v.range;
-    if !v.quoted {
-        return r;
-    }
-    let Some(s) = buf.get_mut(r.clone()) else {
-        return r;
-    };
-    let mut w = 0;
-    let mut i = 0;
-    while let Some(&b) = s.get(i) {
-        let byte = match (b, s.get(i + 1)) {
-            (b'\\', Some(&e @ (b'"' | b'\\'))) => {
-                i += 1;
-                e
-            }
-            _ => b,
-        };
-        if let Some(slot) = s.get_mut(w) {
-            *slot = byte;
-        }
-        w += 1;
-        i += 1;
-    }
-    r.start..r.start + w
-}
-
-/// A `name=value` parameter; the value's range is relative to the scanned
-/// slice.
-#[derive(Debug)]
-struct Param<'a> {
-    name: &'a [u8],
-    value: Range<usize>,
-    quoted: bool,
-}
-
-/// A cursor over `*( OWS ";" OWS [ name BWS "=" BWS value ] )` (RFC 9110
-/// §5.6.6, with the whitespace around `=` that senders of form data use).
-struct Params<'a> {
-    s: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Params<'a> {
-    fn new(s: &'a [u8], pos: usize) -> Self {
-        Params { s, pos }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.pos).copied()
-    }
-
-    fn skip_ows(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t')) {
-            self.pos += 1;
-        }
-    }
-
-    /// `1*tchar` at the cursor, as a range.
-    fn token(&mut self) -> Option<Range<usize>> {
-        let start = self.pos;
-        while self.peek().is_some_and(is_tchar) {
-            self.pos += 1;
-        }
-        (self.pos > start).then_some(start..self.pos)
-    }
-
-    /// A quoted-string at the cursor (which is on its DQUOTE): the range
-    /// inside the quotes. qdtext and quoted-pair as in RFC 9110 §5.6.4,
-    /// except that a `\` not before `"` or `\` is text (see `unquote_in_place`).
-    fn quoted(&mut self) -> Result<Range<usize>, Malformed> {
-        let start = self.pos + 1;
-        let mut i = start;
-        loop {
-            match self.s.get(i) {
-                Some(b'"') => {
-                    self.pos = i + 1;
-                    return Ok(start..i);
-                }
-                Some(b'\\') if matches!(self.s.get(i + 1), Some(b'"' | b'\\')) => i += 2,
-                Some(&b) if is_field_value_byte(b) => i += 1,
-                _ => return Err(Malformed),
-            }
-        }
-    }
-
-    /// The next parameter, `None` at the end.
-    fn next_param(&mut self) -> Result<Option<Param<'a>>, Malformed> {
-        // Empty parameters (`;;`, a trailing `;`) are allowed and skipped.
-        loop {
-            self.skip_ows();
-            match self.peek() {
-                None => return Ok(None),
-                Some(b';') => self.pos += 1,
-                Some(_) => return Err(Malformed),
-            }
-            self.skip_ows();
-            match self.peek() {
-                None => return Ok(None),
-                Some(b';') => {}
-                Some(_) => break,
-            }
-        }
-        let name = self.token().ok_or(Malformed)?;
-        self.skip_ows();
-        if self.peek() != Some(b'=') {
-            return Err(Malformed);
-        }
-        self.pos += 1;
-        self.skip_ows();
-        let (value, quoted) = if self.peek() == Some(b'"') {
-            (self.quoted()?, true)
-        } else {
-            (self.token().ok_or(Malformed)?, false)
-        };
-        Ok(Some(Param {
-            name: self.s.get(name).unwrap_or_default(),
-            value,
-            quoted,
-        }))
-    }
 }
 
 #[cfg(test)]
