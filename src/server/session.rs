@@ -1158,7 +1158,7 @@ impl SessionStore {
     fn index_known(&mut self, id: Id, known: Known) {
         if let Some(old) = self.disk.insert(id, known) {
             self.by_age.remove(&(old.last_used, id));
-            self.tombs -= usize::from(old.tomb);
+            self.tombs = self.tombs.saturating_sub(usize::from(old.tomb));
         }
         self.tombs += usize::from(known.tomb);
         self.by_age.insert((known.last_used, id));
@@ -1172,7 +1172,7 @@ impl SessionStore {
         }
         let known = self.disk.remove(&id)?;
         self.by_age.remove(&(known.last_used, id));
-        self.tombs -= usize::from(known.tomb);
+        self.tombs = self.tombs.saturating_sub(usize::from(known.tomb));
         Some(known)
     }
 
