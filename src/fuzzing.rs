@@ -91,6 +91,8 @@ pub struct Lent {
     /// The turn's `sendfile` budget: unlimited unless a test sets it (the
     /// loop resets its own every turn).
     pub sendfile_left: usize,
+    /// Large bodies being sent ([`crate::server::conn::Env::streams`]).
+    pub streams: usize,
     /// The loop's splice pipe (unused: `splice` is off in memory).
     pub splice_pipe: Option<(Pipe, Pipe)>,
     /// The monotonic clock, moved by hand.
@@ -112,6 +114,7 @@ impl Lent {
             access: AccessLogs::default(),
             stats: Stats::default(),
             sendfile_left: usize::MAX,
+            streams: 0,
             splice_pipe: None,
             now: 1_000,
             log: Log::open(&LogTarget::Stderr, Level::Crit),
@@ -139,6 +142,7 @@ impl Lent {
             access: &mut self.access,
             stats: &mut self.stats,
             sendfile_left: &mut self.sendfile_left,
+            streams: &mut self.streams,
             splice_pipe: &mut self.splice_pipe,
             gauges: &alone,
             log: &self.log,

@@ -72,6 +72,7 @@ macro_rules! env {
             access: &mut $r.access,
             stats: &mut $r.stats,
             sendfile_left: &mut $r.sendfile_left,
+            streams: &mut $r.streams,
             splice_pipe: &mut $r.splice_pipe,
             gauges: $gauges,
             log: &$r.log,
@@ -247,6 +248,8 @@ pub struct Reactor {
     spare: Vec<u32>,
     /// What `sendfile` may still move in this turn ([`Env::sendfile_left`]).
     sendfile_left: usize,
+    /// Connections sending a large file body now ([`Env::streams`]).
+    streams: usize,
     /// The pipe every upload splice goes through ([`Env::splice_pipe`]).
     splice_pipe: Option<(Pipe, Pipe)>,
     timers: Timers,
@@ -339,6 +342,7 @@ impl Reactor {
             pending: Vec::new(),
             spare: Vec::new(),
             sendfile_left: SENDFILE_PER_TURN,
+            streams: 0,
             splice_pipe: None,
             timers: Timers::default(),
             pool: BufPool::new(POOL_KEEP),
@@ -584,6 +588,9 @@ impl Reactor {
         let cfg = s.cfg;
         if let Some(conn) = s.conn.as_mut() {
             conn.release(&mut self.pool);
+            if conn.is_streaming() {
+                self.streams = self.streams.saturating_sub(1);
+            }
         }
         s.vacate();
         self.free.push(slot);

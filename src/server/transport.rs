@@ -24,6 +24,8 @@ pub trait Transport {
     /// Send only full segments while `on` (`TCP_CORK`); clearing it sends
     /// what is held.
     fn set_cork(&mut self, on: bool) -> io::Result<()>;
+    /// Cap the unsent bytes queued (`TCP_NOTSENT_LOWAT`); 0 lifts the cap.
+    fn set_notsent_lowat(&mut self, bytes: i32) -> io::Result<()>;
     /// Whether [`Transport::splice_to`] moves bytes; where it does not, a
     /// body is read.
     fn can_splice(&self) -> bool {
@@ -61,6 +63,9 @@ impl Transport for Socket {
     }
     fn set_cork(&mut self, on: bool) -> io::Result<()> {
         Socket::set_cork(self, on)
+    }
+    fn set_notsent_lowat(&mut self, bytes: i32) -> io::Result<()> {
+        Socket::set_notsent_lowat(self, bytes)
     }
     fn can_splice(&self) -> bool {
         true
@@ -125,6 +130,8 @@ pub struct MemTransport {
     /// Each `set_cork`: the state asked for, and how many bytes had been
     /// written when it was.
     pub corks: Vec<(bool, usize)>,
+    /// Each `set_notsent_lowat`, in order.
+    pub lowats: Vec<i32>,
     /// `splice_to` is offered, as a socket offers it.
     pub splice: bool,
     /// Bytes moved by `splice_to`.
@@ -249,6 +256,10 @@ impl Transport for MemTransport {
     }
     fn set_cork(&mut self, on: bool) -> io::Result<()> {
         self.corks.push((on, self.output.len()));
+        Ok(())
+    }
+    fn set_notsent_lowat(&mut self, bytes: i32) -> io::Result<()> {
+        self.lowats.push(bytes);
         Ok(())
     }
 }

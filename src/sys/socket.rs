@@ -123,18 +123,18 @@ pub fn connect_small_window(addr: SocketAddr, rcvbuf: i32) -> io::Result<std::ne
     Ok(std::net::TcpStream::from(fd))
 }
 
-/// `TCP_NOTSENT_LOWAT` of every accepted connection: a socket counts as
-/// writable, and `sendfile` queues more, only while fewer than this many
-/// bytes wait unsent in its send buffer (the bytes in flight, up to the
-/// peer's window, do not count). Without it the kernel queues up to the whole
-/// send buffer (4 MiB) beyond the window, and that backlog is transmitted
-/// later from ACK processing, in softirq on whichever CPU the ACK arrives: on
-/// loopback, the client's. With it, nearly every byte leaves inside the
-/// server's own `sendfile` call. Measured on loopback (issue 13, wrk -c10 on
-/// a 10 MiB file, client CPU-bound): 1.22-1.45 GB/s without, 1.66-1.98 GB/s
-/// at 64-256 KiB, 1.49-1.67 GB/s at 512 KiB; the server's CPU per MB goes up
-/// by about as much as the client's goes down. 256 KiB drains in 0.2 ms at
-/// 10 Gbit/s, far under any wakeup latency that matters.
+/// `TCP_NOTSENT_LOWAT` of a connection sending a large file body while
+/// another one is too (`Conn` decides): the socket counts as writable, and
+/// `sendfile` queues more, only while fewer than this many bytes wait unsent
+/// (the bytes in flight, up to the peer's window, do not count). Without it
+/// the kernel queues up to the whole send buffer (4 MiB) beyond the window,
+/// and that backlog is transmitted later from ACK processing, in softirq on
+/// whichever CPU the ACK arrives: on loopback, the client's. Measured on
+/// loopback (issue 13): wrk -c10 on a 10 MiB file, client CPU-bound, 1.22-
+/// 1.45 GB/s without, 1.66-1.98 GB/s at 64-256 KiB; but a lone 1 GiB
+/// download is 15-20 % slower with it (each time the unsent bytes fall
+/// under the mark the server is woken, from the client's CPU), hence only
+/// when bodies compete.
 pub const NOTSENT_LOWAT: libc::c_int = 256 * 1024;
 
 impl Listener {
@@ -163,14 +163,6 @@ impl Listener {
         if addr.is_ipv6() {
             setsockopt_int(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
         }
-        // Accepted sockets inherit it. Best effort: without it (kernels
-        // before 3.12) the server still works, only with deeper send queues.
-        let _ = setsockopt_int(
-            raw,
-            libc::IPPROTO_TCP,
-            libc::TCP_NOTSENT_LOWAT,
-            NOTSENT_LOWAT,
-        );
         let (ss, len) = to_sockaddr(&addr);
         // SAFETY: `ss` holds a valid sockaddr of `len` bytes.
         cvt!(unsafe { libc::bind(raw, std::ptr::from_ref(&ss).cast(), len) })?;
@@ -247,6 +239,17 @@ impl Socket {
             libc::IPPROTO_TCP,
             libc::TCP_CORK,
             libc::c_int::from(on),
+        )
+    }
+
+    /// `TCP_NOTSENT_LOWAT`: at most `bytes` unsent bytes queued; 0 goes
+    /// back to the system's default (no limit unless the sysctl sets one).
+    pub fn set_notsent_lowat(&self, bytes: libc::c_int) -> io::Result<()> {
+        setsockopt_int(
+            self.fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            bytes,
         )
     }
 
@@ -350,7 +353,7 @@ mod tests {
     }
 
     #[test]
-    fn accepted_sockets_inherit_the_unsent_low_water_mark() {
+    fn the_unsent_low_water_mark_is_set_and_cleared() {
         let l = Listener::bind("127.0.0.1:0".parse().unwrap(), 16, false).unwrap();
         let addr = l.local_addr().unwrap();
         let _c = std::net::TcpStream::connect(addr).unwrap();
@@ -361,8 +364,12 @@ mod tests {
                 Err(e) => panic!("{e}"),
             }
         };
-        let v = getsockopt_int(s.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT);
-        assert_eq!(v, NOTSENT_LOWAT);
+        let get = || getsockopt_int(s.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT);
+        assert_eq!(get(), 0, "accepted sockets start without a mark of ours");
+        s.set_notsent_lowat(NOTSENT_LOWAT).unwrap();
+        assert_eq!(get(), NOTSENT_LOWAT);
+        s.set_notsent_lowat(0).unwrap();
+        assert_eq!(get(), 0);
     }
 
     #[test]

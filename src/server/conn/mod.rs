@@ -33,6 +33,7 @@ use crate::handlers::status::Stats;
 use crate::handlers::{Body, ConnInfo, RootCache};
 use crate::http::response::HeadBuf;
 use crate::http::{Parse, Version, parse_head};
+use crate::sys::socket::NOTSENT_LOWAT;
 use crate::sys::{ErrorKind, File, Pipe, Residency, classify};
 
 use super::access::{AccessLogs, Pending};
@@ -136,6 +137,10 @@ pub struct Env<'a> {
     /// new client waiting (a socket's send buffer grows to 4 MiB here; 500
     /// of them filled in one turn is 2 GB of splicing).
     pub sendfile_left: &'a mut usize,
+    /// Connections of this loop sending a large (corked) file body now:
+    /// one that starts while another is going caps its unsent queue (see
+    /// `sys::socket::NOTSENT_LOWAT`).
+    pub streams: &'a mut usize,
     /// Counts the open connections other than this one by [`Phase`]
     /// (`active` includes this one), for a `status` route: called only
     /// when one is asked for, as it walks every connection.
@@ -384,6 +389,9 @@ pub struct Conn<T> {
     /// `TCP_CORK` is set: a file body longer than one `sendfile` call is
     /// being sent (see `write_out`).
     corked: bool,
+    /// `TCP_NOTSENT_LOWAT` is set on the socket (kept across keep-alive
+    /// exchanges, changed only when the next large body wants otherwise).
+    capped: bool,
     /// Bytes read and dropped while lingering (see `LINGER_MAX_BYTES`).
     lingered: u32,
     /// The access log line of the current exchange (only when its server
@@ -414,6 +422,7 @@ impl<T: Transport> Conn<T> {
             wrote: false,
             nodelay: false,
             corked: false,
+            capped: false,
             lingered: 0,
             line: None,
         }
@@ -531,6 +540,12 @@ impl<T: Transport> Conn<T> {
             }
         }
         self.drive(env)
+    }
+
+    /// Sending a large file body, counted in [`Env::streams`] (the loop
+    /// takes it off the count when the connection closes mid-body).
+    pub fn is_streaming(&self) -> bool {
+        self.corked
     }
 
     /// Give every pooled buffer back (the connection is closing).
@@ -843,7 +858,19 @@ impl<T: Transport> Conn<T> {
                 // segment. Uncorked at its end below, which sends the last
                 // partial segment at once.
                 if left > SENDFILE_CHUNK && !self.corked {
+                    // Several large bodies at once: cap each one's unsent
+                    // queue, so the sending happens in our own `sendfile`
+                    // calls; a lone one keeps the kernel's deep queue,
+                    // which costs it fewer wakeups.
+                    let cap = *env.streams > 0;
+                    if cap != self.capped {
+                        let bytes = if cap { NOTSENT_LOWAT } else { 0 };
+                        if self.io.set_notsent_lowat(bytes).is_ok() {
+                            self.capped = cap;
+                        }
+                    }
                     self.corked = self.io.set_cork(true).is_ok();
+                    *env.streams += usize::from(self.corked);
                 }
                 let sent = self.io.sendfile(&body.file, &mut body.off, want);
                 if let Ok(n) = &sent {
@@ -875,6 +902,7 @@ impl<T: Transport> Conn<T> {
                 // (200 ms); the bytes still go out.
                 let _ = self.io.set_cork(false);
                 self.corked = false;
+                *env.streams = env.streams.saturating_sub(1);
             }
         }
         self.body = OutBody::None;

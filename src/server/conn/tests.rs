@@ -1047,3 +1047,29 @@ fn a_file_longer_than_one_sendfile_call_is_corked_until_its_last_byte() {
     assert_eq!(responses(&c.io.output)[0].2.len(), 100_000);
     assert!(c.io.corks.is_empty(), "{:?}", c.io.corks);
 }
+
+#[test]
+fn a_large_body_caps_its_unsent_queue_only_while_another_is_being_sent() {
+    let mut w = World::new("lowat", "");
+    let size = 2 * super::SENDFILE_CHUNK + 7;
+    std::fs::write(w.dir.join("www/huge.bin"), vec![7u8; size]).unwrap();
+    let get = b"GET /huge.bin HTTP/1.1\r\nHost: a\r\n\r\n";
+    // Alone: the kernel's deep queue, no setsockopt; counted while it
+    // streamed, not after.
+    let mut c = w.conn();
+    w.run(&mut c, get);
+    assert!(c.io.lowats.is_empty(), "{:?}", c.io.lowats);
+    assert_eq!(w.lent.streams, 0);
+    // Another body is going: this one is capped.
+    w.lent.streams = 1;
+    w.run(&mut c, get);
+    assert_eq!(c.io.lowats, [crate::sys::socket::NOTSENT_LOWAT]);
+    assert_eq!(w.lent.streams, 1);
+    // Alone again on the same connection: the cap is lifted once.
+    w.lent.streams = 0;
+    w.run(&mut c, get);
+    w.run(&mut c, get);
+    assert_eq!(c.io.lowats, [crate::sys::socket::NOTSENT_LOWAT, 0]);
+    assert_eq!(responses(&c.io.output).len(), 4);
+    assert_eq!(w.lent.streams, 0);
+}
