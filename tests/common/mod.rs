@@ -1576,3 +1576,21 @@ pub fn skip(test: &str, why: &str) {
     // io::stderr() itself is not captured by libtest, only the print macros.
     let _ = io::stderr().write_all(line.as_bytes());
 }
+
+/// The effective uid of process `pid` (from `/proc/PID/status`).
+pub fn uid_of(pid: u32) -> u32 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+/// The tests run as root (they can start a server with `user`).
+pub fn is_root() -> bool {
+    uid_of(std::process::id()) == 0
+}
+
+/// The uid of `nobody`, if the machine has one.
+pub fn nobody_uid() -> Option<u32> {
+    let out = Command::new("id").args(["-u", "nobody"]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}

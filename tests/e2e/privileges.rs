@@ -246,21 +246,6 @@ echo \"cgi-stderr $QUERY_STRING\" >&2
 printf 'Content-Type: text/plain\\r\\n\\r\\nok\\n'
 ";
 
-fn uid_of(pid: u32) -> u32 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    line.split_whitespace().nth(2).unwrap().parse().unwrap()
-}
-
-fn is_root() -> bool {
-    uid_of(std::process::id()) == 0
-}
-
-fn nobody_uid() -> Option<u32> {
-    let out = Command::new("id").args(["-u", "nobody"]).output().ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
-
 /// A folder made directly in a system folder every user can traverse
 /// (`/tmp`, else `/dev/shm`), owned by root, mode 0755 (so `nobody` may read
 /// it but not create anything in it), removed on drop. The test's own

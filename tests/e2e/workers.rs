@@ -5,7 +5,6 @@
 
 use crate::common::*;
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
@@ -235,21 +234,6 @@ fn sighup_starts_new_workers_with_the_new_config_and_sigquit_exits_0() {
     assert_eq!(st.code(), Some(0));
     let left = server_processes(&srv);
     assert!(left.is_empty(), "{left:?} outlived their master");
-}
-
-fn uid_of(pid: u32) -> u32 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    line.split_whitespace().nth(2).unwrap().parse().unwrap()
-}
-
-fn is_root() -> bool {
-    uid_of(std::process::id()) == 0
-}
-
-fn nobody_uid() -> Option<u32> {
-    let out = Command::new("id").args(["-u", "nobody"]).output().ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
 /// A folder for the files a `user nobody` server must reach, made directly
