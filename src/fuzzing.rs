@@ -24,15 +24,13 @@ use std::time::{Duration, Instant};
 use crate::config::{self, Config, Level, ListenerSpec, LogTarget};
 use crate::handlers::RootCache;
 use crate::handlers::status::Stats;
-use crate::http::response::HeadBuf;
-use crate::server::access::AccessLogs;
 use crate::server::buffer::BufPool;
 use crate::server::cgi::CgiTable;
-use crate::server::conn::{Conn, Drive, Env, RETRY_MAX_MS, State};
+use crate::server::conn::{Conn, Drive, Env, RETRY_MAX_MS, Shared, State};
 use crate::server::log::Log;
 use crate::server::timer::Millis;
 use crate::server::transport::MemTransport;
-use crate::sys::Pipe;
+use crate::sys::Epoll;
 use crate::testkit::Rng;
 
 /// The configuration every case runs under (`{DIR}` is the world's folder).
@@ -77,75 +75,45 @@ fn alone() -> Stats {
     }
 }
 
-/// What an event loop lends a connection for one `drive`, in memory (no
-/// epoll: CGI pipes would be polled; no sessions, no access log).
+/// What an event loop lends a connection for one `drive`, in memory: its
+/// own [`Shared`] (with an epoll instance nobody waits on: CGI pipes are
+/// tried at every drive; no sessions, no access log).
 pub struct Lent {
     pub config: Config,
     pub specs: Vec<ListenerSpec>,
-    pub pool: BufPool,
-    pub roots: RootCache,
-    pub scratch: HeadBuf,
-    pub cgi: CgiTable,
-    pub access: AccessLogs,
-    pub stats: Stats,
-    /// The turn's `sendfile` budget: unlimited unless a test sets it (the
-    /// loop resets its own every turn).
-    pub sendfile_left: usize,
-    /// Large bodies being sent ([`crate::server::conn::Env::streams`]).
-    pub streams: usize,
-    /// The loop's splice pipe (unused: `splice` is off in memory).
-    pub splice_pipe: Option<(Pipe, Pipe)>,
+    /// The turn's `sendfile` budget there is unlimited unless a test sets
+    /// it (the loop resets its own every turn); the error log is stderr,
+    /// `crit` only (what a case provokes is not news).
+    pub shared: Shared,
     /// The monotonic clock, moved by hand.
     pub now: Millis,
-    /// The error log: stderr, `crit` only (what a case provokes is not news).
-    pub log: Log,
 }
 
 impl Lent {
     /// Everything fresh around `config`, the clock at 1 s.
     pub fn new(config: Config) -> Lent {
+        let epoll = match Epoll::new() {
+            Ok(e) => e,
+            Err(e) => panic!("epoll_create1: {e}"),
+        };
         Lent {
             specs: config.listeners(),
             config,
-            pool: BufPool::new(8),
-            roots: RootCache::default(),
-            scratch: HeadBuf::new(),
-            cgi: CgiTable::default(),
-            access: AccessLogs::default(),
-            stats: Stats::default(),
-            sendfile_left: usize::MAX,
-            streams: 0,
-            splice_pipe: None,
+            shared: Shared::new(epoll, Log::open(&LogTarget::Stderr, Level::Crit), 8),
             now: 1_000,
-            log: Log::open(&LogTarget::Stderr, Level::Crit),
         }
     }
 
     /// The `Env` of one `drive` or `on_timeout`.
     pub fn env(&mut self) -> Env<'_> {
         Env {
+            shared: &mut self.shared,
             config: &self.config,
             specs: &self.specs,
-            pool: &mut self.pool,
-            roots: &mut self.roots,
             now: self.now,
             unix_now: 1_700_000_000,
-            date: b"Tue, 14 Nov 2023 22:13:20 GMT",
-            scratch: &mut self.scratch,
-            draining: false,
-            pipes: &crate::server::cgi::Unwatched,
             id: crate::server::token::ConnId::default(),
-            cgi: &mut self.cgi,
-            stderr: 2,
-            splice: false,
-            sessions: None,
-            access: &mut self.access,
-            stats: &mut self.stats,
-            sendfile_left: &mut self.sendfile_left,
-            streams: &mut self.streams,
-            splice_pipe: &mut self.splice_pipe,
             gauges: &alone,
-            log: &self.log,
         }
     }
 }
@@ -195,7 +163,7 @@ impl World {
     /// The `Env` of one drive: a new turn of the loop, so a fresh budget.
     fn env(&mut self) -> Env<'_> {
         self.turns += 1;
-        self.lent.sendfile_left = if self.starve && self.turns.is_multiple_of(2) {
+        self.lent.shared.sendfile_left = if self.starve && self.turns.is_multiple_of(2) {
             0
         } else {
             self.turn_budget
@@ -205,10 +173,10 @@ impl World {
 
     /// Forget what the last case left: pool, caches, clock, uploads.
     fn reset(&mut self) -> io::Result<()> {
-        self.lent.pool = BufPool::new(8);
-        self.lent.roots = RootCache::default();
-        self.lent.cgi = CgiTable::default();
-        self.lent.stats = Stats::default();
+        self.lent.shared.pool = BufPool::new(8);
+        self.lent.shared.roots = RootCache::default();
+        self.lent.shared.cgi = CgiTable::default();
+        self.lent.shared.stats = Stats::default();
         self.lent.now = 1_000;
         for e in std::fs::read_dir(self.dir.join("up"))? {
             let e = e?;
@@ -565,10 +533,10 @@ pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
     }
     let output = std::mem::take(&mut c.io.output);
     drop(c);
-    if world.lent.pool.out != 0 {
+    if world.lent.shared.pool.out != 0 {
         return Err(format!(
             "{} buffer(s) never went back to the pool",
-            world.lent.pool.out
+            world.lent.shared.pool.out
         ));
     }
     check_files(world)?;

@@ -42,17 +42,6 @@ impl PipeWatch for Epoll {
     }
 }
 
-/// Pipes nobody watches: whoever drives the connection without a loop (the
-/// unit tests) says when to try them, with `Conn::cgi_event`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Unwatched;
-
-impl PipeWatch for Unwatched {
-    fn watch(&self, _pipe: &Pipe, _token: Token, _interest: Interest) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// What the script's stdin is.
 pub enum Stdin<'a> {
     /// Nothing: an empty pipe, closed at once (EOF).

@@ -33,52 +33,17 @@ use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, ListenerSpec};
-use crate::handlers::RootCache;
 use crate::handlers::status::Stats;
-use crate::http::date::DateCache;
-use crate::http::response::HeadBuf;
-use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, Pipe, SignalFd, Socket, classify};
+use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, SignalFd, Socket, classify};
 
 use super::Source;
 use super::access::AccessLogs;
-use super::buffer::BufPool;
-use super::cgi::CgiTable;
-use super::conn::{Conn, Drive, Env, Phase, ms};
+use super::conn::{Conn, Drive, Env, Phase, Shared, ms};
 use super::log::Log;
 use super::session::{DEFAULT_MAX_MEMORY, SessionStore};
 use super::timer::{Millis, Timers, wait_ms};
 use super::token::{ConnId, Token, next_generation};
 
-/// A `Env` for one connection, built from the reactor's fields (a macro, as
-/// a method would borrow all of `self` while a slot is borrowed).
-macro_rules! env {
-    ($r:expr, $gen:expr, $now:expr, $unix:expr, $id:expr, $gauges:expr) => {
-        Env {
-            config: &$gen.config,
-            specs: &$gen.specs,
-            pool: &mut $r.pool,
-            roots: &mut $r.roots,
-            now: $now,
-            unix_now: $unix,
-            date: $r.dates.get($unix),
-            scratch: &mut $r.scratch,
-            draining: $r.stop || $r.drain_until.is_some(),
-            pipes: &$r.epoll,
-            id: $id,
-            cgi: &mut $r.cgi,
-            stderr: $r.log.fd(),
-            splice: $r.splice,
-            sessions: $r.sessions.as_mut(),
-            access: &mut $r.access,
-            stats: &mut $r.stats,
-            sendfile_left: &mut $r.sendfile_left,
-            streams: &mut $r.streams,
-            splice_pipe: &mut $r.splice_pipe,
-            gauges: $gauges,
-            log: &$r.log,
-        }
-    };
-}
 /// File bytes all connections together may send per turn of the loop. At
 /// the ~1 ms per MB that filling fresh send buffers costs, a turn stays
 /// near a millisecond: 500 window-starved readers (slowhttptest's slow read)
@@ -237,47 +202,60 @@ pub struct Reactor {
     current: Rc<Gen>,
     /// Where the configuration is read again on `SIGHUP`.
     source: Source,
-    epoll: Epoll,
     events: Events,
     listeners: Vec<ListenerSlot>,
     signals: SignalFd,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    active: usize,
-    pending: Vec<u32>,
-    spare: Vec<u32>,
-    /// What `sendfile` may still move in this turn ([`Env::sendfile_left`]).
-    sendfile_left: usize,
-    /// Connections sending a large file body now ([`Env::streams`]).
-    streams: usize,
-    /// The pipe every upload splice goes through ([`Env::splice_pipe`]).
-    splice_pipe: Option<(Pipe, Pipe)>,
+    /// The connections.
+    slab: Slab,
+    /// What every connection borrows for its drive, borrowed apart from
+    /// `slab`.
+    shared: Shared,
     timers: Timers,
-    pool: BufPool,
-    roots: RootCache,
-    dates: DateCache,
-    scratch: HeadBuf,
     clock: Instant,
     accept_resume_at: Millis,
     /// Accepting is paused for want of descriptors: said once in the error
     /// log, not every `ACCEPT_BACKOFF_MS` (ten lines a second while an
     /// attacker holds every descriptor, tests/abuse.rs).
     out_of_fds: bool,
-    log: Log,
-    /// Access logs: buffered, written by `tick` at most a second late.
-    access: AccessLogs,
     stop: bool,
     /// A graceful stop (`SIGQUIT`) is under way; it ends at this instant.
     drain_until: Option<Millis>,
-    cgi: CgiTable,
-    /// Server-side sessions, when some route has `session on`.
-    sessions: Option<SessionStore>,
     /// When the session store is next swept of expired sessions.
     next_sweep: Millis,
-    /// Plain upload bodies go socket → pipe → file (`LOCALSERVER_SPLICE=0`
-    /// turns it off, for measuring against the read/write path).
-    splice: bool,
-    pub stats: Stats,
+}
+
+/// The connections of the loop, by slot, and the lists that walk them.
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Slot>,
+    /// Slots without a connection, to reuse first.
+    free: Vec<u32>,
+    /// Open connections.
+    active: usize,
+    /// Slots to drive in this turn.
+    pending: Vec<u32>,
+    /// The other pending list, swapped in at each turn (no allocation).
+    spare: Vec<u32>,
+}
+
+/// The `Env` of one drive of the connection in slot `id` (under the
+/// configuration `gen`).
+fn env<'a>(
+    shared: &'a mut Shared,
+    loaded: &'a Gen,
+    (now, unix_now): (Millis, i64),
+    id: ConnId,
+    gauges: &'a dyn Fn() -> Stats,
+) -> Env<'a> {
+    Env {
+        shared,
+        config: &loaded.config,
+        specs: &loaded.specs,
+        now,
+        unix_now,
+        id,
+        gauges,
+    }
 }
 
 impl Reactor {
@@ -325,6 +303,11 @@ impl Reactor {
         }
         let sessions = open_sessions(&config, &log);
         let first = Rc::new(Gen { config, specs });
+        let mut shared = Shared::new(epoll, log, POOL_KEEP);
+        shared.sendfile_left = SENDFILE_PER_TURN;
+        shared.access = access;
+        shared.sessions = sessions;
+        shared.splice = std::env::var_os("LOCALSERVER_SPLICE").is_none_or(|v| v != "0");
         Ok(Reactor {
             mode,
             gens: vec![Some(Rc::clone(&first))],
@@ -332,35 +315,18 @@ impl Reactor {
             cur: 0,
             current: first,
             source,
-            epoll,
             events: Events::with_capacity(512),
             listeners,
             signals,
-            slots: Vec::new(),
-            free: Vec::new(),
-            active: 0,
-            pending: Vec::new(),
-            spare: Vec::new(),
-            sendfile_left: SENDFILE_PER_TURN,
-            streams: 0,
-            splice_pipe: None,
+            slab: Slab::default(),
+            shared,
             timers: Timers::default(),
-            pool: BufPool::new(POOL_KEEP),
-            roots: RootCache::default(),
-            dates: DateCache::default(),
-            scratch: HeadBuf::new(),
             clock: Instant::now(),
             accept_resume_at: 0,
             out_of_fds: false,
-            log,
-            access,
             stop: false,
             drain_until: None,
-            cgi: CgiTable::default(),
-            sessions,
             next_sweep: 0,
-            splice: std::env::var_os("LOCALSERVER_SPLICE").is_none_or(|v| v != "0"),
-            stats: Stats::default(),
         })
     }
 
@@ -369,21 +335,21 @@ impl Reactor {
         while !self.stop {
             let now = self.now();
             if let Some(until) = self.drain_until
-                && (self.active == 0 || now >= until)
+                && (self.slab.active == 0 || now >= until)
             {
-                if self.active > 0 {
-                    self.log.warn(format_args!(
+                if self.slab.active > 0 {
+                    self.shared.log.warn(format_args!(
                         "shutdown_timeout passed: {} connection(s) dropped",
-                        self.active
+                        self.slab.active
                     ));
                 }
                 break;
             }
-            let timeout = if !self.pending.is_empty() || self.can_accept(now) {
+            let timeout = if !self.slab.pending.is_empty() || self.can_accept(now) {
                 0
             } else {
                 let mut next = self.timers.next();
-                if let Some(f) = self.access.next_flush() {
+                if let Some(f) = self.shared.access.next_flush() {
                     next = Some(next.map_or(f, |t| t.min(f)));
                 }
                 if let Some(until) = self.drain_until {
@@ -395,23 +361,23 @@ impl Reactor {
                 }
                 wait_ms(next, now)
             };
-            self.epoll.wait(&mut self.events, timeout)?;
+            self.shared.epoll.wait(&mut self.events, timeout)?;
             self.dispatch_events();
             let now = self.now();
             self.accept(now);
             self.run_pending(now);
             self.expire(now);
-            self.access.tick(now, &self.log);
+            self.shared.access.tick(now, &self.shared.log);
             if now >= self.next_sweep {
                 self.next_sweep = now + SWEEP_MS;
-                if let Some(store) = self.sessions.as_mut() {
+                if let Some(store) = self.shared.sessions.as_mut() {
                     store.sweep(unix_time());
                 }
             }
         }
-        self.access.flush_all(&self.log);
+        self.shared.access.flush_all(&self.shared.log);
         // CONFIG.md: even a fast stop saves state such as sessions.
-        if let Some(store) = self.sessions.as_mut() {
+        if let Some(store) = self.shared.sessions.as_mut() {
             store.flush();
         }
         Ok(())
@@ -447,7 +413,7 @@ impl Reactor {
 
     /// SIGHUP: read the configuration again; on any error keep the old one.
     fn reload(&mut self) {
-        let Some(config) = self.source.reload(&self.log) else {
+        let Some(config) = self.source.reload(&self.shared.log) else {
             return;
         };
         // Where the new generation goes, settled before anything changes.
@@ -457,7 +423,7 @@ impl Reactor {
             .position(Option::is_none)
             .unwrap_or(self.gens.len());
         let Ok(idx16) = u16::try_from(idx) else {
-            self.log.error(format_args!(
+            self.shared.log.error(format_args!(
                 "reload failed: too many configurations in use"
             ));
             return;
@@ -480,13 +446,14 @@ impl Reactor {
                         ready: true,
                     }),
                     Err(e) => self
+                        .shared
                         .log
                         .error(format_args!("bind() to {} failed ({e})", spec.addr)),
                 }
             }
         }
         if fresh.is_empty() {
-            self.log.error(format_args!(
+            self.shared.log.error(format_args!(
                 "reload failed: no listener could be bound; the configuration in use is kept"
             ));
             // The old sockets are still open: put them back.
@@ -498,23 +465,24 @@ impl Reactor {
         drop(old);
         for l in fresh {
             let addr = l.addr;
-            if let Err(e) = watch_listener(&self.epoll, &mut self.listeners, l) {
-                self.log
+            if let Err(e) = watch_listener(&self.shared.epoll, &mut self.listeners, l) {
+                self.shared
+                    .log
                     .error(format_args!("epoll_ctl() for {addr} failed ({e})"));
             }
         }
         // A new folder or bound: reopened, which trims to the new bound.
-        if self.sessions.is_none()
+        if self.shared.sessions.is_none()
             || self.current.config.session_store != config.session_store
             || self.current.config.session_max != config.session_max
         {
-            if let Some(store) = self.sessions.as_mut() {
+            if let Some(store) = self.shared.sessions.as_mut() {
                 store.flush();
             }
-            self.sessions = open_sessions(&config, &self.log);
+            self.shared.sessions = open_sessions(&config, &self.shared.log);
         }
-        self.roots.clear();
-        self.access.reconfigure(&config, &self.log);
+        self.shared.roots.clear();
+        self.shared.access.reconfigure(&config, &self.shared.log);
         let cfgs = Rc::new(Gen { config, specs });
         if idx == self.gens.len() {
             self.gens.push(None);
@@ -535,19 +503,21 @@ impl Reactor {
             *g = None;
         }
         // Idle connections move to the new configuration now.
-        for slot in 0..self.slots.len() {
+        for slot in 0..self.slab.slots.len() {
             if let Ok(slot) = u32::try_from(slot) {
                 self.adopt(slot);
             }
         }
-        self.log.notice(format_args!("configuration reloaded"));
+        self.shared
+            .log
+            .notice(format_args!("configuration reloaded"));
     }
 
     /// An idle connection on an old configuration moves to the current one,
     /// onto the listener of the same address; without one it closes.
     fn adopt(&mut self, slot: u32) {
         let cur = self.current();
-        let Some(s) = self.slots.get_mut(slot as usize) else {
+        let Some(s) = self.slab.slots.get_mut(slot as usize) else {
             return;
         };
         if s.cfg == self.cur {
@@ -579,7 +549,7 @@ impl Reactor {
 
     /// Close the connection in `slot` now.
     fn close_slot(&mut self, slot: u32) {
-        let Some(s) = self.slots.get_mut(slot as usize) else {
+        let Some(s) = self.slab.slots.get_mut(slot as usize) else {
             return;
         };
         if s.conn.is_none() {
@@ -587,14 +557,14 @@ impl Reactor {
         }
         let cfg = s.cfg;
         if let Some(conn) = s.conn.as_mut() {
-            conn.release(&mut self.pool);
+            conn.release(&mut self.shared.pool);
             if conn.is_streaming() {
-                self.streams = self.streams.saturating_sub(1);
+                self.shared.streams = self.shared.streams.saturating_sub(1);
             }
         }
         s.vacate();
-        self.free.push(slot);
-        self.active = self.active.saturating_sub(1);
+        self.slab.free.push(slot);
+        self.slab.active = self.slab.active.saturating_sub(1);
         self.release_gen(cfg);
     }
 
@@ -606,10 +576,12 @@ impl Reactor {
         }
         let timeout = self.current().config.shutdown_timeout;
         self.drain_until = Some(now + ms(timeout));
+        self.shared.draining = true;
         self.listeners.clear();
-        for slot in 0..self.slots.len() {
+        for slot in 0..self.slab.slots.len() {
             let Ok(slot) = u32::try_from(slot) else { break };
             let idle = self
+                .slab
                 .slots
                 .get(slot as usize)
                 .and_then(|s| s.conn.as_ref())
@@ -630,7 +602,7 @@ impl Reactor {
 
     fn can_accept(&self, now: Millis) -> bool {
         now >= self.accept_resume_at
-            && self.active < self.worker_connections()
+            && self.slab.active < self.worker_connections()
             && self.listeners.iter().any(|l| l.ready)
     }
 
@@ -656,7 +628,7 @@ impl Reactor {
                     continue;
                 }
             };
-            let Some(s) = self.slots.get_mut(id.slot as usize) else {
+            let Some(s) = self.slab.slots.get_mut(id.slot as usize) else {
                 continue;
             };
             if s.generation != id.generation {
@@ -674,7 +646,7 @@ impl Reactor {
                 }
                 if !s.pending {
                     s.pending = true;
-                    self.pending.push(id.slot);
+                    self.slab.pending.push(id.slot);
                 }
             }
         }
@@ -684,31 +656,34 @@ impl Reactor {
         while let Ok(Some(sig)) = self.signals.read() {
             match sig {
                 libc::SIGINT | libc::SIGTERM => {
-                    self.log
+                    self.shared
+                        .log
                         .notice(format_args!("signal {sig} received, exiting"));
                     self.stop = true;
+                    self.shared.draining = true;
                 }
                 // CONFIG.md: SIGUSR1 reopens the logs (logrotate). What is
                 // buffered goes to the old files first.
                 libc::SIGUSR1 => {
-                    self.log.notice(format_args!(
+                    self.shared.log.notice(format_args!(
                         "signal {sig} (SIGUSR1) received, reopening logs"
                     ));
-                    self.access.reopen(&self.log);
-                    self.log.reopen();
+                    self.shared.access.reopen(&self.shared.log);
+                    self.shared.log.reopen();
                 }
                 libc::SIGQUIT => {
-                    self.log.notice(format_args!(
+                    self.shared.log.notice(format_args!(
                         "signal {sig} received, shutting down gracefully"
                     ));
                     let now = self.now();
                     self.start_drain(now);
                 }
                 libc::SIGHUP => {
-                    self.log
+                    self.shared
+                        .log
                         .notice(format_args!("signal {sig} received, reconfiguring"));
                     if self.mode == Mode::Worker {
-                        self.log.notice(format_args!(
+                        self.shared.log.notice(format_args!(
                             "a worker does not reload: send SIGHUP to the master"
                         ));
                     } else if self.drain_until.is_none() {
@@ -723,7 +698,7 @@ impl Reactor {
                     // leader is still an unreaped zombie (its id cannot be
                     // reused yet), then the leader is reaped.
                     while let Some(pid) = crate::sys::exited_child() {
-                        if self.cgi.running.remove(&pid).is_some() {
+                        if self.shared.cgi.running.remove(&pid).is_some() {
                             crate::sys::kill_group(pid, libc::SIGKILL);
                         }
                         if !crate::sys::reap_pid(pid) {
@@ -742,7 +717,7 @@ impl Reactor {
         }
         for li in 0..self.listeners.len() {
             for _ in 0..ACCEPTS_PER_TURN {
-                if self.active >= self.worker_connections() {
+                if self.slab.active >= self.worker_connections() {
                     return; // resumed when a connection closes
                 }
                 let Some(l) = self.listeners.get_mut(li) else {
@@ -756,9 +731,9 @@ impl Reactor {
                         let spec = l.spec;
                         if self.out_of_fds {
                             self.out_of_fds = false;
-                            self.log.notice(format_args!("accepting again"));
+                            self.shared.log.notice(format_args!("accepting again"));
                         }
-                        self.stats.accepted += 1;
+                        self.shared.stats.accepted += 1;
                         self.add_conn(sock, spec, peer, now);
                     }
                     Err(e) => match classify(&e) {
@@ -767,14 +742,17 @@ impl Reactor {
                         ErrorKind::NoDescriptors => {
                             if !self.out_of_fds {
                                 self.out_of_fds = true;
-                                self.log
+                                self.shared
+                                    .log
                                     .error(format_args!("accept4() failed ({e}), pausing accepts"));
                             }
                             self.accept_resume_at = now + ACCEPT_BACKOFF_MS;
                             return;
                         }
                         ErrorKind::Other => {
-                            self.log.error(format_args!("accept4() failed ({e})"));
+                            self.shared
+                                .log
+                                .error(format_args!("accept4() failed ({e})"));
                             break;
                         }
                     },
@@ -784,13 +762,13 @@ impl Reactor {
     }
     fn add_conn(&mut self, sock: Socket, spec: usize, peer: std::net::SocketAddr, now: Millis) {
         // TCP_NODELAY is set by the connection when its writes need it.
-        let slot = match self.free.pop() {
+        let slot = match self.slab.free.pop() {
             Some(s) => s,
             None => {
-                let Ok(s) = u32::try_from(self.slots.len()) else {
+                let Ok(s) = u32::try_from(self.slab.slots.len()) else {
                     return;
                 };
-                self.slots.push(Slot {
+                self.slab.slots.push(Slot {
                     generation: 0,
                     cfg: 0,
                     conn: None,
@@ -802,7 +780,7 @@ impl Reactor {
             }
         };
         let deadline = now + ms(self.current().config.client_header_timeout);
-        let Some(s) = self.slots.get_mut(slot as usize) else {
+        let Some(s) = self.slab.slots.get_mut(slot as usize) else {
             return;
         };
         s.cfg = self.cur;
@@ -817,25 +795,26 @@ impl Reactor {
         s.conn = Some(conn);
         s.pending = true;
         s.armed = NOT_ARMED;
-        self.pending.push(slot);
-        self.active += 1;
-        self.stats.handled += 1;
+        self.slab.pending.push(slot);
+        self.slab.active += 1;
+        self.shared.stats.handled += 1;
     }
 
     fn run_pending(&mut self, now: Millis) {
-        let mut list = std::mem::replace(&mut self.pending, std::mem::take(&mut self.spare));
+        let mut list =
+            std::mem::replace(&mut self.slab.pending, std::mem::take(&mut self.slab.spare));
         let unix_now = unix_time();
-        self.sendfile_left = SENDFILE_PER_TURN;
+        self.shared.sendfile_left = SENDFILE_PER_TURN;
         // Once the turn's file budget is spent, the connections after that
         // point get no file bytes; they go first next turn.
         let mut served = None;
         for &slot in &list {
-            let Some(cfg) = self.slots.get(slot as usize).map(|s| s.cfg) else {
+            let Some(cfg) = self.slab.slots.get(slot as usize).map(|s| s.cfg) else {
                 continue;
             };
             let cfgs = self.generation_of(cfg);
             // The other slots stay readable for a `status` page.
-            let (before, rest) = self.slots.split_at_mut(slot as usize);
+            let (before, rest) = self.slab.slots.split_at_mut(slot as usize);
             let Some((s, after)) = rest.split_first_mut() else {
                 continue;
             };
@@ -843,32 +822,26 @@ impl Reactor {
             let Some(conn) = s.conn.as_mut() else {
                 continue;
             };
-            let active = self.active;
+            let active = self.slab.active;
             let others = || gauges(active, before, after);
-            let mut env = env!(
-                self,
-                cfgs,
-                now,
-                unix_now,
-                ConnId::new(slot, s.generation),
-                &others
-            );
+            let id = ConnId::new(slot, s.generation);
+            let mut env = env(&mut self.shared, &cfgs, (now, unix_now), id, &others);
             let result = conn.drive(&mut env);
             self.after_drive(slot, result);
-            if served.is_none() && self.sendfile_left == 0 {
-                served = Some(self.pending.len());
+            if served.is_none() && self.shared.sendfile_left == 0 {
+                served = Some(self.slab.pending.len());
             }
         }
         if let Some(n) = served {
-            self.pending.rotate_left(n);
+            self.slab.pending.rotate_left(n);
         }
         list.clear();
-        self.spare = list;
+        self.slab.spare = list;
     }
 
     /// Act on what a drive or a timeout said.
     fn after_drive(&mut self, slot: u32, result: Drive) {
-        let Some(s) = self.slots.get_mut(slot as usize) else {
+        let Some(s) = self.slab.slots.get_mut(slot as usize) else {
             return;
         };
         match result {
@@ -879,7 +852,7 @@ impl Reactor {
             Drive::Again => {
                 if !s.pending {
                     s.pending = true;
-                    self.pending.push(slot);
+                    self.slab.pending.push(slot);
                 }
             }
             Drive::Wait => {}
@@ -891,10 +864,13 @@ impl Reactor {
             // Edge-triggered ADD reports readiness that is already there.
             let token = Token::Conn(ConnId::new(slot, s.generation)).encode();
             if let Err(e) = self
+                .shared
                 .epoll
                 .add(conn.io.as_raw_fd(), token, Interest::ReadWrite)
             {
-                self.log.error(format_args!("epoll_ctl() failed ({e})"));
+                self.shared
+                    .log
+                    .error(format_args!("epoll_ctl() failed ({e})"));
                 self.close_slot(slot);
                 return;
             }
@@ -919,11 +895,11 @@ impl Reactor {
         while budget > 0
             && let Some(e) = self.timers.pop_due(now)
         {
-            let Some(cfg) = self.slots.get(e.slot as usize).map(|s| s.cfg) else {
+            let Some(cfg) = self.slab.slots.get(e.slot as usize).map(|s| s.cfg) else {
                 continue;
             };
             let cfgs = self.generation_of(cfg);
-            let (before, rest) = self.slots.split_at_mut(e.slot as usize);
+            let (before, rest) = self.slab.slots.split_at_mut(e.slot as usize);
             let Some((s, after)) = rest.split_first_mut() else {
                 continue;
             };
@@ -946,16 +922,10 @@ impl Reactor {
             }
             budget -= 1;
             let unix_now = unix_time();
-            let active = self.active;
+            let active = self.slab.active;
             let others = || gauges(active, before, after);
-            let mut env = env!(
-                self,
-                cfgs,
-                now,
-                unix_now,
-                ConnId::new(e.slot, s.generation),
-                &others
-            );
+            let id = ConnId::new(e.slot, s.generation);
+            let mut env = env(&mut self.shared, &cfgs, (now, unix_now), id, &others);
             let result = conn.on_timeout(&mut env);
             self.after_drive(e.slot, result);
         }

@@ -34,14 +34,14 @@ impl<T: Transport> Conn<T> {
         let step = if self.splice_ready(env) {
             self.splice_in(env, reads)
         } else {
-            match self.read_in(env.pool, reads) {
+            match self.read_in(&mut env.shared.pool, reads) {
                 ReadOutcome::Got => {
                     self.deadline = env.now + ms(env.config.client_body_timeout);
                     self.clamp_deadline_to_cgi();
                     Step::Continue
                 }
                 ReadOutcome::Wait => {
-                    self.drop_empty_inbuf(env.pool);
+                    self.drop_empty_inbuf(&mut env.shared.pool);
                     Step::Wait
                 }
                 ReadOutcome::Budget => Step::Budget,
@@ -91,12 +91,12 @@ impl<T: Transport> Conn<T> {
         if !room {
             return out;
         }
-        match self.read_in(env.pool, reads) {
+        match self.read_in(&mut env.shared.pool, reads) {
             ReadOutcome::Closed => Step::Close,
             ReadOutcome::Got => Step::Continue,
             ReadOutcome::Budget => Step::Budget,
             ReadOutcome::Wait => {
-                self.drop_empty_inbuf(env.pool);
+                self.drop_empty_inbuf(&mut env.shared.pool);
                 out
             }
         }
@@ -140,13 +140,13 @@ impl<T: Transport> Conn<T> {
         if self.inbound.as_ref().is_some_and(|i| i.is_complete()) {
             return Some(self.body_done(env));
         }
-        self.drop_empty_inbuf(env.pool);
+        self.drop_empty_inbuf(&mut env.shared.pool);
         None
     }
 
     /// A plain upload with nothing buffered goes socket → pipe → file.
     fn splice_ready(&self, env: &Env<'_>) -> bool {
-        env.splice
+        env.shared.splice
             && self.inbuf.as_ref().is_none_or(|b| b.is_empty())
             && self.io.can_splice()
             && self.inbound.as_ref().is_some_and(|i| {
@@ -165,20 +165,21 @@ impl<T: Transport> Conn<T> {
             return Step::Budget;
         }
         *reads -= 1;
-        if env.splice_pipe.is_none() {
+        if env.shared.splice_pipe.is_none() {
             match sys::pipe().and_then(|(r, w)| {
                 r.set_nonblocking()?;
                 w.set_nonblocking()?;
                 Ok((r, w))
             }) {
-                Ok(p) => *env.splice_pipe = Some(p),
+                Ok(p) => env.shared.splice_pipe = Some(p),
                 Err(_) => {
                     self.reply_error(env, 500);
                     return Step::Continue;
                 }
             }
         }
-        let (Some((pr, pw)), Some(inbound)) = (env.splice_pipe.as_ref(), self.inbound.as_mut())
+        let (Some((pr, pw)), Some(inbound)) =
+            (env.shared.splice_pipe.as_ref(), self.inbound.as_mut())
         else {
             return Step::Close;
         };
@@ -202,7 +203,7 @@ impl<T: Transport> Conn<T> {
         if let Err(status) = inbound.take_spliced(pr, n) {
             // Bytes of this body are still in the pipe: it must never carry
             // them into another connection's upload.
-            *env.splice_pipe = None;
+            env.shared.splice_pipe = None;
             self.reply_error(env, status);
             return Step::Continue;
         }
@@ -236,7 +237,7 @@ impl<T: Transport> Conn<T> {
             }
             Sink::Spool(file, mut plan) => {
                 plan.set_content_length(decoded);
-                if env.cgi.running.len() >= env.config.cgi_max {
+                if env.shared.cgi.running.len() >= env.config.cgi_max {
                     self.reply_error(env, 503);
                     return Step::Continue;
                 }
@@ -256,7 +257,7 @@ impl<T: Transport> Conn<T> {
         if self.state == State::Cgi {
             self.deadline = self.cgi.as_ref().map_or(env.now, |c| c.deadline);
         }
-        self.drop_empty_inbuf(env.pool);
+        self.drop_empty_inbuf(&mut env.shared.pool);
         Step::Continue
     }
 
@@ -322,7 +323,7 @@ impl<T: Transport> Conn<T> {
                 break;
             }
             cgi_reads -= 1;
-            match cgi.read_output(env.pool) {
+            match cgi.read_output(&mut env.shared.pool) {
                 Ok(true) => progressed = true,
                 Ok(false) => break,
                 Err(_) => {
@@ -377,9 +378,9 @@ impl<T: Transport> Conn<T> {
                     }
                     cgi.framing = framing;
                     self.ending.close |= close;
-                    let out = self.out.get_or_insert_with(|| env.pool.get());
-                    out.push(env.scratch);
-                    self.count_head(Some(status), env.scratch.len());
+                    let out = self.out.get_or_insert_with(|| env.shared.pool.get());
+                    out.push(&env.shared.scratch);
+                    self.count_head(Some(status), env.shared.scratch.len());
                 }
             }
         }
@@ -391,7 +392,7 @@ impl<T: Transport> Conn<T> {
     fn frame_cgi_body(&mut self, env: &mut Env<'_>) {
         let Some(cgi) = self.cgi.as_mut() else { return };
         while let Some(src) = cgi.buf.as_mut().filter(|b| !b.is_empty()) {
-            let out = self.out.get_or_insert_with(|| env.pool.get());
+            let out = self.out.get_or_insert_with(|| env.shared.pool.get());
             let data = src.readable();
             let n = match cgi.framing {
                 OutFraming::Pending => return,
@@ -425,11 +426,11 @@ impl<T: Transport> Conn<T> {
         }
         if cgi.eof && cgi.buf.as_ref().is_none_or(|b| b.is_empty()) {
             if let Some(b) = cgi.buf.take() {
-                env.pool.put(b);
+                env.shared.pool.put(b);
             }
             match cgi.framing {
                 OutFraming::Chunked => {
-                    let out = self.out.get_or_insert_with(|| env.pool.get());
+                    let out = self.out.get_or_insert_with(|| env.shared.pool.get());
                     if out.free() >= 5 {
                         out.push(b"0\r\n\r\n");
                         cgi.framing = OutFraming::Drop;

@@ -55,7 +55,7 @@ pub(super) fn start(
     req: &Request<'_>,
 ) -> Started {
     let config = env.config;
-    env.stats.requests += 1;
+    env.shared.stats.requests += 1;
     let Some((index, server)) = env
         .specs
         .get(spec)
@@ -81,7 +81,7 @@ pub(super) fn start(
         Some(_) => session_of(env, req, server),
         None => (None, false),
     };
-    env.roots.files.set_now(env.unix_now);
+    env.shared.roots.files.set_now(env.unix_now);
     // Counting connections walks them all: only for a server with a
     // `status` route.
     let stats = if server.locations.iter().any(|l| l.status) {
@@ -92,7 +92,7 @@ pub(super) fn start(
     let mut ctx = Ctx {
         config,
         server,
-        roots: env.roots,
+        roots: &mut env.shared.roots,
         now: env.unix_now,
         conn: info,
         stats,
@@ -101,7 +101,9 @@ pub(super) fn start(
     let exchange = Exchange {
         version: req.version,
         head_only: req.method == Method::Head,
-        keep_alive: req.keep_alive && served + 1 < config.keepalive_requests && !env.draining,
+        keep_alive: req.keep_alive
+            && served + 1 < config.keepalive_requests
+            && !env.shared.draining,
         server: index,
         session,
         new_session,
@@ -110,10 +112,10 @@ pub(super) fn start(
     let expect_continue = req.expect_continue && has_body && req.version == Version::Http11;
     match action {
         Action::Reply(reply) => {
-            let c = new_cookie(env.config, env.sessions.as_deref(), &exchange);
+            let c = new_cookie(env.config, env.shared.sessions.as_ref(), &exchange);
             Started::Reply(prepare(
-                env.scratch,
-                env.date,
+                &mut env.shared.scratch,
+                env.shared.dates.get(env.unix_now),
                 req,
                 exchange,
                 reply,
@@ -132,7 +134,7 @@ pub(super) fn start(
             expect_continue,
         },
         Action::Cgi(mut plan) => {
-            if let (Some(sid), Some(store)) = (session, env.sessions.as_deref()) {
+            if let (Some(sid), Some(store)) = (session, env.shared.sessions.as_ref()) {
                 // CGI sees the session (README "Sessions").
                 let id = store.cookie(&sid, server.session_scope.as_bytes());
                 plan.set_env("SESSION_ID", id.as_bytes());
@@ -143,20 +145,20 @@ pub(super) fn start(
                     }
                 }
             }
-            if env.cgi.running.len() >= config.cgi_max {
+            if env.shared.cgi.running.len() >= config.cgi_max {
                 let mut ctx = Ctx {
                     config,
                     server,
-                    roots: env.roots,
+                    roots: &mut env.shared.roots,
                     now: env.unix_now,
                     conn: info,
                     stats: Default::default(),
                 };
                 let reply = handlers::error_reply(&mut ctx, 503);
-                let c = new_cookie(env.config, env.sessions.as_deref(), &exchange);
+                let c = new_cookie(env.config, env.shared.sessions.as_ref(), &exchange);
                 return Started::Reply(prepare(
-                    env.scratch,
-                    env.date,
+                    &mut env.shared.scratch,
+                    env.shared.dates.get(env.unix_now),
                     req,
                     exchange,
                     reply,
@@ -215,14 +217,14 @@ pub(super) fn start(
 fn snapshot(env: &Env<'_>) -> Stats {
     let g = (env.gauges)();
     Stats {
-        accepted: env.stats.accepted,
-        handled: env.stats.handled,
-        requests: env.stats.requests,
+        accepted: env.shared.stats.accepted,
+        handled: env.shared.stats.handled,
+        requests: env.shared.stats.requests,
         active: g.active,
         reading: g.reading,
         writing: g.writing + 1,
         waiting: g.waiting,
-        deferred: env.stats.deferred,
+        deferred: env.shared.stats.deferred,
     }
 }
 
@@ -231,10 +233,16 @@ pub(super) fn spawn(env: &mut Env<'_>, plan: &CgiPlan, stdin: Stdin<'_>) -> Opti
     let deadline = env.now + ms(env.config.cgi_timeout);
     let timeout = env.config.cgi_timeout;
     let cgi = CgiProc::spawn(
-        plan, stdin, env.stderr, env.pipes, env.id, deadline, timeout,
+        plan,
+        stdin,
+        env.shared.log.fd(),
+        &env.shared.epoll,
+        env.id,
+        deadline,
+        timeout,
     )
     .ok()?;
-    env.cgi.running.insert(cgi.pid, env.id);
+    env.shared.cgi.running.insert(cgi.pid, env.id);
     Some(cgi)
 }
 
@@ -254,7 +262,7 @@ fn framing_for(x: Exchange) -> OutFraming {
 /// carries; it costs no write until a value is stored). None without a
 /// store.
 fn session_of(env: &mut Env<'_>, req: &Request<'_>, server: &Server) -> (Option<Sid>, bool) {
-    let Some(store) = env.sessions.as_deref_mut() else {
+    let Some(store) = env.shared.sessions.as_mut() else {
         return (None, false);
     };
     let sids = req
@@ -281,7 +289,7 @@ fn session_of(env: &mut Env<'_>, req: &Request<'_>, server: &Server) -> (Option<
 /// the client. A first value refused because `session_max` sessions are
 /// stored is logged; the answer is otherwise unchanged.
 fn apply_session_headers(env: &mut Env<'_>, x: &mut Exchange, head: &CgiHead<'_>) {
-    let (Some(mut sid), Some(store)) = (x.session, env.sessions.as_deref_mut()) else {
+    let (Some(mut sid), Some(store)) = (x.session, env.shared.sessions.as_mut()) else {
         return;
     };
     let now = env.unix_now;
@@ -296,7 +304,7 @@ fn apply_session_headers(env: &mut Env<'_>, x: &mut Exchange, head: &CgiHead<'_>
                 x.session = Some(new);
                 x.new_session = true;
             }
-            Err(e) => env.log.error(format_args!(
+            Err(e) => env.shared.log.error(format_args!(
                 "session not rotated ({e}): the answer keeps its id"
             )),
         }
@@ -308,7 +316,7 @@ fn apply_session_headers(env: &mut Env<'_>, x: &mut Exchange, head: &CgiHead<'_>
                 continue;
             };
             if store.set(&sid, k.trim(), v.trim(), now) == Err(SetError::Full) {
-                env.log.error(format_args!(
+                env.shared.log.error(format_args!(
                     "session_max ({}) stored sessions reached: a new session's \"{}\" was not stored",
                     env.config.session_max,
                     k.trim()
@@ -451,7 +459,7 @@ pub(super) fn prepare_error(env: &mut Env<'_>, server: Option<usize>, status: u1
             let mut ctx = Ctx {
                 config,
                 server,
-                roots: env.roots,
+                roots: &mut env.shared.roots,
                 now: env.unix_now,
                 conn: ConnInfo::default(),
                 stats: Default::default(),
@@ -460,7 +468,14 @@ pub(super) fn prepare_error(env: &mut Env<'_>, server: Option<usize>, status: u1
         }
         None => Reply::status(status),
     };
-    let (status, body) = if write_head(env.scratch, env.date, &reply, None, true, false) {
+    let (status, body) = if write_head(
+        &mut env.shared.scratch,
+        env.shared.dates.get(env.unix_now),
+        &reply,
+        None,
+        true,
+        false,
+    ) {
         (reply.status, reply.body)
     } else {
         (500, Body::Empty)
@@ -490,14 +505,20 @@ pub(super) fn finish_upload(
     let mut ctx = Ctx {
         config,
         server,
-        roots: env.roots,
+        roots: &mut env.shared.roots,
         now: env.unix_now,
         conn: info,
         stats: Default::default(),
     };
     let reply = sink.finish(&mut ctx);
-    let c = new_cookie(env.config, env.sessions.as_deref(), &x);
-    prepare_after_body(env.scratch, env.date, x, reply, c.as_deref())
+    let c = new_cookie(env.config, env.shared.sessions.as_ref(), &x);
+    prepare_after_body(
+        &mut env.shared.scratch,
+        env.shared.dates.get(env.unix_now),
+        x,
+        reply,
+        c.as_deref(),
+    )
 }
 
 /// Serialise the reply's head into `scratch`. `false` when it did not fit
@@ -615,8 +636,13 @@ pub(super) fn write_cgi_head(
     };
     close |= !x.keep_alive;
     apply_session_headers(env, &mut x, head);
-    let c = new_cookie(env.config, env.sessions.as_deref(), &x);
-    let mut w = HeadWriter::new(env.scratch, x.version, head.status, env.date);
+    let c = new_cookie(env.config, env.shared.sessions.as_ref(), &x);
+    let mut w = HeadWriter::new(
+        &mut env.shared.scratch,
+        x.version,
+        head.status,
+        env.shared.dates.get(env.unix_now),
+    );
     set_cookie_header(&mut w, c.as_deref());
     if let Some(ct) = head.content_type {
         w.header("Content-Type", ct);
@@ -651,7 +677,11 @@ pub(super) fn write_cgi_head(
     }
     let keep_alive_10 = x.version == Version::Http10 && !close;
     if !finish_head(w, close, keep_alive_10) {
-        overflow_head(env.scratch, x.version, env.date);
+        overflow_head(
+            &mut env.shared.scratch,
+            x.version,
+            env.shared.dates.get(env.unix_now),
+        );
         return (OutFraming::Drop, true);
     }
     let framing = if bodiless { OutFraming::Drop } else { framing };

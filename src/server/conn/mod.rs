@@ -25,26 +25,21 @@
 //! and waits in `Send` on its timer (`FileBody`).
 
 use std::io::IoSlice;
-use std::os::fd::RawFd;
 use std::rc::Rc;
 
-use crate::config::{Config, ListenerSpec};
-use crate::handlers::status::Stats;
-use crate::handlers::{Body, ConnInfo, RootCache};
-use crate::http::response::HeadBuf;
+use crate::handlers::{Body, ConnInfo};
 use crate::http::{Parse, Version, parse_head};
 use crate::sys::socket::NOTSENT_LOWAT;
-use crate::sys::{ErrorKind, File, Pipe, Residency, classify};
+use crate::sys::{ErrorKind, File, Residency, classify};
 
-use super::access::{AccessLogs, Pending};
+use super::access::Pending;
 use super::buffer::{Buf, BufPool};
-use super::cgi::{CgiProc, CgiTable, PipeWatch};
+use super::cgi::CgiProc;
 use super::inbound::Inbound;
-use super::log::Log;
-use super::session::{SessionStore, Sid};
+use super::session::Sid;
 use super::timer::Millis;
-use super::token::ConnId;
 use super::transport::Transport;
+pub use env::{Env, Shared};
 use exchange::{Prepared, Started};
 
 /// Most bytes one `sendfile` call may move (nginx's `sendfile_max_chunk`
@@ -91,63 +86,6 @@ pub const RETRY_MAX_MS: Millis = 16;
 /// probe would then wait for them in vain. Asking at every try cost 2,800
 /// `fadvise` calls per cold GiB for nothing.
 const REASK_EVERY: u32 = 8;
-
-/// What the loop hands a connection for one `drive`.
-pub struct Env<'a> {
-    pub config: &'a Config,
-    pub specs: &'a [ListenerSpec],
-    pub pool: &'a mut BufPool,
-    pub roots: &'a mut RootCache,
-    /// Monotonic clock, milliseconds.
-    pub now: Millis,
-    /// Wall clock, seconds since the epoch.
-    pub unix_now: i64,
-    /// `Date` header value for this second.
-    pub date: &'a [u8; 29],
-    /// Response heads are built here, then copied into the connection's buffer.
-    pub scratch: &'a mut HeadBuf,
-    /// The server is stopping: finish this response, keep nothing alive.
-    pub draining: bool,
-    /// Where CGI pipes are watched (the loop's epoll instance).
-    pub pipes: &'a dyn PipeWatch,
-    /// This connection's slot and generation: its CGI pipes' tokens.
-    pub id: ConnId,
-    /// Running CGI processes.
-    pub cgi: &'a mut CgiTable,
-    /// The error log's descriptor: a CGI's stderr.
-    pub stderr: RawFd,
-    /// Stream plain upload bodies with `splice` (socket → pipe → file).
-    pub splice: bool,
-    /// The pipe pair those splices go through, one for the whole loop (made
-    /// on first use): each step drains what it put in, so it is empty
-    /// between steps, and a step that could not drain it drops it. One per
-    /// upload cost two descriptors per slow uploader and three syscalls.
-    pub splice_pipe: &'a mut Option<(Pipe, Pipe)>,
-    /// The session store (`None` when no route has `session on`, or it
-    /// could not be opened).
-    pub sessions: Option<&'a mut SessionStore>,
-    /// The access logs (empty when no server has one).
-    pub access: &'a mut AccessLogs,
-    /// The loop's counters; a parsed head counts a request here.
-    pub stats: &'a mut Stats,
-    /// Bytes `sendfile` may still move in this turn of the loop, all
-    /// connections together. At 0 a file body waits for the next turn with
-    /// the connection still ready (`Step::Budget`), so hundreds of sockets
-    /// with room to fill cannot make one turn last long enough to keep a
-    /// new client waiting (a socket's send buffer grows to 4 MiB here; 500
-    /// of them filled in one turn is 2 GB of splicing).
-    pub sendfile_left: &'a mut usize,
-    /// Connections of this loop sending a large (corked) file body now:
-    /// one that starts while another is going caps its unsent queue (see
-    /// `sys::socket::NOTSENT_LOWAT`).
-    pub streams: &'a mut usize,
-    /// Counts the open connections other than this one by [`Phase`]
-    /// (`active` includes this one), for a `status` route: called only
-    /// when one is asked for, as it walks every connection.
-    pub gauges: &'a dyn Fn() -> Stats,
-    /// The error log (a deferred file read is said at `info`).
-    pub log: &'a Log,
-}
 
 /// What a connection is doing, as `stub_status` counts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -498,7 +436,7 @@ impl<T: Transport> Conn<T> {
                 Step::Budget => return Drive::Again,
                 Step::Close => {
                     self.log_abandoned(env);
-                    self.release(env.pool);
+                    self.release(&mut env.shared.pool);
                     return Drive::Close;
                 }
             }
@@ -519,7 +457,7 @@ impl<T: Transport> Conn<T> {
             // shutdown and a descriptor held 5 s more for each of the
             // thousands of connections an attacker opens and leaves silent.
             State::Head if self.is_idle() => {
-                self.release(env.pool);
+                self.release(&mut env.shared.pool);
                 return Drive::Close;
             }
             // RFC 9110 §15.5.9: the head (or body) did not arrive in time.
@@ -535,7 +473,7 @@ impl<T: Transport> Conn<T> {
             State::Send if self.body.is_parked() => {}
             _ => {
                 self.log_abandoned(env);
-                self.release(env.pool);
+                self.release(&mut env.shared.pool);
                 return Drive::Close;
             }
         }
@@ -575,9 +513,9 @@ impl<T: Transport> Conn<T> {
             let (bytes, parse) = buf.for_parse();
             let outcome = match parse_head(bytes, parse) {
                 Ok(Parse::Complete(req, used)) => {
-                    if env.access.is_on() {
+                    if env.shared.access.is_on() {
                         if let Some(old) = self.line.take() {
-                            env.access.recycle(old);
+                            env.shared.access.recycle(old);
                         }
                         self.line = begin_line(env, self.spec, &req);
                     }
@@ -591,10 +529,10 @@ impl<T: Transport> Conn<T> {
                 Ok(Parse::Partial) => Err(0),
                 Err(e) => Err(e.status()),
             };
-            if matches!(outcome, Err(s) if s != 0) && env.access.is_on() {
+            if matches!(outcome, Err(s) if s != 0) && env.shared.access.is_on() {
                 // nginx logs a head it could not parse with the bytes it got.
                 if let Some(target) = default_log(env, self.spec) {
-                    self.line = env.access.begin_raw(target, bytes);
+                    self.line = env.shared.access.begin_raw(target, bytes);
                 }
             }
             match outcome {
@@ -611,12 +549,12 @@ impl<T: Transport> Conn<T> {
                 }
             }
         } else {
-            self.drop_empty_inbuf(env.pool);
+            self.drop_empty_inbuf(&mut env.shared.pool);
         }
-        match self.read_in(env.pool, reads) {
+        match self.read_in(&mut env.shared.pool, reads) {
             ReadOutcome::Got => Step::Continue,
             ReadOutcome::Wait => {
-                self.drop_empty_inbuf(env.pool);
+                self.drop_empty_inbuf(&mut env.shared.pool);
                 Step::Wait
             }
             ReadOutcome::Budget => Step::Budget,
@@ -635,12 +573,12 @@ impl<T: Transport> Conn<T> {
             }
         }
         if left == 0 {
-            self.drop_empty_inbuf(env.pool);
+            self.drop_empty_inbuf(&mut env.shared.pool);
             self.state = State::Send;
             return Step::Continue;
         }
         self.state = State::Discard(left);
-        match self.read_in(env.pool, reads) {
+        match self.read_in(&mut env.shared.pool, reads) {
             ReadOutcome::Got => {
                 self.deadline = env.now + ms(env.config.client_body_timeout);
                 Step::Continue
@@ -804,7 +742,7 @@ impl<T: Transport> Conn<T> {
                 return WriteOutcome::Partial;
             }
             if let Some(b) = self.out.take() {
-                env.pool.put(b);
+                env.shared.pool.put(b);
             }
         } else if !self.body.in_memory().is_empty() {
             let rest = self.body.in_memory();
@@ -823,7 +761,7 @@ impl<T: Transport> Conn<T> {
         if let OutBody::File(body) = &mut self.body {
             let FileBody { off, end, .. } = *body;
             let left = usize::try_from(end - off).unwrap_or(usize::MAX);
-            let want = left.min(SENDFILE_CHUNK).min(*env.sendfile_left);
+            let want = left.min(SENDFILE_CHUNK).min(env.shared.sendfile_left);
             if want > 0 {
                 // The loop never waits for the disk: `sendfile` of a page
                 // that is not in memory would read it there and then.
@@ -834,10 +772,10 @@ impl<T: Transport> Conn<T> {
                     Pages::Ready => {}
                     Pages::Wait { delay, first } => {
                         if body.waits == 1 {
-                            env.stats.deferred += 1;
+                            env.shared.stats.deferred += 1;
                         }
                         if first {
-                            env.log.info(format_args!(
+                            env.shared.log.info(format_args!(
                                 "file read deferred: bytes {off}-{} not in memory, \
                                  read-ahead started, client: {}",
                                 off + want as u64 - 1,
@@ -846,7 +784,7 @@ impl<T: Transport> Conn<T> {
                         }
                         return WriteOutcome::Deferred(delay);
                     }
-                    Pages::GaveUp => env.log.warn(format_args!(
+                    Pages::GaveUp => env.shared.log.warn(format_args!(
                         "file bytes from {off} still not in memory after send_timeout: \
                          sent without waiting for them, client: {}",
                         self.peer.ip()
@@ -862,7 +800,7 @@ impl<T: Transport> Conn<T> {
                     // queue, so the sending happens in our own `sendfile`
                     // calls; a lone one keeps the kernel's deep queue,
                     // which costs it fewer wakeups.
-                    let cap = *env.streams > 0;
+                    let cap = env.shared.streams > 0;
                     if cap != self.capped {
                         let bytes = if cap { NOTSENT_LOWAT } else { 0 };
                         if self.io.set_notsent_lowat(bytes).is_ok() {
@@ -870,11 +808,11 @@ impl<T: Transport> Conn<T> {
                         }
                     }
                     self.corked = self.io.set_cork(true).is_ok();
-                    *env.streams += usize::from(self.corked);
+                    env.shared.streams += usize::from(self.corked);
                 }
                 let sent = self.io.sendfile(&body.file, &mut body.off, want);
                 if let Ok(n) = &sent {
-                    *env.sendfile_left = env.sendfile_left.saturating_sub(*n);
+                    env.shared.sendfile_left = env.shared.sendfile_left.saturating_sub(*n);
                     count_sent(&mut self.line, *n);
                 }
                 match sent {
@@ -883,7 +821,7 @@ impl<T: Transport> Conn<T> {
                     // size is wrong now too: forget it, or the rest of this
                     // second would promise the old length again.
                     Ok(0) => {
-                        env.roots.files.clear();
+                        env.shared.roots.files.clear();
                         return WriteOutcome::Closed;
                     }
                     Ok(n) if n < want => {
@@ -902,7 +840,7 @@ impl<T: Transport> Conn<T> {
                 // (200 ms); the bytes still go out.
                 let _ = self.io.set_cork(false);
                 self.corked = false;
-                *env.streams = env.streams.saturating_sub(1);
+                env.shared.streams = env.shared.streams.saturating_sub(1);
             }
         }
         self.body = OutBody::None;
@@ -947,7 +885,8 @@ impl<T: Transport> Conn<T> {
     fn finish_exchange(&mut self, env: &mut Env<'_>) -> Step {
         self.requests = self.requests.saturating_add(1);
         if let Some(line) = self.line.take() {
-            env.access
+            env.shared
+                .access
                 .finish(line, self.peer.ip(), env.unix_now, env.now);
         }
         let mut ending = std::mem::take(&mut self.ending);
@@ -958,7 +897,7 @@ impl<T: Transport> Conn<T> {
             ending.linger = true;
         }
         if let Some(mut c) = self.cgi.take() {
-            c.release(env.pool);
+            c.release(&mut env.shared.pool);
         }
         self.exchange = None;
         // Closing with unread bytes would send a reset that can destroy the
@@ -974,7 +913,7 @@ impl<T: Transport> Conn<T> {
                 return Step::Close;
             }
             if let Some(b) = self.inbuf.take() {
-                env.pool.put(b);
+                env.shared.pool.put(b);
             }
             self.state = State::Linger;
             self.lingered = 0;
@@ -995,13 +934,13 @@ impl<T: Transport> Conn<T> {
         let prepared = exchange::prepare_error(env, server, status);
         // Whatever was buffered can no longer be trusted as a request.
         if let Some(b) = self.inbuf.take() {
-            env.pool.put(b);
+            env.shared.pool.put(b);
         }
         // A body in flight is abandoned (an upload's temporary file goes
         // with it) and a CGI still running is killed.
         self.inbound = None;
         if let Some(mut c) = self.cgi.take() {
-            c.release(env.pool);
+            c.release(&mut env.shared.pool);
         }
         self.exchange = None;
         self.install(env, prepared);
@@ -1020,7 +959,7 @@ impl<T: Transport> Conn<T> {
                 if expect_continue {
                     // RFC 9110 §10.1.1: the client waits for this before the body.
                     const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-                    let out = self.out.get_or_insert_with(|| env.pool.get());
+                    let out = self.out.get_or_insert_with(|| env.shared.pool.get());
                     out.push(CONTINUE);
                     self.count_head(None, CONTINUE.len());
                 }
@@ -1068,9 +1007,9 @@ impl<T: Transport> Conn<T> {
     /// Put a prepared reply in place: head (and a small body) into the
     /// output buffer, the rest as the body to stream.
     fn install(&mut self, env: &mut Env<'_>, p: Prepared) {
-        let mut out = self.out.take().unwrap_or_else(|| env.pool.get());
-        out.push(env.scratch);
-        self.count_head(Some(p.status), env.scratch.len());
+        let mut out = self.out.take().unwrap_or_else(|| env.shared.pool.get());
+        out.push(&env.shared.scratch);
+        self.count_head(Some(p.status), env.shared.scratch.len());
         self.body = match p.body {
             Body::Empty => OutBody::None,
             Body::Static(b) if b.len() <= out.free() => {
@@ -1115,7 +1054,7 @@ impl<T: Transport> Conn<T> {
     /// A head that timed out: logged with what arrived, as nginx does; a
     /// connection that sent nothing at all is closed without a line.
     fn begin_raw_line(&mut self, env: &mut Env<'_>) {
-        if !env.access.is_on() {
+        if !env.shared.access.is_on() {
             return;
         }
         let Some(buf) = self.inbuf.as_mut().filter(|b| !b.is_empty()) else {
@@ -1123,10 +1062,10 @@ impl<T: Transport> Conn<T> {
         };
         buf.make_contiguous();
         if let Some(old) = self.line.take() {
-            env.access.recycle(old);
+            env.shared.access.recycle(old);
         }
         if let Some(target) = default_log(env, self.spec) {
-            self.line = env.access.begin_raw(target, buf.readable());
+            self.line = env.shared.access.begin_raw(target, buf.readable());
         }
     }
 
@@ -1139,7 +1078,8 @@ impl<T: Transport> Conn<T> {
             if line.status == 0 {
                 line.status = if self.state == State::Body { 400 } else { 499 };
             }
-            env.access
+            env.shared
+                .access
                 .finish(line, self.peer.ip(), env.unix_now, env.now);
         }
     }
@@ -1173,7 +1113,8 @@ fn begin_line(
 ) -> Option<Box<Pending>> {
     let config = env.config;
     let server = env.specs.get(spec)?.select(config, req.host);
-    env.access
+    env.shared
+        .access
         .begin(&config.servers.get(server)?.access_log, req)
 }
 
@@ -1209,6 +1150,7 @@ enum WriteOutcome {
 }
 
 mod body;
+mod env;
 mod exchange;
 #[cfg(test)]
 mod tests;

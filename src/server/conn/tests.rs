@@ -71,7 +71,7 @@ impl World {
             c.cgi_event(true, true);
             let splice = self.splice;
             let mut env = self.lent.env();
-            env.splice = splice;
+            env.shared.splice = splice;
             match c.drive(&mut env) {
                 Drive::Again => continue,
                 d => {
@@ -129,7 +129,7 @@ fn get_then_idle_holds_no_buffer() {
         !c.holds_buffers(),
         "an idle keep-alive connection holds no buffer"
     );
-    assert_eq!(w.pool.out, 0);
+    assert_eq!(w.shared.pool.out, 0);
 }
 
 #[test]
@@ -208,7 +208,7 @@ fn bad_head_gets_400_then_lingers() {
     c.io.eof = true;
     c.readable = true;
     assert_eq!(w.run(&mut c, b""), Drive::Close);
-    assert_eq!(w.pool.out, 0, "every buffer back in the pool");
+    assert_eq!(w.shared.pool.out, 0, "every buffer back in the pool");
 }
 
 #[test]
@@ -444,7 +444,7 @@ fn client_gone_mid_upload_leaves_nothing() {
     assert_eq!(w.run(&mut c, b""), Drive::Close);
     drop(c);
     assert!(stored(&w).is_empty(), "{:?}", stored(&w));
-    assert_eq!(w.pool.out, 0);
+    assert_eq!(w.shared.pool.out, 0);
 }
 
 #[test]
@@ -488,7 +488,7 @@ fn a_spliced_upload_is_stored_whole_and_the_connection_stays_in_step() {
     assert_eq!(stored(&w), vec!["s.bin"]);
     assert_eq!(c.state(), State::Idle);
     // The loop's pipe is left empty for the next upload.
-    let (r, _) = w.splice_pipe.as_ref().unwrap();
+    let (r, _) = w.shared.splice_pipe.as_ref().unwrap();
     assert!(r.read(&mut [0u8; 1]).is_err(), "bytes left in the pipe");
 }
 
@@ -708,7 +708,7 @@ fn file_bytes_wait_for_the_next_turn_once_its_budget_is_spent() {
     let want: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
     // A turn whose budget other downloads have spent: the head goes out,
     // no file byte does, and the connection asks to be driven again.
-    w.sendfile_left = 0;
+    w.shared.sendfile_left = 0;
     c.io.feed(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
     c.readable = true;
     assert_eq!(c.drive(&mut w.env()), Drive::Again);
@@ -720,14 +720,14 @@ fn file_bytes_wait_for_the_next_turn_once_its_budget_is_spent() {
     assert_eq!(c.state(), State::Send);
     // The next turn has 30,000 bytes: that much is sent, and the budget is
     // left at 0 for the connections after this one.
-    w.sendfile_left = 30_000;
+    w.shared.sendfile_left = 30_000;
     assert_eq!(c.drive(&mut w.env()), Drive::Again);
-    assert_eq!(w.sendfile_left, 0);
+    assert_eq!(w.shared.sendfile_left, 0);
     assert_eq!(responses(&c.io.output)[0].2, want[..30_000]);
     assert_eq!(c.drive(&mut w.env()), Drive::Again);
     assert_eq!(responses(&c.io.output)[0].2.len(), 30_000);
     // Later turns finish it, byte for byte.
-    w.sendfile_left = usize::MAX;
+    w.shared.sendfile_left = usize::MAX;
     assert_eq!(w.run(&mut c, b""), Drive::Wait);
     let r = responses(&c.io.output);
     assert_eq!(r.len(), 1);
@@ -774,7 +774,7 @@ fn a_file_on_disk_waits_on_its_timer_then_goes_out_whole() {
     let (mut w, want) = cold_world("cold-resume", "", len);
     let mut c = w.conn();
     c.io.cold = 9;
-    w.sendfile_left = MIB as usize;
+    w.shared.sendfile_left = MIB as usize;
     let t0 = w.now;
     assert_eq!(w.run(&mut c, GET_COLD), Drive::Wait);
     // The head went out; not one file byte did, and the turn's budget is
@@ -783,14 +783,14 @@ fn a_file_on_disk_waits_on_its_timer_then_goes_out_whole() {
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].0, 200);
     assert!(r[0].2.is_empty());
-    assert_eq!(w.sendfile_left, MIB as usize);
+    assert_eq!(w.shared.sendfile_left, MIB as usize);
     assert!(c.waits_for_disk());
     assert_eq!(c.state(), State::Send);
     assert_eq!(c.phase(), Phase::Writing);
     assert_eq!(c.deadline, t0 + RETRY_MIN_MS);
     // This window and the next were asked for at once.
     assert_eq!(c.io.read_aheads, [(0, 2 * MIB), (2 * MIB, 2 * MIB)]);
-    assert_eq!(w.stats.deferred, 1);
+    assert_eq!(w.shared.stats.deferred, 1);
     assert_eq!(c.io.probes, 1);
 
     // An event before the timer (the socket, a pipelined request): nothing
@@ -811,12 +811,12 @@ fn a_file_on_disk_waits_on_its_timer_then_goes_out_whole() {
     assert_eq!(RETRY_MAX_MS, 16);
     assert_eq!(c.io.probes, 9);
     assert_eq!(c.io.read_aheads[2..], [(0, SENDFILE_CHUNK as u64)]);
-    assert_eq!(w.stats.deferred, 1);
+    assert_eq!(w.shared.stats.deferred, 1);
     assert_eq!(responses(&c.io.output)[0].2.len(), 0);
 
     // In memory now: the rest goes, one probe per chunk, and the disk is
     // asked for the next window each time the sending enters one.
-    w.sendfile_left = usize::MAX;
+    w.shared.sendfile_left = usize::MAX;
     assert_eq!(fire(&mut w, &mut c), Drive::Wait);
     assert_eq!(c.state(), State::Idle);
     let r = responses(&c.io.output);
@@ -827,9 +827,9 @@ fn a_file_on_disk_waits_on_its_timer_then_goes_out_whole() {
         [(4 * MIB, 2 * MIB), (6 * MIB, MIB + 123)]
     );
     assert_eq!(c.io.probes as usize, 9 + len.div_ceil(SENDFILE_CHUNK));
-    assert_eq!(w.stats.deferred, 1);
+    assert_eq!(w.shared.stats.deferred, 1);
     assert!(!c.holds_buffers());
-    assert_eq!(w.pool.out, 0);
+    assert_eq!(w.shared.pool.out, 0);
 }
 
 #[test]
@@ -843,11 +843,11 @@ fn a_try_in_a_turn_whose_budget_is_spent_goes_on_next_turn() {
     assert_eq!(w.run(&mut c, GET_COLD), Drive::Wait);
     assert!(c.waits_for_disk());
     w.now = c.deadline;
-    w.sendfile_left = 0;
+    w.shared.sendfile_left = 0;
     assert_eq!(c.on_timeout(&mut w.env()), Drive::Again);
     assert!(!c.waits_for_disk());
     assert_eq!(c.io.probes, 1);
-    w.sendfile_left = usize::MAX;
+    w.shared.sendfile_left = usize::MAX;
     assert_eq!(c.drive(&mut w.env()), Drive::Again);
     assert_eq!(c.io.probes, 2);
     assert_eq!(w.run(&mut c, b""), Drive::Wait);
@@ -864,7 +864,7 @@ fn a_warm_file_costs_one_probe_per_chunk_and_no_read_ahead() {
     assert!(responses(&c.io.output)[0].2 == want);
     assert_eq!(c.io.probes as usize, len / SENDFILE_CHUNK);
     assert!(c.io.read_aheads.is_empty());
-    assert_eq!(w.stats.deferred, 0);
+    assert_eq!(w.shared.stats.deferred, 0);
 }
 
 #[test]
@@ -905,7 +905,7 @@ fn a_client_gone_while_its_pages_are_read_costs_nothing_more() {
         !c.waits_for_disk(),
         "the file is let go with the connection"
     );
-    assert_eq!(w.pool.out, 0);
+    assert_eq!(w.shared.pool.out, 0);
 }
 
 #[test]
@@ -924,7 +924,7 @@ fn a_file_that_shrinks_while_its_pages_are_read_closes() {
     // The promised length cannot be kept: the only honest end is to close.
     assert_eq!(fire(&mut w, &mut c), Drive::Close);
     assert_eq!(c.io.output.len(), head);
-    assert_eq!(w.pool.out, 0);
+    assert_eq!(w.shared.pool.out, 0);
 }
 
 #[test]
@@ -969,7 +969,7 @@ fn ranges_and_gzip_siblings_wait_for_their_pages_too() {
     let r = responses(&c.io.output);
     assert!(r[0].1.contains("Content-Encoding: gzip"), "{}", r[0].1);
     assert!(r[0].2 == gz);
-    assert_eq!(w.stats.deferred, 2);
+    assert_eq!(w.shared.stats.deferred, 2);
 }
 
 #[test]
@@ -1019,7 +1019,7 @@ fn pages_never_read_are_sent_anyway_after_send_timeout() {
     assert!(w.now - t0 >= 900, "gave up after {} ms", w.now - t0);
     assert!(responses(&c.io.output)[0].2 == want);
     assert_eq!(c.state(), State::Idle);
-    assert_eq!(w.stats.deferred, 1);
+    assert_eq!(w.shared.stats.deferred, 1);
 }
 
 #[test]
@@ -1059,17 +1059,17 @@ fn a_large_body_caps_its_unsent_queue_only_while_another_is_being_sent() {
     let mut c = w.conn();
     w.run(&mut c, get);
     assert!(c.io.lowats.is_empty(), "{:?}", c.io.lowats);
-    assert_eq!(w.lent.streams, 0);
+    assert_eq!(w.lent.shared.streams, 0);
     // Another body is going: this one is capped.
-    w.lent.streams = 1;
+    w.lent.shared.streams = 1;
     w.run(&mut c, get);
     assert_eq!(c.io.lowats, [crate::sys::socket::NOTSENT_LOWAT]);
-    assert_eq!(w.lent.streams, 1);
+    assert_eq!(w.lent.shared.streams, 1);
     // Alone again on the same connection: the cap is lifted once.
-    w.lent.streams = 0;
+    w.lent.shared.streams = 0;
     w.run(&mut c, get);
     w.run(&mut c, get);
     assert_eq!(c.io.lowats, [crate::sys::socket::NOTSENT_LOWAT, 0]);
     assert_eq!(responses(&c.io.output).len(), 4);
-    assert_eq!(w.lent.streams, 0);
+    assert_eq!(w.lent.shared.streams, 0);
 }

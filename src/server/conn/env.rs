@@ -1,0 +1,112 @@
+//! What a connection borrows from its loop for one `drive`: [`Shared`], the
+//! state every connection of the loop uses in turn (buffers, caches,
+//! budgets, logs, running CGIs, sessions), and [`Env`], that plus the
+//! configuration and clocks of this drive.
+//!
+//! The reactor owns one `Shared` beside its slab of connections, so a
+//! connection (in the slab) and the context (outside it) are borrowed apart;
+//! the unit tests and the fuzzer own one too, with an epoll instance nobody
+//! waits on.
+
+use super::super::session::SessionStore;
+use crate::config::{Config, ListenerSpec};
+use crate::handlers::RootCache;
+use crate::handlers::status::Stats;
+use crate::http::date::DateCache;
+use crate::http::response::HeadBuf;
+use crate::sys::{Epoll, Pipe};
+
+use super::super::access::AccessLogs;
+use super::super::buffer::BufPool;
+use super::super::cgi::CgiTable;
+use super::super::log::Log;
+use super::super::timer::Millis;
+use super::super::token::ConnId;
+
+/// The loop's state that every connection uses during its drive.
+pub struct Shared {
+    /// The loop's epoll instance: a CGI's pipes are watched here, under
+    /// the tokens of the connection that runs it.
+    pub epoll: Epoll,
+    pub pool: BufPool,
+    /// Open roots and the open-file cache.
+    pub roots: RootCache,
+    /// `Date` header values, formatted once a second.
+    pub dates: DateCache,
+    /// Response heads are built here, then copied into the connection's buffer.
+    pub scratch: HeadBuf,
+    /// The server is stopping: finish this response, keep nothing alive.
+    pub draining: bool,
+    /// Running CGI processes.
+    pub cgi: CgiTable,
+    /// Stream plain upload bodies with `splice` (socket → pipe → file).
+    pub splice: bool,
+    /// The pipe pair those splices go through, one for the whole loop (made
+    /// on first use): each step drains what it put in, so it is empty
+    /// between steps, and a step that could not drain it drops it. One per
+    /// upload cost two descriptors per slow uploader and three syscalls.
+    pub splice_pipe: Option<(Pipe, Pipe)>,
+    /// The session store (`None` when no route has `session on`, or it
+    /// could not be opened).
+    pub sessions: Option<SessionStore>,
+    /// The access logs (empty when no server has one).
+    pub access: AccessLogs,
+    /// The loop's counters; a parsed head counts a request here.
+    pub stats: Stats,
+    /// Bytes `sendfile` may still move in this turn of the loop, all
+    /// connections together. At 0 a file body waits for the next turn with
+    /// the connection still ready (`Step::Budget`), so hundreds of sockets
+    /// with room to fill cannot make one turn last long enough to keep a
+    /// new client waiting (a socket's send buffer grows to 4 MiB here; 500
+    /// of them filled in one turn is 2 GB of splicing).
+    pub sendfile_left: usize,
+    /// Connections of this loop sending a large (corked) file body now:
+    /// one that starts while another is going caps its unsent queue (see
+    /// `sys::socket::NOTSENT_LOWAT`).
+    pub streams: usize,
+    /// The error log (also every CGI's stderr).
+    pub log: Log,
+}
+
+impl Shared {
+    /// A fresh context around `epoll` and `log`: an empty pool keeping at
+    /// most `pool_keep` spare buffers, nothing open, nothing running.
+    pub fn new(epoll: Epoll, log: Log, pool_keep: usize) -> Shared {
+        Shared {
+            epoll,
+            pool: BufPool::new(pool_keep),
+            roots: RootCache::default(),
+            dates: DateCache::default(),
+            scratch: HeadBuf::new(),
+            draining: false,
+            cgi: CgiTable::default(),
+            splice: false,
+            splice_pipe: None,
+            sessions: None,
+            access: AccessLogs::default(),
+            stats: Stats::default(),
+            sendfile_left: usize::MAX,
+            streams: 0,
+            log,
+        }
+    }
+}
+
+/// What the loop hands a connection for one `drive`.
+pub struct Env<'a> {
+    pub shared: &'a mut Shared,
+    /// The configuration the connection's exchange runs under (after a
+    /// reload, an older one than new connections get).
+    pub config: &'a Config,
+    pub specs: &'a [ListenerSpec],
+    /// Monotonic clock, milliseconds.
+    pub now: Millis,
+    /// Wall clock, seconds since the epoch.
+    pub unix_now: i64,
+    /// This connection's slot and generation: its CGI pipes' tokens.
+    pub id: ConnId,
+    /// Counts the open connections other than this one by `Phase`
+    /// (`active` includes this one), for a `status` route: called only
+    /// when one is asked for, as it walks every connection.
+    pub gauges: &'a dyn Fn() -> Stats,
+}
