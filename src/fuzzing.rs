@@ -91,17 +91,14 @@ pub struct Lent {
 
 impl Lent {
     /// Everything fresh around `config`, the clock at 1 s.
-    pub fn new(config: Config) -> Lent {
-        let epoll = match Epoll::new() {
-            Ok(e) => e,
-            Err(e) => panic!("epoll_create1: {e}"),
-        };
-        Lent {
+    pub fn new(config: Config) -> io::Result<Lent> {
+        let log = Log::open(&LogTarget::Stderr, Level::Crit);
+        Ok(Lent {
             specs: config.listeners(),
             config,
-            shared: Shared::new(epoll, Log::open(&LogTarget::Stderr, Level::Crit), 8),
+            shared: Shared::new(Epoll::new()?, log, 8),
             now: 1_000,
-        }
+        })
     }
 
     /// The `Env` of one `drive` or `on_timeout`.
@@ -151,7 +148,7 @@ impl World {
         })?;
         let site = tree(&dir.join("www"))?;
         Ok(World {
-            lent: Lent::new(config),
+            lent: Lent::new(config)?,
             dir: dir.to_path_buf(),
             site,
             turn_budget: usize::MAX,

@@ -41,7 +41,7 @@ impl World {
         );
         let (config, _) = config::parse_str(&text, "test.conf", &dir).unwrap();
         World {
-            lent: Lent::new(config),
+            lent: Lent::new(config).unwrap(),
             dir,
             splice: false,
         }
