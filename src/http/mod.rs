@@ -5,6 +5,7 @@
 //! Nothing here touches a file descriptor or allocates on the hot path.
 
 pub mod bytes;
+pub mod cgi;
 pub mod chunked;
 pub mod cookie;
 pub mod date;

@@ -4,7 +4,7 @@
 //! CGI's output streams from its stdout pipe to the client. Each turn still
 //! does at most one socket read, one socket write and one pipe read.
 
-use crate::handlers::cgi::parse_head as parse_cgi_head;
+use crate::http::cgi::parse_head as parse_cgi_head;
 use crate::sys::{self, ErrorKind, classify};
 
 use super::super::cgi::{OutFraming, Stdin};

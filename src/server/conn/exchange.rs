@@ -5,9 +5,10 @@
 use std::fmt::Write as _;
 
 use crate::config::{Config, Server};
-use crate::handlers::cgi::{CgiHead, CgiPlan};
+use crate::handlers::cgi::CgiPlan;
 use crate::handlers::status::Stats;
 use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply};
+use crate::http::cgi::CgiHead;
 use crate::http::response::{HeadBuf, HeadWriter};
 use crate::http::{Method, Request, Version, cookie};
 use crate::sys::File;
