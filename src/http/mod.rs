@@ -1,5 +1,6 @@
 //! Pure HTTP/1.1 protocol code over `&[u8]`: the request head parser, the
-//! chunked decoder, the multipart/form-data parser, path normalisation, the
+//! chunked decoder, the multipart/form-data parser, a CGI script's header
+//! block, path normalisation, the
 //! response head writer, dates, the status table, `Range` and the
 //! validators of conditional requests.
 //! Nothing here touches a file descriptor or allocates on the hot path.
