@@ -171,7 +171,7 @@ impl World {
     /// Forget what the last case left: pool, caches, clock, uploads.
     fn reset(&mut self) -> io::Result<()> {
         self.lent.shared.pool = BufPool::new(8);
-        self.lent.shared.roots = RootCache::default();
+        self.lent.shared.site.roots = RootCache::default();
         self.lent.shared.cgi = CgiTable::default();
         self.lent.shared.stats = Stats::default();
         self.lent.now = 1_000;

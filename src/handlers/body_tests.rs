@@ -1,4 +1,4 @@
-//! Tests of `dispatch` for what takes a body or changes files: DELETE, raw
+//! Tests of `decide` for what takes a body or changes files: DELETE, raw
 //! uploads, CGI plans. Real folder trees under the temporary folder,
 //! configurations parsed from text, requests parsed from bytes.
 
@@ -11,7 +11,7 @@ use super::upload::UploadSink;
 use super::*;
 use crate::http::{Parse, ParseState, parse_head};
 
-/// What `dispatch` decided, owned.
+/// What `decide` decided, owned.
 #[derive(Debug)]
 enum Out {
     Reply(Got),
@@ -41,8 +41,9 @@ fn act_raw(cfg: &Config, raw: &str) -> Out {
         now: 0,
         conn: conn(),
         stats: Default::default(),
+        sessions: None,
     };
-    match dispatch(&mut ctx, &req) {
+    match decide(&mut ctx, &req).action {
         Action::Reply(r) => Out::Reply(owned(r)),
         Action::Upload(s) => Out::Upload(s),
         Action::Cgi(p) => Out::Cgi(p),
@@ -89,6 +90,7 @@ fn finish(cfg: &Config, sink: UploadSink) -> Got {
         now: 0,
         conn: conn(),
         stats: Default::default(),
+        sessions: None,
     };
     owned(sink.finish(&mut ctx))
 }

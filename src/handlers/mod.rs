@@ -1,11 +1,13 @@
 //! What a request becomes: a static file, a directory listing, a redirect,
 //! an error page, a DELETE, an upload or a CGI. Handlers read and write the
 //! filesystem (beneath a root, through `sys::Dir`) but never touch a socket
-//! or epoll: [`dispatch`] returns an [`Action`] (a [`Reply`], an
-//! [`upload::UploadSink`] to stream the body into, or a [`cgi::CgiPlan`]
-//! to run) that the server carries out.
+//! or epoll: [`decide`] routes a request once and returns a [`Decision`]:
+//! an [`Action`] (a [`Reply`], an [`upload::UploadSink`] to stream the body
+//! into, or a [`cgi::CgiPlan`] to run, with its environment), the route's
+//! body limit and the request's session, which the server carries out.
+//! Session policy lives here too ([`session`]).
 //!
-//! [`dispatch`] and [`handle`] follow CONFIG.md's order of decisions, head
+//! [`decide`] and [`handle`] follow CONFIG.md's order of decisions, head
 //! syntax and the virtual host being settled already: path (400) → location
 //! → `return` → method (501, 405) → declared body size (413) → the resource
 //! (404, 403, the answer). [`route`] is the first half, for callers that serve other
@@ -34,6 +36,7 @@ pub mod file_cache;
 mod listing;
 mod mime;
 mod redirect;
+pub mod session;
 mod static_file;
 pub mod status;
 #[cfg(test)]
@@ -68,6 +71,13 @@ impl RootCache {
         self.dirs.clear();
         self.files.clear();
     }
+
+    /// The server found a file body shorter than the reply promised: the
+    /// file changed under the cache, whose sizes can no longer be trusted
+    /// (the rest of this second would promise the old length again).
+    pub fn file_shrank(&mut self) {
+        self.files.clear();
+    }
 }
 
 /// What the handler needs besides the request.
@@ -82,6 +92,17 @@ pub struct Ctx<'c> {
     pub conn: ConnInfo,
     /// The server's counters, for a `status on` route (zero elsewhere).
     pub stats: status::Stats,
+    /// The session store, when some route has `session on` (and it could
+    /// be opened).
+    pub sessions: Option<&'c mut session::SessionStore>,
+}
+
+impl Ctx<'_> {
+    /// The `SID` cookie an answer carries for `held`: one made or rotated
+    /// by this request.
+    pub fn new_cookie(&self, held: Option<session::Held>) -> Option<session::CookieValue> {
+        session::new_cookie(self.sessions.as_deref()?, self.server, held?)
+    }
 }
 
 /// The two ends of the client connection.
@@ -214,6 +235,8 @@ pub struct Reply<'c> {
     /// A file (or listing) of an `upload_store`: the answer carries
     /// [`SANDBOX_HEADERS`].
     pub sandbox: bool,
+    /// `Set-Cookie` of a session made (or rotated) by this request.
+    pub set_cookie: Option<session::CookieValue>,
 }
 
 /// What every answer serving a file from an `upload_store` carries (CONFIG.md
@@ -244,6 +267,7 @@ impl<'c> Reply<'c> {
             body: Body::Empty,
             close: false,
             sandbox: false,
+            set_cookie: None,
         }
     }
 }
@@ -291,35 +315,95 @@ impl Default for PathRoom {
     }
 }
 
-/// Decide what a parsed request becomes: CONFIG.md's order of decisions,
-/// then DELETE, an upload (`upload_store` routes: POST/PUT), a CGI
-/// (`cgi .EXT` routes, never inside an `upload_store`), or a static answer.
+/// What the connection is to do with a request, decided once.
+#[derive(Debug)]
+pub struct Decision<'c> {
+    pub action: Action<'c>,
+    /// The route's `client_max_body_size` for a body an `Upload` or a
+    /// `Cgi` takes (0: no limit).
+    pub limit: u64,
+    /// The request's session (a `session on` route, a store open): an
+    /// answer made later (an upload's, a CGI's) carries its cookie if new.
+    pub session: Option<session::Held>,
+}
+
+/// Decide what a parsed request becomes, routing it once: CONFIG.md's
+/// order of decisions, the session of a `session on` route, then DELETE,
+/// an upload (`upload_store` routes: POST/PUT), a CGI (`cgi .EXT` routes,
+/// never inside an `upload_store`; its environment carries the session),
+/// or a static answer. A `Reply` carries the cookie of a new session.
 ///
 /// In a `cgi` route a path that leads to a script runs it, whatever the
 /// (allowed) method, DELETE included: the script decides what its URLs
 /// mean. Elsewhere DELETE removes the file the route maps.
-pub fn dispatch<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Action<'c> {
+pub fn decide<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Decision<'c> {
+    ctx.roots.files.set_now(ctx.now);
     let mut room = PathRoom::new();
-    let route = match route(ctx, req, room.get(req.path.len())) {
-        Ok(route) => route,
-        Err(reply) => return Action::Reply(reply),
+    let mut decision = Decision {
+        action: Action::Reply(Reply::status(500)),
+        limit: 0,
+        session: None,
     };
+    decision.action = match locate(ctx, req, room.get(req.path.len())) {
+        Ok(route) => {
+            let loc = route.location;
+            decision.limit = loc.client_max_body_size;
+            if loc.session
+                && let Some(store) = ctx.sessions.as_deref_mut()
+            {
+                decision.session = session::find_or_issue(store, req, ctx.server, ctx.now);
+            }
+            match admit(ctx, req, loc) {
+                Ok(()) => act(ctx, req, &route),
+                Err(reply) => Action::Reply(reply),
+            }
+        }
+        Err(reply) => Action::Reply(reply),
+    };
+    match &mut decision.action {
+        Action::Reply(reply) => reply.set_cookie = ctx.new_cookie(decision.session),
+        Action::Cgi(plan) => {
+            if let (Some(store), Some(held)) = (ctx.sessions.as_deref(), decision.session) {
+                session::cgi_env(store, ctx.server, held, |k, v| {
+                    plan.set_env(k, v);
+                });
+            }
+        }
+        Action::Upload(_) => {}
+    }
+    decision
+}
+
+/// What a routed request becomes (see [`decide`]).
+fn act<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, route: &Route<'c, '_>) -> Action<'c> {
     let loc = route.location;
     if loc.upload_store.is_some() {
         // Files in an upload folder are never run (CONFIG.md).
-        return upload::dispatch(ctx, req, &route);
+        return upload::dispatch(ctx, req, route);
     }
     if !loc.cgi.is_empty() {
-        match cgi::plan(ctx, req, &route) {
+        match cgi::plan(ctx, req, route) {
             Ok(Some(plan)) => return Action::Cgi(plan),
             Ok(None) => {}
             Err(status) => return Action::Reply(error_page::reply(ctx, status, loc)),
         }
     }
     if req.method == Method::Delete {
-        return Action::Reply(upload::delete(ctx, &route));
+        return Action::Reply(upload::delete(ctx, route));
     }
-    Action::Reply(serve_static(ctx, req, &route))
+    Action::Reply(serve_static(ctx, req, route))
+}
+
+/// An upload's answer once its body is in, with the cookie of the
+/// request's session if this request made it.
+pub fn finish_upload<'c>(
+    ctx: &mut Ctx<'c>,
+    sink: upload::UploadSink,
+    session: Option<session::Held>,
+) -> Reply<'c> {
+    let mut reply = sink.finish(ctx);
+    reply.set_cookie = ctx.new_cookie(session);
+    reply
 }
 
 /// Answer a parsed request on the chosen virtual server as a static route
@@ -332,15 +416,25 @@ pub fn handle<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Reply<'c> {
     }
 }
 
-/// The decisions made before the resource is looked at: normalise the path
-/// into `buf` (400), choose the location, apply its `return`, check the
-/// method (501, 405 with `Allow`) and the declared body size (413). `Err` is
-/// the reply to send instead.
+/// The decisions made before the resource is looked at: [`locate`],
+/// then [`admit`]. `Err` is the reply to send instead.
 // The `Err` is a whole `Reply` (about 200 bytes with a file's header
 // fields), moved once per request: boxing it would cost an allocation on
 // every error and buy nothing on the hot path, where `Ok` is returned.
 #[allow(clippy::result_large_err)]
 pub fn route<'c, 'p>(
+    ctx: &mut Ctx<'c>,
+    req: &Request<'_>,
+    buf: &'p mut [u8],
+) -> Result<Route<'c, 'p>, Reply<'c>> {
+    let route = locate(ctx, req, buf)?;
+    admit(ctx, req, route.location)?;
+    Ok(route)
+}
+
+/// Normalise the path into `buf` (400, 414) and choose the location.
+#[allow(clippy::result_large_err)]
+fn locate<'c, 'p>(
     ctx: &mut Ctx<'c>,
     req: &Request<'_>,
     buf: &'p mut [u8],
@@ -369,7 +463,16 @@ pub fn route<'c, 'p>(
         Err(e) => return Err(error_reply(ctx, e.status())),
     };
     let server: &'c Server = ctx.server;
-    let loc = server.find_location(path);
+    Ok(Route {
+        path,
+        location: server.find_location(path),
+    })
+}
+
+/// Apply the location's `return`, check the method (501, 405 with
+/// `Allow`) and the declared body size (413).
+#[allow(clippy::result_large_err)]
+fn admit<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, loc: &'c Location) -> Result<(), Reply<'c>> {
     if let Some(ret) = &loc.ret {
         return Err(redirect::reply(ctx, ret, loc));
     }
@@ -385,10 +488,7 @@ pub fn route<'c, 'p>(
     if limit != 0 && req.content_length.is_some_and(|n| n > limit) {
         return Err(error_page::reply(ctx, 413, loc));
     }
-    Ok(Route {
-        path,
-        location: loc,
-    })
+    Ok(())
 }
 
 /// Answer a routed request from the files beneath the route's `root` or

@@ -141,6 +141,7 @@ fn send(cfg: &Config, method: &str, target: &str, extra: &str) -> Got {
         now: 0,
         conn: Default::default(),
         stats: Default::default(),
+        sessions: None,
     };
     owned(handle(&mut ctx, &req))
 }
@@ -637,6 +638,7 @@ fn error_page_served_with_original_status() {
         now: 0,
         conn: Default::default(),
         stats: Default::default(),
+        sessions: None,
     };
     let r = owned(error_reply(&mut ctx, 500));
     assert_eq!(r.status, 500);

@@ -40,9 +40,9 @@ use super::Source;
 use super::access::AccessLogs;
 use super::conn::{Conn, Drive, Env, Phase, Shared, ms};
 use super::log::Log;
-use super::session::{DEFAULT_MAX_MEMORY, SessionStore};
 use super::timer::{Millis, Timers, wait_ms};
 use super::token::{ConnId, Token, next_generation};
+use crate::handlers::session::{DEFAULT_MAX_MEMORY, SessionStore};
 
 /// File bytes all connections together may send per turn of the loop. At
 /// the ~1 ms per MB that filling fresh send buffers costs, a turn stays
@@ -306,7 +306,7 @@ impl Reactor {
         let mut shared = Shared::new(epoll, log, POOL_KEEP);
         shared.sendfile_left = SENDFILE_PER_TURN;
         shared.access = access;
-        shared.sessions = sessions;
+        shared.site.sessions = sessions;
         shared.splice = std::env::var_os("LOCALSERVER_SPLICE").is_none_or(|v| v != "0");
         Ok(Reactor {
             mode,
@@ -370,14 +370,14 @@ impl Reactor {
             self.shared.access.tick(now, &self.shared.log);
             if now >= self.next_sweep {
                 self.next_sweep = now + SWEEP_MS;
-                if let Some(store) = self.shared.sessions.as_mut() {
+                if let Some(store) = self.shared.site.sessions.as_mut() {
                     store.sweep(unix_time());
                 }
             }
         }
         self.shared.access.flush_all(&self.shared.log);
         // CONFIG.md: even a fast stop saves state such as sessions.
-        if let Some(store) = self.shared.sessions.as_mut() {
+        if let Some(store) = self.shared.site.sessions.as_mut() {
             store.flush();
         }
         Ok(())
@@ -472,16 +472,16 @@ impl Reactor {
             }
         }
         // A new folder or bound: reopened, which trims to the new bound.
-        if self.shared.sessions.is_none()
+        if self.shared.site.sessions.is_none()
             || self.current.config.session_store != config.session_store
             || self.current.config.session_max != config.session_max
         {
-            if let Some(store) = self.shared.sessions.as_mut() {
+            if let Some(store) = self.shared.site.sessions.as_mut() {
                 store.flush();
             }
-            self.shared.sessions = open_sessions(&config, &self.shared.log);
+            self.shared.site.sessions = open_sessions(&config, &self.shared.log);
         }
-        self.shared.roots.clear();
+        self.shared.site.roots.clear();
         self.shared.access.reconfigure(&config, &self.shared.log);
         let cfgs = Rc::new(Gen { config, specs });
         if idx == self.gens.len() {

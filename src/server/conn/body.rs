@@ -10,7 +10,7 @@ use crate::sys::{self, ErrorKind, classify};
 use super::super::cgi::{OutFraming, Stdin};
 use super::super::inbound::{Feed, Sink};
 use super::super::transport::Transport;
-use super::exchange::{self, spawn, write_cgi_head};
+use super::exchange::{self, NotStarted, spawn, write_cgi_head};
 use super::{Conn, Env, ReadOutcome, State, Step, WriteOutcome, ms};
 
 /// Most bytes one `splice` moves: one pipe's worth (64 KiB by default).
@@ -237,20 +237,16 @@ impl<T: Transport> Conn<T> {
             }
             Sink::Spool(file, mut plan) => {
                 plan.set_content_length(decoded);
-                if env.shared.cgi.running.len() >= env.config.cgi_max {
-                    self.reply_error(env, 503);
-                    return Step::Continue;
-                }
-                let cgi = file
-                    .rewind()
-                    .ok()
-                    .and_then(|()| spawn(env, &plan, Stdin::File(&file)));
+                let cgi = match file.rewind() {
+                    Ok(()) => spawn(env, &plan, Stdin::File(&file)),
+                    Err(_) => Err(NotStarted::Failed),
+                };
                 match cgi {
-                    Some(cgi) => {
+                    Ok(cgi) => {
                         self.cgi = Some(Box::new(cgi));
                         self.state = State::Cgi;
                     }
-                    None => self.reply_error(env, 502),
+                    Err(e) => self.reply_error(env, e.status()),
                 }
             }
         }
@@ -379,8 +375,8 @@ impl<T: Transport> Conn<T> {
                     cgi.framing = framing;
                     self.ending.close |= close;
                     let out = self.out.get_or_insert_with(|| env.shared.pool.get());
-                    out.push(&env.shared.scratch);
-                    self.count_head(Some(status), env.shared.scratch.len());
+                    out.push(&env.shared.heads.scratch);
+                    self.count_head(Some(status), env.shared.heads.scratch.len());
                 }
             }
         }

@@ -8,9 +8,9 @@
 //! the unit tests and the fuzzer own one too, with an epoll instance nobody
 //! waits on.
 
-use super::super::session::SessionStore;
 use crate::config::{Config, ListenerSpec};
 use crate::handlers::RootCache;
+use crate::handlers::session::SessionStore;
 use crate::handlers::status::Stats;
 use crate::http::date::DateCache;
 use crate::http::response::HeadBuf;
@@ -29,12 +29,10 @@ pub struct Shared {
     /// the tokens of the connection that runs it.
     pub epoll: Epoll,
     pub pool: BufPool,
-    /// Open roots and the open-file cache.
-    pub roots: RootCache,
-    /// `Date` header values, formatted once a second.
-    pub dates: DateCache,
-    /// Response heads are built here, then copied into the connection's buffer.
-    pub scratch: HeadBuf,
+    /// What the handlers use: open roots, files, sessions.
+    pub site: Site,
+    /// Where response heads are written.
+    pub heads: Heads,
     /// The server is stopping: finish this response, keep nothing alive.
     pub draining: bool,
     /// Running CGI processes.
@@ -46,9 +44,6 @@ pub struct Shared {
     /// between steps, and a step that could not drain it drops it. One per
     /// upload cost two descriptors per slow uploader and three syscalls.
     pub splice_pipe: Option<(Pipe, Pipe)>,
-    /// The session store (`None` when no route has `session on`, or it
-    /// could not be opened).
-    pub sessions: Option<SessionStore>,
     /// The access logs (empty when no server has one).
     pub access: AccessLogs,
     /// The loop's counters; a parsed head counts a request here.
@@ -75,19 +70,45 @@ impl Shared {
         Shared {
             epoll,
             pool: BufPool::new(pool_keep),
-            roots: RootCache::default(),
-            dates: DateCache::default(),
-            scratch: HeadBuf::new(),
+            site: Site::default(),
+            heads: Heads::default(),
             draining: false,
             cgi: CgiTable::default(),
             splice: false,
             splice_pipe: None,
-            sessions: None,
             access: AccessLogs::default(),
             stats: Stats::default(),
             sendfile_left: usize::MAX,
             streams: 0,
             log,
+        }
+    }
+}
+
+/// What the handlers are lent for a request (`handlers::Ctx`): apart from
+/// [`Heads`], so a reply that borrows them can still be written out.
+#[derive(Default)]
+pub struct Site {
+    /// Open roots and the open-file cache.
+    pub roots: RootCache,
+    /// The session store (`None` when no route has `session on`, or it
+    /// could not be opened).
+    pub sessions: Option<SessionStore>,
+}
+
+/// Where response heads are written.
+pub struct Heads {
+    /// A head is built here, then copied into the connection's buffer.
+    pub scratch: HeadBuf,
+    /// `Date` header values, formatted once a second.
+    pub dates: DateCache,
+}
+
+impl Default for Heads {
+    fn default() -> Heads {
+        Heads {
+            scratch: HeadBuf::new(),
+            dates: DateCache::default(),
         }
     }
 }

@@ -1,22 +1,24 @@
-//! From a parsed head to what the connection does next: the handlers decide
-//! (`dispatch`), then this module turns the decision into a reply head in
-//! `Env::scratch`, a body to receive, or a CGI to start.
+//! The executor: from a parsed head to what the connection does next. The
+//! handlers decide (`handlers::decide`, once per request); this module
+//! carries the decision out: a reply head in `Shared::scratch`, a body to
+//! receive, or a CGI to start (admitted here, under `cgi_max`), and later
+//! the head of a CGI's answer or an upload's.
 
 use std::fmt::Write as _;
 
 use crate::config::{Config, Server};
 use crate::handlers::cgi::CgiPlan;
+use crate::handlers::session;
 use crate::handlers::status::Stats;
 use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply};
 use crate::http::cgi::CgiHead;
 use crate::http::response::{HeadBuf, HeadWriter};
 use crate::http::{Method, Request, Version, cookie};
 use crate::sys::File;
-use arrayvec::ArrayString;
 
 use super::super::cgi::{CgiProc, OutFraming, Stdin};
 use super::super::inbound::{Inbound, Sink};
-use super::super::session::{SID_HEX_LEN, SessionStore, SetError, Sid};
+use super::env::{Heads, Site};
 use super::{Ending, Env, Exchange, MAX_DISCARD, ms};
 
 /// A reply turned into a head (in `Env::scratch`) and what follows it.
@@ -47,204 +49,171 @@ pub(super) enum Started {
     },
 }
 
-/// Route a parsed request and start what it asks for.
+/// Start what the handlers decide for a parsed request on virtual server
+/// `server` (its index in `config.servers`).
 pub(super) fn start(
     env: &mut Env<'_>,
-    spec: usize,
+    server: usize,
     served: u64,
     info: ConnInfo,
     req: &Request<'_>,
 ) -> Started {
     let config = env.config;
     env.shared.stats.requests += 1;
-    let Some((index, server)) = env
-        .specs
-        .get(spec)
-        .map(|s| s.select(config, req.host))
-        .and_then(|i| config.servers.get(i).map(|s| (i, s)))
-    else {
+    let Some(vhost) = config.servers.get(server) else {
+        debug_assert!(false, "server {server} chosen but not configured");
         return Started::Reply(prepare_error(env, None, 500));
     };
-    let declared = req.content_length.unwrap_or(0);
-    let has_body = req.chunked || declared > 0;
-    // The route is looked up again only when its body limit or session
-    // matters, not on the hot path of a plain GET.
-    let mut room = handlers::PathRoom::new();
-    let route = if has_body || server.locations.iter().any(|l| l.session) {
-        crate::http::path::normalize(req.path, room.get(req.path.len()))
-            .ok()
-            .map(|p| server.find_location(p))
-    } else {
-        None
-    };
-    let limit = route.map_or(0, |l| l.client_max_body_size);
-    let (session, new_session) = match route.filter(|l| l.session) {
-        Some(_) => session_of(env, req, server),
-        None => (None, false),
-    };
-    env.shared.roots.files.set_now(env.unix_now);
     // Counting connections walks them all: only for a server with a
     // `status` route.
-    let stats = if server.locations.iter().any(|l| l.status) {
+    let stats = if vhost.locations.iter().any(|l| l.status) {
         snapshot(env)
     } else {
         Stats::default()
     };
-    let mut ctx = Ctx {
-        config,
-        server,
-        roots: &mut env.shared.roots,
-        now: env.unix_now,
-        conn: info,
-        stats,
-    };
-    let action = handlers::dispatch(&mut ctx, req);
-    let exchange = Exchange {
+    let mut ctx = lend(config, &mut env.shared.site, vhost, info, env.unix_now);
+    ctx.stats = stats;
+    let decision = handlers::decide(&mut ctx, req);
+    let x = Exchange {
         version: req.version,
         head_only: req.method == Method::Head,
         keep_alive: req.keep_alive
             && served + 1 < config.keepalive_requests
             && !env.shared.draining,
-        server: index,
-        session,
-        new_session,
+        server,
+        session: decision.session,
     };
-    // RFC 9110 §10.1.1; ignored for HTTP/1.0 (HTTP.md rule 20).
-    let expect_continue = req.expect_continue && has_body && req.version == Version::Http11;
-    match action {
+    let limit = decision.limit;
+    let body = |sink, cgi| Started::Body {
+        inbound: Box::new(Inbound::new(
+            req.chunked,
+            req.content_length.unwrap_or(0),
+            limit,
+            sink,
+        )),
+        cgi,
+        exchange: x,
+        // RFC 9110 §10.1.1; ignored for HTTP/1.0 (HTTP.md rule 20).
+        expect_continue: req.expect_continue
+            && (req.chunked || req.content_length.unwrap_or(0) > 0)
+            && req.version == Version::Http11,
+    };
+    match decision.action {
         Action::Reply(reply) => {
-            let c = new_cookie(env.config, env.shared.sessions.as_ref(), &exchange);
-            Started::Reply(prepare(
-                &mut env.shared.scratch,
-                env.shared.dates.get(env.unix_now),
-                req,
-                exchange,
-                reply,
-                c.as_deref(),
-            ))
+            Started::Reply(prepare(&mut env.shared.heads, env.unix_now, req, x, reply))
         }
-        Action::Upload(sink) => Started::Body {
-            inbound: Box::new(Inbound::new(
-                req.chunked,
-                declared,
-                limit,
-                Sink::Upload(sink),
-            )),
-            cgi: None,
-            exchange,
-            expect_continue,
+        Action::Upload(sink) => body(Sink::Upload(sink), None),
+        // CONFIG.md: a chunked body is decoded into an unlinked temporary
+        // file first, so CONTENT_LENGTH is always set; the script starts
+        // once it is in.
+        Action::Cgi(plan) if req.chunked => match File::temporary(&std::env::temp_dir()) {
+            Ok(f) => body(Sink::Spool(f, Box::new(plan)), None),
+            Err(_) => Started::Reply(prepare_error(env, Some(server), 500)),
         },
-        Action::Cgi(mut plan) => {
-            if let (Some(sid), Some(store)) = (session, env.shared.sessions.as_ref()) {
-                // CGI sees the session (README "Sessions").
-                let id = store.cookie(&sid, server.session_scope.as_bytes());
-                plan.set_env("SESSION_ID", id.as_bytes());
-                for (key, value) in store.values(&sid) {
-                    let mut name = arrayvec::ArrayString::<80>::new();
-                    if name.try_push_str("SESSION_").is_ok() && name.try_push_str(key).is_ok() {
-                        plan.set_env(&name, value.as_bytes());
-                    }
-                }
-            }
-            if env.shared.cgi.running.len() >= config.cgi_max {
-                let mut ctx = Ctx {
-                    config,
-                    server,
-                    roots: &mut env.shared.roots,
-                    now: env.unix_now,
-                    conn: info,
-                    stats: Default::default(),
-                };
-                let reply = handlers::error_reply(&mut ctx, 503);
-                let c = new_cookie(env.config, env.shared.sessions.as_ref(), &exchange);
-                return Started::Reply(prepare(
-                    &mut env.shared.scratch,
-                    env.shared.dates.get(env.unix_now),
-                    req,
-                    exchange,
-                    reply,
-                    c.as_deref(),
-                ));
-            }
-            if req.chunked {
-                // CONFIG.md: a chunked body is decoded into an unlinked
-                // temporary file first, so CONTENT_LENGTH is always set.
-                return match File::temporary(&std::env::temp_dir()) {
-                    Ok(f) => Started::Body {
-                        inbound: Box::new(Inbound::new(
-                            true,
-                            0,
-                            limit,
-                            Sink::Spool(f, Box::new(plan)),
-                        )),
-                        cgi: None,
-                        exchange,
-                        expect_continue,
-                    },
-                    Err(_) => Started::Reply(prepare_error(env, Some(index), 500)),
-                };
-            }
-            let stdin = if declared > 0 {
-                Stdin::Pipe
-            } else {
-                Stdin::Empty
-            };
+        Action::Cgi(plan) => {
+            let declared = req.content_length.unwrap_or(0) > 0;
+            let stdin = if declared { Stdin::Pipe } else { Stdin::Empty };
             match spawn(env, &plan, stdin) {
-                Some(mut cgi) if declared > 0 => {
+                Ok(mut cgi) if declared => {
                     let pipe = cgi.stdin.take();
-                    Started::Body {
-                        inbound: Box::new(Inbound::new(
-                            false,
-                            declared,
-                            limit,
-                            Sink::CgiStdin(pipe),
-                        )),
-                        cgi: Some(Box::new(cgi)),
-                        exchange,
-                        expect_continue,
-                    }
+                    body(Sink::CgiStdin(pipe), Some(Box::new(cgi)))
                 }
-                Some(cgi) => Started::Cgi {
+                Ok(cgi) => Started::Cgi {
                     cgi: Box::new(cgi),
-                    exchange,
+                    exchange: x,
                 },
-                None => Started::Reply(prepare_error(env, Some(index), 502)),
+                Err(NotStarted::Busy) => {
+                    let mut ctx = lend(config, &mut env.shared.site, vhost, info, env.unix_now);
+                    let mut reply = handlers::error_reply(&mut ctx, 503);
+                    reply.set_cookie = ctx.new_cookie(x.session);
+                    Started::Reply(prepare(&mut env.shared.heads, env.unix_now, req, x, reply))
+                }
+                Err(NotStarted::Failed) => Started::Reply(prepare_error(env, Some(server), 502)),
             }
         }
+    }
+}
+
+/// The handlers' view of the loop for a request on `server` (borrowing
+/// only `Shared::site`, so the reply can be written to `Shared::heads`).
+fn lend<'a>(
+    config: &'a Config,
+    site: &'a mut Site,
+    server: &'a Server,
+    conn: ConnInfo,
+    now: i64,
+) -> Ctx<'a> {
+    Ctx {
+        config,
+        server,
+        roots: &mut site.roots,
+        now,
+        conn,
+        stats: Stats::default(),
+        sessions: site.sessions.as_mut(),
     }
 }
 
 /// The counters for `status`: this connection is writing its answer.
 fn snapshot(env: &Env<'_>) -> Stats {
     let g = (env.gauges)();
+    let s = &env.shared.stats;
     Stats {
-        accepted: env.shared.stats.accepted,
-        handled: env.shared.stats.handled,
-        requests: env.shared.stats.requests,
+        accepted: s.accepted,
+        handled: s.handled,
+        requests: s.requests,
         active: g.active,
         reading: g.reading,
         writing: g.writing + 1,
         waiting: g.waiting,
-        deferred: env.shared.stats.deferred,
+        deferred: s.deferred,
     }
 }
 
-/// Start a CGI process and count it as running.
-pub(super) fn spawn(env: &mut Env<'_>, plan: &CgiPlan, stdin: Stdin<'_>) -> Option<CgiProc> {
+/// Why no CGI process was started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum NotStarted {
+    /// `cgi_max` scripts are running already (503).
+    Busy,
+    /// The process or its pipes could not be made (502).
+    Failed,
+}
+
+impl NotStarted {
+    /// The status that answers the request.
+    pub(super) fn status(self) -> u16 {
+        match self {
+            NotStarted::Busy => 503,
+            NotStarted::Failed => 502,
+        }
+    }
+}
+
+/// Start a CGI process and count it as running: the one place where
+/// `cgi_max` admits a script or not.
+pub(super) fn spawn(
+    env: &mut Env<'_>,
+    plan: &CgiPlan,
+    stdin: Stdin<'_>,
+) -> Result<CgiProc, NotStarted> {
+    if env.shared.cgi.running.len() >= env.config.cgi_max {
+        return Err(NotStarted::Busy);
+    }
     let deadline = env.now + ms(env.config.cgi_timeout);
     let timeout = env.config.cgi_timeout;
+    let shared = &mut *env.shared;
     let cgi = CgiProc::spawn(
         plan,
         stdin,
-        env.shared.log.fd(),
-        &env.shared.epoll,
+        shared.log.fd(),
+        &shared.epoll,
         env.id,
         deadline,
         timeout,
     )
-    .ok()?;
-    env.shared.cgi.running.insert(cgi.pid, env.id);
-    Some(cgi)
+    .map_err(|_| NotStarted::Failed)?;
+    shared.cgi.running.insert(cgi.pid, env.id);
+    Ok(cgi)
 }
 
 /// The framing a CGI body gets when the script gives no `Content-Length`.
@@ -258,102 +227,25 @@ fn framing_for(x: Exchange) -> OutFraming {
     }
 }
 
-/// The request's session: the first of its `SID` cookies that names a live
-/// session of this server, else a new one (whose cookie the answer
-/// carries; it costs no write until a value is stored). None without a
-/// store.
-fn session_of(env: &mut Env<'_>, req: &Request<'_>, server: &Server) -> (Option<Sid>, bool) {
-    let Some(store) = env.shared.sessions.as_mut() else {
-        return (None, false);
-    };
-    let sids = req
-        .headers()
-        .filter(|h| h.name.eq_ignore_ascii_case(b"cookie"))
-        .flat_map(|h| cookie::cookies(h.value))
-        .filter(|(name, _)| *name == cookie::SESSION_COOKIE.as_bytes())
-        .map(|(_, value)| value);
-    let timeout = i64::try_from(server.session_timeout.as_secs()).unwrap_or(i64::MAX);
-    let scope = server.session_scope.as_bytes();
-    if let Some(sid) = store.get(sids, scope, timeout, env.unix_now) {
-        return (Some(sid), false);
-    }
-    match store.issue(env.unix_now) {
-        Ok(sid) => (Some(sid), true),
-        Err(_) => (None, false),
-    }
-}
-
-/// Apply a CGI's session headers to its session: `X-Session-Rotate: 1`
-/// first (the values move to a new id, whose cookie this answer carries),
-/// then each `X-Session: key=value` (an empty value removes the key) and
-/// `X-Session-Destroy` in order. They are for the server and never reach
-/// the client. A first value refused because `session_max` sessions are
-/// stored is logged; the answer is otherwise unchanged.
+/// Apply a CGI's session headers (see `handlers::session`), logging what
+/// could not be done; the answer is otherwise unchanged.
 fn apply_session_headers(env: &mut Env<'_>, x: &mut Exchange, head: &CgiHead<'_>) {
-    let (Some(mut sid), Some(store)) = (x.session, env.shared.sessions.as_mut()) else {
+    let (Some(held), Some(store)) = (x.session.as_mut(), env.shared.site.sessions.as_mut()) else {
         return;
     };
-    let now = env.unix_now;
-    let rotate = head
-        .headers
-        .iter()
-        .any(|(n, v)| n.eq_ignore_ascii_case(b"x-session-rotate") && v.trim_ascii() == b"1");
-    if rotate {
-        match store.rotate(&sid, !x.new_session, now) {
-            Ok(new) => {
-                sid = new;
-                x.session = Some(new);
-                x.new_session = true;
-            }
-            Err(e) => env.shared.log.error(format_args!(
-                "session not rotated ({e}): the answer keeps its id"
-            )),
-        }
+    let refused = session::apply_cgi_headers(store, held, head, env.unix_now);
+    let log = &env.shared.log;
+    if let Some(e) = refused.rotate {
+        log.error(format_args!(
+            "session not rotated ({e}): the answer keeps its id"
+        ));
     }
-    for (name, value) in &head.headers {
-        if name.eq_ignore_ascii_case(b"x-session") {
-            let text = std::str::from_utf8(value).unwrap_or("");
-            let Some((k, v)) = text.split_once('=') else {
-                continue;
-            };
-            if store.set(&sid, k.trim(), v.trim(), now) == Err(SetError::Full) {
-                env.shared.log.error(format_args!(
-                    "session_max ({}) stored sessions reached: a new session's \"{}\" was not stored",
-                    env.config.session_max,
-                    k.trim()
-                ));
-            }
-        } else if name.eq_ignore_ascii_case(b"x-session-destroy") {
-            store.destroy(&sid, !x.new_session, now);
-        }
+    for key in refused.full {
+        log.error(format_args!(
+            "session_max ({}) stored sessions reached: a new session's \"{key}\" was not stored",
+            env.config.session_max,
+        ));
     }
-}
-
-/// Whether a CGI header is for the server only: the session headers, and a
-/// `Set-Cookie` of the `SID` cookie, which the server owns.
-fn is_server_header(name: &[u8], value: &[u8]) -> bool {
-    if name.eq_ignore_ascii_case(b"set-cookie") {
-        let v = value.trim_ascii_start();
-        let n = cookie::SESSION_COOKIE.as_bytes();
-        return v.starts_with(n)
-            && v.get(n.len()..)
-                .is_some_and(|r| r.trim_ascii_start().starts_with(b"="));
-    }
-    name.eq_ignore_ascii_case(b"x-session")
-        || name.eq_ignore_ascii_case(b"x-session-destroy")
-        || name.eq_ignore_ascii_case(b"x-session-rotate")
-}
-
-/// The `SID` cookie value the answer of a session made (or rotated) by
-/// this request sets.
-fn new_cookie(
-    config: &Config,
-    sessions: Option<&SessionStore>,
-    x: &Exchange,
-) -> Option<ArrayString<SID_HEX_LEN>> {
-    let sid = x.session.filter(|_| x.new_session)?;
-    let server = config.servers.get(x.server)?;
-    Some(sessions?.cookie(&sid, server.session_scope.as_bytes()))
 }
 
 /// `Set-Cookie` for a session made (or rotated) by this request.
@@ -366,12 +258,11 @@ fn set_cookie_header(w: &mut HeadWriter<'_>, sid: Option<&str>) {
 /// An answer to a request: its head, and whether the connection reads and
 /// drops the request's body first, keeps going, or closes.
 fn prepare(
-    scratch: &mut HeadBuf,
-    date: &[u8; 29],
+    heads: &mut Heads,
+    now: i64,
     req: &Request<'_>,
     x: Exchange,
     reply: Reply<'_>,
-    cookie: Option<&str>,
 ) -> Prepared {
     let closing = Ending {
         close: true,
@@ -395,42 +286,19 @@ fn prepare(
             discard = declared;
         }
     }
-    finish_prepare(scratch, date, x, reply, cookie, (ending, discard))
-}
-
-/// The answer once a body is in (an upload's reply).
-fn prepare_after_body(
-    scratch: &mut HeadBuf,
-    date: &[u8; 29],
-    x: Exchange,
-    reply: Reply<'_>,
-    cookie: Option<&str>,
-) -> Prepared {
-    let ending = Ending {
-        close: reply.close || !x.keep_alive,
-        linger: reply.close,
-    };
-    finish_prepare(scratch, date, x, reply, cookie, (ending, 0))
+    finish_prepare(heads, now, x, reply, (ending, discard))
 }
 
 /// Write the head of `reply` and keep its body unless the request was HEAD.
 fn finish_prepare(
-    scratch: &mut HeadBuf,
-    date: &[u8; 29],
+    heads: &mut Heads,
+    now: i64,
     x: Exchange,
     reply: Reply<'_>,
-    cookie: Option<&str>,
     (ending, discard): (Ending, u64),
 ) -> Prepared {
     let keep_alive_10 = x.version == Version::Http10 && !ending.close;
-    if !write_head(
-        scratch,
-        date,
-        &reply,
-        Some((&x, cookie)),
-        ending.close,
-        keep_alive_10,
-    ) {
+    if !write_head(heads, now, &reply, x.version, (ending.close, keep_alive_10)) {
         let closing = Ending {
             close: true,
             linger: true,
@@ -457,25 +325,20 @@ pub(super) fn prepare_error(env: &mut Env<'_>, server: Option<usize>, status: u1
     let config = env.config;
     let reply = match server.and_then(|i| config.servers.get(i)) {
         Some(server) => {
-            let mut ctx = Ctx {
-                config,
-                server,
-                roots: &mut env.shared.roots,
-                now: env.unix_now,
-                conn: ConnInfo::default(),
-                stats: Default::default(),
-            };
-            handlers::error_reply(&mut ctx, status)
+            let site = &mut env.shared.site;
+            handlers::error_reply(
+                &mut lend(config, site, server, ConnInfo::default(), env.unix_now),
+                status,
+            )
         }
         None => Reply::status(status),
     };
     let (status, body) = if write_head(
-        &mut env.shared.scratch,
-        env.shared.dates.get(env.unix_now),
+        &mut env.shared.heads,
+        env.unix_now,
         &reply,
-        None,
-        true,
-        false,
+        Version::Http11,
+        (true, false),
     ) {
         (reply.status, reply.body)
     } else {
@@ -492,7 +355,7 @@ pub(super) fn prepare_error(env: &mut Env<'_>, server: Option<usize>, status: u1
     }
 }
 
-/// Run an upload's `finish` on its virtual server.
+/// An upload's answer once its body is in.
 pub(super) fn finish_upload(
     env: &mut Env<'_>,
     x: Exchange,
@@ -501,42 +364,30 @@ pub(super) fn finish_upload(
 ) -> Prepared {
     let config = env.config;
     let Some(server) = config.servers.get(x.server) else {
+        debug_assert!(false, "server {} of an exchange not configured", x.server);
         return prepare_error(env, None, 500);
     };
-    let mut ctx = Ctx {
-        config,
-        server,
-        roots: &mut env.shared.roots,
-        now: env.unix_now,
-        conn: info,
-        stats: Default::default(),
+    let mut ctx = lend(config, &mut env.shared.site, server, info, env.unix_now);
+    let reply = handlers::finish_upload(&mut ctx, sink, x.session);
+    let ending = Ending {
+        close: reply.close || !x.keep_alive,
+        linger: reply.close,
     };
-    let reply = sink.finish(&mut ctx);
-    let c = new_cookie(env.config, env.shared.sessions.as_ref(), &x);
-    prepare_after_body(
-        &mut env.shared.scratch,
-        env.shared.dates.get(env.unix_now),
-        x,
-        reply,
-        c.as_deref(),
-    )
+    finish_prepare(&mut env.shared.heads, env.unix_now, x, reply, (ending, 0))
 }
 
-/// Serialise the reply's head into `scratch`. `false` when it did not fit
-/// and a bodiless 500 head was written instead.
+/// Serialise the reply's head into `Shared::scratch`. `false` when it did
+/// not fit and a bodiless 500 head was written instead.
 fn write_head(
-    scratch: &mut HeadBuf,
-    date: &[u8; 29],
+    heads: &mut Heads,
+    now: i64,
     reply: &Reply<'_>,
-    x: Option<(&Exchange, Option<&str>)>,
-    close: bool,
-    keep_alive_10: bool,
+    version: Version,
+    (close, keep_alive_10): (bool, bool),
 ) -> bool {
-    let version = x.map_or(Version::Http11, |(x, _)| x.version);
-    let mut w = HeadWriter::new(scratch, version, reply.status, date);
-    if let Some((_, cookie)) = x {
-        set_cookie_header(&mut w, cookie);
-    }
+    let date = heads.dates.get(now);
+    let mut w = HeadWriter::new(&mut heads.scratch, version, reply.status, date);
+    set_cookie_header(&mut w, reply.set_cookie.as_deref());
     if let Some(ct) = &reply.content_type {
         w.header("Content-Type", ct.as_bytes());
     }
@@ -593,7 +444,7 @@ fn write_head(
     if finish_head(w, close, keep_alive_10) {
         return true;
     }
-    overflow_head(scratch, version, date);
+    overflow_head(&mut heads.scratch, version, date);
     false
 }
 
@@ -637,13 +488,17 @@ pub(super) fn write_cgi_head(
     };
     close |= !x.keep_alive;
     apply_session_headers(env, &mut x, head);
-    let c = new_cookie(env.config, env.shared.sessions.as_ref(), &x);
-    let mut w = HeadWriter::new(
-        &mut env.shared.scratch,
-        x.version,
-        head.status,
-        env.shared.dates.get(env.unix_now),
-    );
+    let shared = &mut *env.shared;
+    let c = match (
+        shared.site.sessions.as_ref(),
+        env.config.servers.get(x.server),
+        x.session,
+    ) {
+        (Some(store), Some(server), Some(held)) => session::new_cookie(store, server, held),
+        _ => None,
+    };
+    let date = shared.heads.dates.get(env.unix_now);
+    let mut w = HeadWriter::new(&mut shared.heads.scratch, x.version, head.status, date);
     set_cookie_header(&mut w, c.as_deref());
     if let Some(ct) = head.content_type {
         w.header("Content-Type", ct);
@@ -662,7 +517,11 @@ pub(super) fn write_cgi_head(
         }
         (None, false) => {}
     }
-    for (name, value) in head.headers.iter().filter(|(n, v)| !is_server_header(n, v)) {
+    for (name, value) in head
+        .headers
+        .iter()
+        .filter(|(n, v)| !session::is_server_header(n, v))
+    {
         if let Ok(name) = std::str::from_utf8(name) {
             w.header(name, value);
         }
@@ -678,11 +537,7 @@ pub(super) fn write_cgi_head(
     }
     let keep_alive_10 = x.version == Version::Http10 && !close;
     if !finish_head(w, close, keep_alive_10) {
-        overflow_head(
-            &mut env.shared.scratch,
-            x.version,
-            env.shared.dates.get(env.unix_now),
-        );
+        overflow_head(&mut shared.heads.scratch, x.version, date);
         return (OutFraming::Drop, true);
     }
     let framing = if bodiless { OutFraming::Drop } else { framing };

@@ -36,9 +36,9 @@ use super::access::Pending;
 use super::buffer::{Buf, BufPool};
 use super::cgi::CgiProc;
 use super::inbound::Inbound;
-use super::session::Sid;
 use super::timer::Millis;
 use super::transport::Transport;
+use crate::handlers::session::Held;
 pub use env::{Env, Shared};
 use exchange::{Prepared, Started};
 
@@ -287,10 +287,9 @@ struct Exchange {
     keep_alive: bool,
     /// Index of the virtual server in `config.servers`.
     server: usize,
-    /// The request's session (`session on` routes).
-    session: Option<Sid>,
-    /// A session made for this request: its cookie goes on the answer.
-    new_session: bool,
+    /// The request's session (`session on` routes); a new one's cookie
+    /// goes on the answer.
+    session: Option<Held>,
 }
 
 /// One client connection over a transport `T`.
@@ -513,14 +512,19 @@ impl<T: Transport> Conn<T> {
             let (bytes, parse) = buf.for_parse();
             let outcome = match parse_head(bytes, parse) {
                 Ok(Parse::Complete(req, used)) => {
+                    // The virtual server, chosen once for the log and the answer.
+                    let server = env
+                        .specs
+                        .get(self.spec)
+                        .map_or(usize::MAX, |s| s.select(env.config, req.host));
                     if env.shared.access.is_on() {
                         if let Some(old) = self.line.take() {
                             env.shared.access.recycle(old);
                         }
-                        self.line = begin_line(env, self.spec, &req);
+                        self.line = begin_line(env, server, &req);
                     }
                     Ok((
-                        exchange::start(env, self.spec, u64::from(self.requests), info, &req),
+                        exchange::start(env, server, u64::from(self.requests), info, &req),
                         used,
                     ))
                 }
@@ -817,11 +821,10 @@ impl<T: Transport> Conn<T> {
                 }
                 match sent {
                     // The file shrank under us: the promised length cannot be
-                    // kept, so the only honest ending is to close. The cached
-                    // size is wrong now too: forget it, or the rest of this
-                    // second would promise the old length again.
+                    // kept, so the only honest ending is to close. The
+                    // handlers' cache is told.
                     Ok(0) => {
-                        env.shared.roots.files.clear();
+                        env.shared.site.roots.file_shrank();
                         return WriteOutcome::Closed;
                     }
                     Ok(n) if n < want => {
@@ -1008,8 +1011,8 @@ impl<T: Transport> Conn<T> {
     /// output buffer, the rest as the body to stream.
     fn install(&mut self, env: &mut Env<'_>, p: Prepared) {
         let mut out = self.out.take().unwrap_or_else(|| env.shared.pool.get());
-        out.push(&env.shared.scratch);
-        self.count_head(Some(p.status), env.shared.scratch.len());
+        out.push(&env.shared.heads.scratch);
+        self.count_head(Some(p.status), env.shared.heads.scratch.len());
         self.body = match p.body {
             Body::Empty => OutBody::None,
             Body::Static(b) if b.len() <= out.free() => {
@@ -1108,14 +1111,11 @@ impl<T: Transport> Conn<T> {
 /// that will answer it (`None` when that server does not log).
 fn begin_line(
     env: &mut Env<'_>,
-    spec: usize,
+    server: usize,
     req: &crate::http::Request<'_>,
 ) -> Option<Box<Pending>> {
-    let config = env.config;
-    let server = env.specs.get(spec)?.select(config, req.host);
-    env.shared
-        .access
-        .begin(&config.servers.get(server)?.access_log, req)
+    let log = &env.config.servers.get(server)?.access_log;
+    env.shared.access.begin(log, req)
 }
 
 /// The access log of the listener's default server (for a head that
