@@ -64,7 +64,7 @@ impl<T: Transport> Conn<T> {
     /// first write that takes nothing; each turn of the loop sends a byte
     /// at least, so it ends within the buffer's length.
     fn flush_interim(&mut self) {
-        if self.cgi.is_some() {
+        if self.cur.cgi.is_some() {
             return; // a script's answer: cut short like any the client left
         }
         while let Some(out) = self.out.as_mut().filter(|b| !b.is_empty()) {
@@ -105,17 +105,19 @@ impl<T: Transport> Conn<T> {
     /// Whether the sink cannot take bytes until its pipe drains.
     fn sink_blocked(&self) -> bool {
         let stdin_pipe = self
+            .cur
             .inbound
             .as_ref()
             .is_some_and(|i| matches!(i.sink, Sink::CgiStdin(Some(_))));
-        stdin_pipe && self.cgi.as_ref().is_some_and(|c| !c.stdin_ready)
+        stdin_pipe && self.cur.cgi.as_ref().is_some_and(|c| !c.stdin_ready)
     }
 
     /// Feed what the input buffer holds into the sink. `Some(step)` when the
     /// body completed or failed (the state changed), `None` to read more.
     fn feed_buffered(&mut self, env: &mut Env<'_>) -> Option<Step> {
         while !self.sink_blocked() {
-            let (Some(buf), Some(inbound)) = (self.inbuf.as_mut(), self.inbound.as_mut()) else {
+            let (Some(buf), Some(inbound)) = (self.inbuf.as_mut(), self.cur.inbound.as_mut())
+            else {
                 break;
             };
             let (used, feed) = inbound.feed(buf.readable());
@@ -127,7 +129,7 @@ impl<T: Transport> Conn<T> {
                     return Some(Step::Continue);
                 }
                 Feed::Blocked => {
-                    if let Some(c) = self.cgi.as_mut() {
+                    if let Some(c) = self.cur.cgi.as_mut() {
                         c.stdin_ready = false;
                     }
                 }
@@ -137,7 +139,7 @@ impl<T: Transport> Conn<T> {
             }
         }
         // A Content-Length of 0 (or a body that ended exactly here).
-        if self.inbound.as_ref().is_some_and(|i| i.is_complete()) {
+        if self.cur.inbound.as_ref().is_some_and(|i| i.is_complete()) {
             return Some(self.body_done(env));
         }
         self.drop_empty_inbuf(&mut env.shared.pool);
@@ -149,7 +151,7 @@ impl<T: Transport> Conn<T> {
         env.shared.splice
             && self.inbuf.as_ref().is_none_or(|b| b.is_empty())
             && self.io.can_splice()
-            && self.inbound.as_ref().is_some_and(|i| {
+            && self.cur.inbound.as_ref().is_some_and(|i| {
                 i.remaining().is_some_and(|n| n > 0)
                     && matches!(&i.sink, Sink::Upload(u) if u.raw_file().is_some())
             })
@@ -179,7 +181,7 @@ impl<T: Transport> Conn<T> {
             }
         }
         let (Some((pr, pw)), Some(inbound)) =
-            (env.shared.splice_pipe.as_ref(), self.inbound.as_mut())
+            (env.shared.splice_pipe.as_ref(), self.cur.inbound.as_mut())
         else {
             return Step::Close;
         };
@@ -216,10 +218,10 @@ impl<T: Transport> Conn<T> {
 
     /// The whole body is in: finish the upload, or let the CGI run.
     fn body_done(&mut self, env: &mut Env<'_>) -> Step {
-        let Some(inbound) = self.inbound.take() else {
+        let Some(inbound) = self.cur.inbound.take() else {
             return Step::Close;
         };
-        let Some(x) = self.exchange else {
+        let Some(x) = self.cur.exchange else {
             return Step::Close;
         };
         let decoded = inbound.decoded;
@@ -227,7 +229,7 @@ impl<T: Transport> Conn<T> {
             Sink::Upload(sink) => {
                 let info = self.info(env);
                 let p = exchange::finish_upload(env, x, info, sink);
-                self.exchange = None;
+                self.cur.exchange = None;
                 self.install(env, p);
             }
             // Dropping our end of the pipe is the script's EOF.
@@ -243,7 +245,7 @@ impl<T: Transport> Conn<T> {
                 };
                 match cgi {
                     Ok(cgi) => {
-                        self.cgi = Some(Box::new(cgi));
+                        self.cur.cgi = Some(Box::new(cgi));
                         self.state = State::Cgi;
                     }
                     Err(e) => self.reply_error(env, e.status()),
@@ -251,7 +253,7 @@ impl<T: Transport> Conn<T> {
             }
         }
         if self.state == State::Cgi {
-            self.deadline = self.cgi.as_ref().map_or(env.now, |c| c.deadline);
+            self.deadline = self.cur.cgi.as_ref().map_or(env.now, |c| c.deadline);
         }
         self.drop_empty_inbuf(&mut env.shared.pool);
         Step::Continue
@@ -265,7 +267,7 @@ impl<T: Transport> Conn<T> {
         let mut budget_left_over = false;
         let mut cgi_reads = 1u8;
         loop {
-            if self.cgi.is_some() {
+            if self.cur.cgi.is_some() {
                 if let Some(step) = self.cgi_frame(env) {
                     return Some(step);
                 }
@@ -294,7 +296,7 @@ impl<T: Transport> Conn<T> {
                         WriteOutcome::Done => {
                             // Nothing left to send: the clock that runs is
                             // the body's (while it comes) or the script's.
-                            let alive = self.cgi.as_ref().filter(|c| !c.eof);
+                            let alive = self.cur.cgi.as_ref().filter(|c| !c.eof);
                             self.deadline = match alive {
                                 _ if self.state == State::Body => {
                                     env.now + ms(env.config.client_body_timeout)
@@ -309,7 +311,9 @@ impl<T: Transport> Conn<T> {
                     continue;
                 }
             }
-            let Some(cgi) = self.cgi.as_mut() else { break };
+            let Some(cgi) = self.cur.cgi.as_mut() else {
+                break;
+            };
             let room = cgi.buf.as_ref().is_none_or(|b| !b.is_full());
             if cgi.eof || !cgi.stdout_ready || !room {
                 break;
@@ -330,7 +334,7 @@ impl<T: Transport> Conn<T> {
         }
         if budget_left_over {
             Some(Step::Budget)
-        } else if progressed || self.cgi.is_some() {
+        } else if progressed || self.cur.cgi.is_some() {
             Some(Step::Wait)
         } else {
             None
@@ -341,8 +345,8 @@ impl<T: Transport> Conn<T> {
     /// body bytes into the output buffer. `Some(step)` when the exchange
     /// changed course (502).
     fn cgi_frame(&mut self, env: &mut Env<'_>) -> Option<Step> {
-        let x = self.exchange?;
-        let cgi = self.cgi.as_mut()?;
+        let x = self.cur.exchange?;
+        let cgi = self.cur.cgi.as_mut()?;
         if cgi.framing == OutFraming::Pending {
             let buf = cgi.buf.as_mut();
             let outcome = match buf {
@@ -373,7 +377,7 @@ impl<T: Transport> Conn<T> {
                         b.consume(used);
                     }
                     cgi.framing = framing;
-                    self.ending.close |= close;
+                    self.cur.ending.close |= close;
                     let out = self.out.get_or_insert_with(|| env.shared.pool.get());
                     out.push(&env.shared.heads.scratch);
                     self.count_head(Some(status), env.shared.heads.scratch.len());
@@ -386,7 +390,9 @@ impl<T: Transport> Conn<T> {
 
     /// Copy buffered CGI body bytes into the output buffer, framed.
     fn frame_cgi_body(&mut self, env: &mut Env<'_>) {
-        let Some(cgi) = self.cgi.as_mut() else { return };
+        let Some(cgi) = self.cur.cgi.as_mut() else {
+            return;
+        };
         while let Some(src) = cgi.buf.as_mut().filter(|b| !b.is_empty()) {
             let out = self.out.get_or_insert_with(|| env.shared.pool.get());
             let data = src.readable();
@@ -435,11 +441,11 @@ impl<T: Transport> Conn<T> {
                 // The script said more than it sent: the only honest end is
                 // to close (the client sees a short body).
                 OutFraming::Length(left) if left > 0 => {
-                    self.ending.close = true;
+                    self.cur.ending.close = true;
                     cgi.framing = OutFraming::Drop;
                 }
                 OutFraming::Close => {
-                    self.ending.close = true;
+                    self.cur.ending.close = true;
                     cgi.framing = OutFraming::Drop;
                 }
                 _ => {}
@@ -449,7 +455,7 @@ impl<T: Transport> Conn<T> {
 
     /// The script's output has all been framed and written.
     fn cgi_finished(&self) -> bool {
-        let Some(cgi) = self.cgi.as_ref() else {
+        let Some(cgi) = self.cur.cgi.as_ref() else {
             return false;
         };
         let done_framing = matches!(cgi.framing, OutFraming::Drop | OutFraming::Length(0));

@@ -292,6 +292,37 @@ struct Exchange {
     session: Option<Held>,
 }
 
+/// What belongs to the exchange under way (all `None` between exchanges).
+#[derive(Default)]
+struct Current {
+    /// What is remembered of the request while its body or a CGI runs.
+    exchange: Option<Exchange>,
+    /// How the exchange ends.
+    ending: Ending,
+    /// A request body being received.
+    inbound: Option<Box<Inbound>>,
+    /// The CGI answering the request.
+    cgi: Option<Box<CgiProc>>,
+    /// The access log line (only when its server logs).
+    line: Option<Box<Pending>>,
+}
+
+/// The socket options set so far, so each costs a `setsockopt` only when
+/// it changes.
+#[derive(Clone, Copy, Default)]
+struct Tcp {
+    /// Something was written already (so bytes may be unacknowledged).
+    wrote: bool,
+    /// `TCP_NODELAY` is set.
+    nodelay: bool,
+    /// `TCP_CORK` is set: a file body longer than one `sendfile` call is
+    /// being sent (see `write_out`).
+    corked: bool,
+    /// `TCP_NOTSENT_LOWAT` is set on the socket (kept across keep-alive
+    /// exchanges, changed only when the next large body wants otherwise).
+    capped: bool,
+}
+
 /// One client connection over a transport `T`.
 pub struct Conn<T> {
     pub io: T,
@@ -299,7 +330,6 @@ pub struct Conn<T> {
     inbuf: Option<Buf>,
     out: Option<Buf>,
     body: OutBody,
-    ending: Ending,
     /// The socket may have bytes to read (cleared on `EAGAIN` or a short read).
     pub readable: bool,
     /// The socket may take bytes (cleared on `EAGAIN` or a short write).
@@ -314,26 +344,10 @@ pub struct Conn<T> {
     requests: u32,
     /// The client's address (the local one is the listener's).
     peer: std::net::SocketAddr,
-    exchange: Option<Exchange>,
-    /// A request body being received.
-    inbound: Option<Box<Inbound>>,
-    /// The CGI answering the current request.
-    cgi: Option<Box<CgiProc>>,
-    /// Something was written already (so bytes may be unacknowledged).
-    wrote: bool,
-    /// `TCP_NODELAY` is set.
-    nodelay: bool,
-    /// `TCP_CORK` is set: a file body longer than one `sendfile` call is
-    /// being sent (see `write_out`).
-    corked: bool,
-    /// `TCP_NOTSENT_LOWAT` is set on the socket (kept across keep-alive
-    /// exchanges, changed only when the next large body wants otherwise).
-    capped: bool,
+    cur: Current,
+    tcp: Tcp,
     /// Bytes read and dropped while lingering (see `LINGER_MAX_BYTES`).
     lingered: u32,
-    /// The access log line of the current exchange (only when its server
-    /// logs; `None` between requests).
-    line: Option<Box<Pending>>,
 }
 
 impl<T: Transport> Conn<T> {
@@ -345,7 +359,6 @@ impl<T: Transport> Conn<T> {
             inbuf: None,
             out: None,
             body: OutBody::None,
-            ending: Ending::default(),
             readable: false,
             writable: false,
             peer_hup: false,
@@ -353,15 +366,9 @@ impl<T: Transport> Conn<T> {
             spec,
             requests: 0,
             peer,
-            exchange: None,
-            inbound: None,
-            cgi: None,
-            wrote: false,
-            nodelay: false,
-            corked: false,
-            capped: false,
+            cur: Current::default(),
+            tcp: Tcp::default(),
             lingered: 0,
-            line: None,
         }
     }
 
@@ -446,10 +453,11 @@ impl<T: Transport> Conn<T> {
     /// that ran out of time before its headers, otherwise close.
     pub fn on_timeout(&mut self, env: &mut Env<'_>) -> Drive {
         let cgi_late = self
+            .cur
             .cgi
             .as_ref()
             .is_some_and(|c| !c.eof && c.deadline <= env.now);
-        let cgi_started = self.cgi.as_ref().is_some_and(|c| c.has_answered());
+        let cgi_started = self.cur.cgi.as_ref().is_some_and(|c| c.has_answered());
         match self.state {
             // Not one byte of a request: close without an answer, as nginx
             // does. A 408 and a lingering close would cost a write, a
@@ -482,7 +490,7 @@ impl<T: Transport> Conn<T> {
     /// Sending a large file body, counted in [`Env::streams`] (the loop
     /// takes it off the count when the connection closes mid-body).
     pub fn is_streaming(&self) -> bool {
-        self.corked
+        self.tcp.corked
     }
 
     /// Give every pooled buffer back (the connection is closing).
@@ -494,8 +502,8 @@ impl<T: Transport> Conn<T> {
             pool.put(b);
         }
         self.body = OutBody::None;
-        self.inbound = None;
-        if let Some(mut c) = self.cgi.take() {
+        self.cur.inbound = None;
+        if let Some(mut c) = self.cur.cgi.take() {
             c.release(pool);
         }
     }
@@ -518,10 +526,10 @@ impl<T: Transport> Conn<T> {
                         .get(self.spec)
                         .map_or(usize::MAX, |s| s.select(env.config, req.host));
                     if env.shared.access.is_on() {
-                        if let Some(old) = self.line.take() {
+                        if let Some(old) = self.cur.line.take() {
                             env.shared.access.recycle(old);
                         }
-                        self.line = begin_line(env, server, &req);
+                        self.cur.line = begin_line(env, server, &req);
                     }
                     Ok((
                         exchange::start(env, server, u64::from(self.requests), info, &req),
@@ -536,7 +544,7 @@ impl<T: Transport> Conn<T> {
             if matches!(outcome, Err(s) if s != 0) && env.shared.access.is_on() {
                 // nginx logs a head it could not parse with the bytes it got.
                 if let Some(target) = default_log(env, self.spec) {
-                    self.line = env.shared.access.begin_raw(target, bytes);
+                    self.cur.line = env.shared.access.begin_raw(target, bytes);
                 }
             }
             match outcome {
@@ -716,7 +724,7 @@ impl<T: Transport> Conn<T> {
     /// then at most one capped `sendfile`.
     fn write_out(&mut self, env: &mut Env<'_>) -> WriteOutcome {
         self.nagle_off_unless_one_shot();
-        self.wrote = true;
+        self.tcp.wrote = true;
         if let Some(out) = self.out.as_mut() {
             // Both segments of the ring: a CGI's output is pushed while
             // earlier bytes are still being written, so it wraps, and the
@@ -737,7 +745,7 @@ impl<T: Transport> Conn<T> {
                 Ok(n) => n,
                 Err(e) => return self.write_error(&e),
             };
-            count_sent(&mut self.line, n);
+            count_sent(&mut self.cur.line, n);
             let from_head = n.min(held);
             out.consume(from_head);
             self.body.advance(n - from_head);
@@ -755,7 +763,7 @@ impl<T: Transport> Conn<T> {
                 Ok(n) => n,
                 Err(e) => return self.write_error(&e),
             };
-            count_sent(&mut self.line, n);
+            count_sent(&mut self.cur.line, n);
             self.body.advance(n);
             if n < left {
                 self.writable = false;
@@ -799,25 +807,25 @@ impl<T: Transport> Conn<T> {
                 // each turn that ran out of budget) would end in a short
                 // segment. Uncorked at its end below, which sends the last
                 // partial segment at once.
-                if left > SENDFILE_CHUNK && !self.corked {
+                if left > SENDFILE_CHUNK && !self.tcp.corked {
                     // Several large bodies at once: cap each one's unsent
                     // queue, so the sending happens in our own `sendfile`
                     // calls; a lone one keeps the kernel's deep queue,
                     // which costs it fewer wakeups.
                     let cap = env.shared.streams > 0;
-                    if cap != self.capped {
+                    if cap != self.tcp.capped {
                         let bytes = if cap { NOTSENT_LOWAT } else { 0 };
                         if self.io.set_notsent_lowat(bytes).is_ok() {
-                            self.capped = cap;
+                            self.tcp.capped = cap;
                         }
                     }
-                    self.corked = self.io.set_cork(true).is_ok();
-                    env.shared.streams += usize::from(self.corked);
+                    self.tcp.corked = self.io.set_cork(true).is_ok();
+                    env.shared.streams += usize::from(self.tcp.corked);
                 }
                 let sent = self.io.sendfile(&body.file, &mut body.off, want);
                 if let Ok(n) = &sent {
                     env.shared.sendfile_left = env.shared.sendfile_left.saturating_sub(*n);
-                    count_sent(&mut self.line, *n);
+                    count_sent(&mut self.cur.line, *n);
                 }
                 match sent {
                     // The file shrank under us: the promised length cannot be
@@ -838,11 +846,11 @@ impl<T: Transport> Conn<T> {
             if body.off < body.end {
                 return WriteOutcome::Partial;
             }
-            if self.corked {
+            if self.tcp.corked {
                 // A failure leaves the tail to the kernel's cork timer
                 // (200 ms); the bytes still go out.
                 let _ = self.io.set_cork(false);
-                self.corked = false;
+                self.tcp.corked = false;
                 env.shared.streams = env.shared.streams.saturating_sub(1);
             }
         }
@@ -858,17 +866,17 @@ impl<T: Transport> Conn<T> {
     /// short write, a file body, CGI output) Nagle is turned off, as nginx
     /// does on its keep-alive transition.
     fn nagle_off_unless_one_shot(&mut self) {
-        if self.nodelay {
+        if self.tcp.nodelay {
             return;
         }
-        let one_shot = !self.wrote
-            && self.cgi.is_none()
+        let one_shot = !self.tcp.wrote
+            && self.cur.cgi.is_none()
             && !matches!(self.body, OutBody::File(_))
             && self.state == State::Send;
         if !one_shot {
             // A failure costs only latency; the reply still goes out.
             let _ = self.io.set_nodelay();
-            self.nodelay = true;
+            self.tcp.nodelay = true;
         }
     }
 
@@ -887,22 +895,22 @@ impl<T: Transport> Conn<T> {
     /// or close.
     fn finish_exchange(&mut self, env: &mut Env<'_>) -> Step {
         self.requests = self.requests.saturating_add(1);
-        if let Some(line) = self.line.take() {
+        if let Some(line) = self.cur.line.take() {
             env.shared
                 .access
                 .finish(line, self.peer.ip(), env.unix_now, env.now);
         }
-        let mut ending = std::mem::take(&mut self.ending);
+        let mut ending = std::mem::take(&mut self.cur.ending);
         // An answer sent before its request's body was all read: the rest of
         // that body must never be parsed as a request (HTTP.md rule 19).
-        if self.inbound.take().is_some() {
+        if self.cur.inbound.take().is_some() {
             ending.close = true;
             ending.linger = true;
         }
-        if let Some(mut c) = self.cgi.take() {
+        if let Some(mut c) = self.cur.cgi.take() {
             c.release(&mut env.shared.pool);
         }
-        self.exchange = None;
+        self.cur.exchange = None;
         // Closing with unread bytes would send a reset that can destroy the
         // reply in flight (rule 18: they are not read as requests either).
         ending.linger |= self.readable || self.inbuf.as_ref().is_some_and(|b| !b.is_empty());
@@ -930,7 +938,7 @@ impl<T: Transport> Conn<T> {
 
     /// Queue an error reply that closes the connection.
     fn reply_error(&mut self, env: &mut Env<'_>, status: u16) {
-        let server = match self.exchange {
+        let server = match self.cur.exchange {
             Some(x) => Some(x.server),
             None => env.specs.get(self.spec).map(|s| s.default),
         };
@@ -941,11 +949,11 @@ impl<T: Transport> Conn<T> {
         }
         // A body in flight is abandoned (an upload's temporary file goes
         // with it) and a CGI still running is killed.
-        self.inbound = None;
-        if let Some(mut c) = self.cgi.take() {
+        self.cur.inbound = None;
+        if let Some(mut c) = self.cur.cgi.take() {
             c.release(&mut env.shared.pool);
         }
-        self.exchange = None;
+        self.cur.exchange = None;
         self.install(env, prepared);
     }
 
@@ -966,17 +974,17 @@ impl<T: Transport> Conn<T> {
                     out.push(CONTINUE);
                     self.count_head(None, CONTINUE.len());
                 }
-                self.exchange = Some(exchange);
-                self.inbound = Some(inbound);
-                self.cgi = cgi;
+                self.cur.exchange = Some(exchange);
+                self.cur.inbound = Some(inbound);
+                self.cur.cgi = cgi;
                 self.state = State::Body;
                 self.deadline = env.now + ms(env.config.client_body_timeout);
                 self.clamp_deadline_to_cgi();
             }
             Started::Cgi { cgi, exchange } => {
-                self.exchange = Some(exchange);
+                self.cur.exchange = Some(exchange);
                 self.deadline = cgi.deadline;
-                self.cgi = Some(cgi);
+                self.cur.cgi = Some(cgi);
                 self.state = State::Cgi;
             }
         }
@@ -984,7 +992,7 @@ impl<T: Transport> Conn<T> {
 
     /// A running CGI's own deadline comes first.
     fn clamp_deadline_to_cgi(&mut self) {
-        if let Some(c) = self.cgi.as_ref().filter(|c| !c.eof) {
+        if let Some(c) = self.cur.cgi.as_ref().filter(|c| !c.eof) {
             self.deadline = self.deadline.min(c.deadline);
         }
     }
@@ -1001,7 +1009,7 @@ impl<T: Transport> Conn<T> {
 
     /// Readiness of this connection's CGI pipes, from the loop.
     pub fn cgi_event(&mut self, stdout: bool, stdin: bool) {
-        if let Some(c) = self.cgi.as_mut() {
+        if let Some(c) = self.cur.cgi.as_mut() {
             c.stdout_ready |= stdout;
             c.stdin_ready |= stdin;
         }
@@ -1043,7 +1051,7 @@ impl<T: Transport> Conn<T> {
             }),
         };
         self.out = Some(out);
-        self.ending = p.ending;
+        self.cur.ending = p.ending;
         self.state = if p.discard > 0 {
             State::Discard(p.discard)
         } else {
@@ -1064,11 +1072,11 @@ impl<T: Transport> Conn<T> {
             return;
         };
         buf.make_contiguous();
-        if let Some(old) = self.line.take() {
+        if let Some(old) = self.cur.line.take() {
             env.shared.access.recycle(old);
         }
         if let Some(target) = default_log(env, self.spec) {
-            self.line = env.shared.access.begin_raw(target, buf.readable());
+            self.cur.line = env.shared.access.begin_raw(target, buf.readable());
         }
     }
 
@@ -1077,7 +1085,7 @@ impl<T: Transport> Conn<T> {
     /// is nginx's: 400 while a body was being read, else 499 (the client
     /// went away first).
     fn log_abandoned(&mut self, env: &mut Env<'_>) {
-        if let Some(mut line) = self.line.take() {
+        if let Some(mut line) = self.cur.line.take() {
             if line.status == 0 {
                 line.status = if self.state == State::Body { 400 } else { 499 };
             }
@@ -1090,7 +1098,7 @@ impl<T: Transport> Conn<T> {
     /// A head of `len` bytes went into the output buffer (with the final
     /// status, unless it is an interim `100 Continue`).
     fn count_head(&mut self, status: Option<u16>, len: usize) {
-        if let Some(l) = self.line.as_mut() {
+        if let Some(l) = self.cur.line.as_mut() {
             if let Some(s) = status {
                 l.status = s;
             }
