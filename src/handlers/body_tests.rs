@@ -578,7 +578,7 @@ fn multipart_failures_store_nothing() {
     // Malformed in the middle: refused at once.
     let mut sink = upload(&cfg, "POST", "/up", FORM);
     let bad = b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"; filename=\"x\"\r\n\r\nx\r\n--XyZjunk";
-    assert_eq!(sink.write(bad), Err(400));
+    assert_eq!(sink.write(bad), Err(Refusal::BadRequest));
     drop(sink);
     assert_eq!(names(&s, "store"), vec!["dir"]);
     // Only fields, no file: 400.

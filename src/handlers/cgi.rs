@@ -15,12 +15,13 @@
 //! Everything the child needs (program, argv, envp, cwd) is built here,
 //! before `fork`, as `CString`s.
 
+use crate::handlers::Refusal;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::static_file::{self, status_of};
+use super::static_file;
 use super::{Ctx, RootCache, Route};
 use crate::config::{Config, Location};
 use crate::http::Request;
@@ -133,7 +134,7 @@ fn find_script<'c, 'p>(
     roots: &mut RootCache,
     loc: &'c Location,
     path: &'p str,
-) -> Result<Option<Script<'c, 'p>>, u16> {
+) -> Result<Option<Script<'c, 'p>>, Refusal> {
     // `path` starts with `/`; each turn looks at the segment after `at`.
     let mut at = 0;
     loop {
@@ -147,8 +148,8 @@ fn find_script<'c, 'p>(
             let name = path.get(..end).unwrap_or(path);
             if let Some((base, rel, alias)) = static_file::map(loc, name) {
                 let (dir, rel_b) = static_file::anchor(roots, base, rel.as_bytes(), alias)
-                    .map_err(|e| status_of(&e))?;
-                let meta = dir.stat(rel_b).map_err(|e| status_of(&e))?;
+                    .map_err(|e| Refusal::of_lookup(&e))?;
+                let meta = dir.stat(rel_b).map_err(|e| Refusal::of_lookup(&e))?;
                 match meta.kind {
                     FileKind::Regular => {
                         // An alias naming the script itself: its folder is the root.
@@ -166,7 +167,7 @@ fn find_script<'c, 'p>(
                         }));
                     }
                     FileKind::Directory if end < path.len() => {}
-                    _ => return Err(403),
+                    _ => return Err(Refusal::Forbidden),
                 }
             }
         }
@@ -245,8 +246,8 @@ fn resolve_program(interp: &Path) -> Option<PathBuf> {
         .find(|p| executable(p))
 }
 
-fn cstring(p: &[u8]) -> Result<CString, u16> {
-    CString::new(p).map_err(|_| 500u16)
+fn cstring(p: &[u8]) -> Result<CString, Refusal> {
+    CString::new(p).map_err(|_| Refusal::Internal)
 }
 
 /// The CGI plan for a routed request in a `cgi` route: `Ok(None)` when its
@@ -259,7 +260,7 @@ pub(super) fn plan(
     ctx: &mut Ctx<'_>,
     req: &Request<'_>,
     route: &Route<'_, '_>,
-) -> Result<Option<CgiPlan>, u16> {
+) -> Result<Option<CgiPlan>, Refusal> {
     let loc = route.location;
     let index;
     let script = match find_script(ctx.roots, loc, route.path)? {
@@ -275,12 +276,12 @@ pub(super) fn plan(
             script
         }
     };
-    let file = std::path::absolute(&script.file).map_err(|_| 500u16)?;
+    let file = std::path::absolute(&script.file).map_err(|_| Refusal::Internal)?;
     if in_upload_store(ctx.config, &file) {
-        return Err(403);
+        return Err(Refusal::Forbidden);
     }
-    let program = resolve_program(script.interpreter).ok_or(502u16)?;
-    let folder = file.parent().ok_or(500u16)?;
+    let program = resolve_program(script.interpreter).ok_or(Refusal::BadGateway)?;
+    let folder = file.parent().ok_or(Refusal::Internal)?;
     let program = cstring(program.as_os_str().as_bytes())?;
     let argv = vec![program.clone(), cstring(file.as_os_str().as_bytes())?];
     let cwd = cstring(folder.as_os_str().as_bytes())?;

@@ -36,6 +36,7 @@ pub mod file_cache;
 mod listing;
 mod mime;
 mod redirect;
+pub mod refusal;
 pub mod session;
 mod static_file;
 pub mod status;
@@ -43,6 +44,7 @@ pub mod status;
 mod tests;
 pub mod upload;
 
+pub use refusal::Refusal;
 use static_file::Purpose;
 
 /// Open root/alias folders, kept so each request needs no `open` of its root.
@@ -385,7 +387,7 @@ fn act<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, route: &Route<'c, '_>) -> Actio
         match cgi::plan(ctx, req, route) {
             Ok(Some(plan)) => return Action::Cgi(plan),
             Ok(None) => {}
-            Err(status) => return Action::Reply(error_page::reply(ctx, status, loc)),
+            Err(status) => return Action::Reply(error_page::reply(ctx, status.status(), loc)),
         }
     }
     if req.method == Method::Delete {
@@ -514,7 +516,7 @@ pub fn serve_static<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, route: &Route<'c, 
                 Purpose::Request { gzip },
             ) {
                 Ok(r) => conditional::finish(ctx, req, loc, r),
-                Err(status) => error_page::reply(ctx, status, loc),
+                Err(status) => error_page::reply(ctx, status.status(), loc),
             }
         }
         Method::Options => {

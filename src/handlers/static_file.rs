@@ -18,6 +18,7 @@
 //! accepts gzip gets the regular file `FILE.gz` beside `FILE` when there is
 //! one, looked up like any file (beneath the anchor, through the cache).
 
+use crate::handlers::Refusal;
 use std::borrow::Cow;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -44,18 +45,6 @@ pub(super) enum Purpose {
     Request { gzip: bool },
     /// The file of an `error_page`: only a regular file will do.
     ErrorPage,
-}
-
-/// The status answering an error from opening or reading a path.
-pub(super) fn status_of(e: &io::Error) -> u16 {
-    match e.raw_os_error() {
-        // EXDEV: openat2(RESOLVE_BENEATH) refused an escape; ELOOP: the
-        // fallback walk met a symlink. Neither reveals what lies outside.
-        Some(libc::ENOENT | libc::ENOTDIR | libc::EXDEV | libc::ELOOP | libc::ENAMETOOLONG) => 404,
-        // ENXIO/ENODEV: open(2) of a socket or of a device without a driver.
-        Some(libc::EACCES | libc::EPERM | libc::ENXIO | libc::ENODEV) => 403,
-        _ => 500,
-    }
 }
 
 /// The anchor folder, the path relative to it (no leading `/`) and whether
@@ -109,14 +98,14 @@ pub(super) fn serve<'c>(
     path: &str,
     query: Option<&[u8]>,
     purpose: Purpose,
-) -> Result<Reply<'c>, u16> {
-    let (base, rel, alias) = map(loc, path).ok_or(404u16)?;
+) -> Result<Reply<'c>, Refusal> {
+    let (base, rel, alias) = map(loc, path).ok_or(Refusal::NotFound)?;
     if hidden(rel) {
-        return Err(404);
+        return Err(Refusal::NotFound);
     }
     if path.ends_with('/') {
         let (dir, anchored) =
-            anchor(roots, base, rel.as_bytes(), false).map_err(|e| status_of(&e))?;
+            anchor(roots, base, rel.as_bytes(), false).map_err(|e| Refusal::of_lookup(&e))?;
         return folder(dir, types, loc, path, anchored, purpose);
     }
     if purpose == (Purpose::Request { gzip: true }) && !rel.is_empty() {
@@ -134,8 +123,8 @@ pub(super) fn serve<'c>(
     match (lookup(roots, base, rel, alias)?, purpose) {
         (Found::File(f), _) => Ok(file_reply(types, loc, path, f)),
         (Found::Folder, Purpose::Request { .. }) => Ok(slash_redirect(loc, path, query)),
-        (Found::Folder, Purpose::ErrorPage) => Err(404),
-        (Found::Other, _) => Err(403),
+        (Found::Folder, Purpose::ErrorPage) => Err(Refusal::NotFound),
+        (Found::Other, _) => Err(Refusal::Forbidden),
     }
 }
 
@@ -161,13 +150,14 @@ pub(super) fn hidden(rel: &str) -> bool {
 /// remembered. Only a regular file is ever opened: what the `stat` says is
 /// a folder or a FIFO, socket or device is answered from the `stat` alone.
 /// `Err` is the status of the failure.
-fn lookup(roots: &mut RootCache, base: &Path, rel: &str, alias: bool) -> Result<Found, u16> {
+fn lookup(roots: &mut RootCache, base: &Path, rel: &str, alias: bool) -> Result<Found, Refusal> {
     let base_key = base.as_os_str().as_bytes();
     if let Some(hit) = roots.files.fresh(base_key, rel.as_bytes()) {
         return Ok(Found::File(hit));
     }
-    let (dir, anchored) = anchor(roots, base, rel.as_bytes(), alias).map_err(|e| status_of(&e))?;
-    let now = dir.stat(anchored).map_err(|e| status_of(&e))?;
+    let (dir, anchored) =
+        anchor(roots, base, rel.as_bytes(), alias).map_err(|e| Refusal::of_lookup(&e))?;
+    let now = dir.stat(anchored).map_err(|e| Refusal::of_lookup(&e))?;
     match now.kind {
         FileKind::Regular => {}
         FileKind::Directory => return Ok(Found::Folder),
@@ -178,10 +168,14 @@ fn lookup(roots: &mut RootCache, base: &Path, rel: &str, alias: bool) -> Result<
     if let Some(hit) = roots.files.revalidate(base_key, rel.as_bytes(), &now) {
         return Ok(Found::File(hit));
     }
-    let (dir, _) = anchor(roots, base, rel.as_bytes(), alias).map_err(|e| status_of(&e))?;
+    let (dir, _) =
+        anchor(roots, base, rel.as_bytes(), alias).map_err(|e| Refusal::of_lookup(&e))?;
     Ok(
         // Replaced since the `stat` by something else: that is the answer.
-        match dir.open_regular(&anchored).map_err(|e| status_of(&e))? {
+        match dir
+            .open_regular(&anchored)
+            .map_err(|e| Refusal::of_lookup(&e))?
+        {
             Opened::File(file, meta) => {
                 Found::File(roots.files.insert(base_key, rel.as_bytes(), file, meta))
             }
@@ -199,7 +193,7 @@ fn folder<'c>(
     path: &str,
     rel: &[u8],
     purpose: Purpose,
-) -> Result<Reply<'c>, u16> {
+) -> Result<Reply<'c>, Refusal> {
     for index in &loc.index {
         let index = index.trim_start_matches('/');
         let mut name = arrayvec::ArrayVec::<u8, INDEX_PATH>::new();
@@ -222,18 +216,18 @@ fn folder<'c>(
             // was not opened).
             Ok(Opened::Not(_)) => {}
             // Missing (or the folder itself is missing): try the next one.
-            Err(e) if status_of(&e) == 404 => {}
-            Err(e) => return Err(status_of(&e)),
+            Err(e) if Refusal::of_lookup(&e) == Refusal::NotFound => {}
+            Err(e) => return Err(Refusal::of_lookup(&e)),
         }
     }
-    let meta = dir.stat(rel).map_err(|e| status_of(&e))?;
+    let meta = dir.stat(rel).map_err(|e| Refusal::of_lookup(&e))?;
     if meta.kind != FileKind::Directory {
-        return Err(404);
+        return Err(Refusal::NotFound);
     }
     if purpose == Purpose::ErrorPage || !loc.autoindex {
-        return Err(403);
+        return Err(Refusal::Forbidden);
     }
-    let entries = dir.list(rel).map_err(|e| status_of(&e))?;
+    let entries = dir.list(rel).map_err(|e| Refusal::of_lookup(&e))?;
     let mut r = Reply::status(200);
     r.content_type = Some(Cow::Borrowed(error_page::HTML));
     r.headers = &loc.add_headers;
@@ -305,29 +299,6 @@ mod tests {
             (String::new(), false),
         ] {
             assert_eq!(hidden(&rel), want, "{rel:?}");
-        }
-    }
-
-    #[test]
-    fn errno_to_status() {
-        let cases = [
-            (libc::ENOENT, 404),
-            (libc::ENOTDIR, 404),
-            (libc::EXDEV, 404),
-            (libc::ELOOP, 404),
-            (libc::ENAMETOOLONG, 404),
-            (libc::EACCES, 403),
-            (libc::EPERM, 403),
-            (libc::ENXIO, 403),
-            (libc::EMFILE, 500),
-            (libc::EIO, 500),
-        ];
-        for (errno, want) in cases {
-            assert_eq!(
-                status_of(&io::Error::from_raw_os_error(errno)),
-                want,
-                "{errno}"
-            );
         }
     }
 }

@@ -31,10 +31,10 @@
 //! with no file at all answers 400. Two parts with one name: the later
 //! wins, and the name is listed once.
 
+use crate::handlers::Refusal;
 use std::borrow::Cow;
-use std::io;
 
-use super::static_file::{self, status_of};
+use super::static_file;
 use super::{Action, Body, Ctx, Reply, RootCache, Route, encode, error_page};
 use crate::config::{Location, Server};
 use crate::http::bytes::trim_ows;
@@ -97,35 +97,38 @@ struct PartWriter<'a> {
 }
 
 impl PartSink for PartWriter<'_> {
-    type Error = u16;
+    type Error = Refusal;
 
-    fn start(&mut self, part: &PartInfo<'_>) -> Result<(), u16> {
+    fn start(&mut self, part: &PartInfo<'_>) -> Result<(), Refusal> {
         let Some(filename) = part.filename.filter(|f| !f.is_empty()) else {
             // A form field, or a file input left empty: not stored.
             return Ok(());
         };
         if self.parts.done.len() >= MAX_FILES {
-            return Err(400);
+            return Err(Refusal::BadRequest);
         }
         if let Some((t, _)) = self.parts.current.take() {
             // A part not ended (the parser always ends one first): never
             // leave its file behind.
             let _ = self.dir.unlink(t.name.as_bytes());
         }
-        let (file, temp) = self.dir.create_temp(b"").map_err(|e| io_status(&e))?;
+        let (file, temp) = self
+            .dir
+            .create_temp(b"")
+            .map_err(|e| Refusal::of_write(&e))?;
         let name = sanitize(filename).unwrap_or_else(|| generated_name(&temp));
         self.parts.current = Some((Temp { file, name: temp }, name));
         Ok(())
     }
 
-    fn data(&mut self, bytes: &[u8]) -> Result<(), u16> {
+    fn data(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
         match &self.parts.current {
-            Some((t, _)) => t.file.write_all(bytes).map_err(|e| io_status(&e)),
+            Some((t, _)) => t.file.write_all(bytes).map_err(|e| Refusal::of_write(&e)),
             None => Ok(()),
         }
     }
 
-    fn end(&mut self) -> Result<(), u16> {
+    fn end(&mut self) -> Result<(), Refusal> {
         if let Some((t, name)) = self.parts.current.take() {
             // The descriptor closes here; the name waits for `finish`.
             self.parts.done.push((t.name, name));
@@ -142,11 +145,11 @@ fn generated_name(temp: &str) -> String {
     core.strip_suffix(".part").unwrap_or(core).to_string()
 }
 
-/// The status for a multipart error: the sink's own, else 400.
-fn multipart_status(e: &MultipartError<u16>) -> u16 {
+/// The refusal for a multipart error: the sink's own, else 400.
+fn multipart_refusal(e: MultipartError<Refusal>) -> Refusal {
     match e {
-        MultipartError::Sink(status) => *status,
-        other => other.status(),
+        MultipartError::Sink(r) => r,
+        _ => Refusal::BadRequest,
     }
 }
 
@@ -161,20 +164,18 @@ impl UploadSink {
     /// Take the next decoded body bytes. `Err(status)` aborts the upload:
     /// 507 when the disk is full, 400 for a malformed multipart body, 500
     /// for another I/O error.
-    pub fn write(&mut self, data: &[u8]) -> Result<(), u16> {
+    pub fn write(&mut self, data: &[u8]) -> Result<(), Refusal> {
         match &mut self.kind {
             Kind::Raw { temp, .. } => {
-                let t = temp.as_ref().ok_or(500u16)?;
-                t.file.write_all(data).map_err(|e| io_status(&e))?;
+                let t = temp.as_ref().ok_or(Refusal::Internal)?;
+                t.file.write_all(data).map_err(|e| Refusal::of_write(&e))?;
             }
             Kind::Multipart(parser, parts) => {
                 let mut sink = PartWriter {
                     dir: &self.dir,
                     parts,
                 };
-                parser
-                    .feed(data, &mut sink)
-                    .map_err(|e| multipart_status(&e))?;
+                parser.feed(data, &mut sink).map_err(multipart_refusal)?;
             }
         }
         self.bytes = self.bytes.saturating_add(data.len() as u64);
@@ -218,19 +219,19 @@ impl UploadSink {
                 r
             }
             Ok(Done::Created(names)) => self.created(loc, &names),
-            Err(status) => error_page::reply(ctx, status, loc),
+            Err(status) => error_page::reply(ctx, status.status(), loc),
         }
     }
 
     /// Rename what was written into place.
-    fn commit(&mut self) -> Result<Done, u16> {
+    fn commit(&mut self) -> Result<Done, Refusal> {
         match &mut self.kind {
             Kind::Raw { temp, name } => {
-                let t = temp.as_ref().ok_or(500u16)?;
+                let t = temp.as_ref().ok_or(Refusal::Internal)?;
                 let existed = target_exists(&self.dir, name.as_bytes())?;
                 self.dir
                     .rename(b"", t.name.as_bytes(), name.as_bytes())
-                    .map_err(|e| io_status(&e))?;
+                    .map_err(|e| Refusal::of_write(&e))?;
                 // Renamed: nothing is left for `Drop` to remove.
                 *temp = None;
                 if existed {
@@ -244,9 +245,9 @@ impl UploadSink {
                     dir: &self.dir,
                     parts,
                 };
-                parser.finish(&mut sink).map_err(|e| multipart_status(&e))?;
+                parser.finish(&mut sink).map_err(multipart_refusal)?;
                 if parts.done.is_empty() {
-                    return Err(400);
+                    return Err(Refusal::BadRequest);
                 }
                 // Refuse before renaming anything, so a folder in the way
                 // of one file does not leave the others stored.
@@ -263,7 +264,7 @@ impl UploadSink {
                         // replacement with).
                         let _ = self.dir.unlink(temp.as_bytes());
                         parts.done.extend(rest);
-                        return Err(io_status(&e));
+                        return Err(Refusal::of_write(&e));
                     }
                     if !stored.contains(&name) {
                         stored.push(name);
@@ -331,25 +332,12 @@ enum Done {
 /// replaced (409, as nginx's dav module answers a PUT to a collection).
 /// A symlink that leads out of the folder exists too (the rename replaces
 /// the link itself, never what it points to).
-fn target_exists(dir: &Dir, name: &[u8]) -> Result<bool, u16> {
+fn target_exists(dir: &Dir, name: &[u8]) -> Result<bool, Refusal> {
     match dir.stat(name) {
-        Ok(meta) if meta.kind == FileKind::Directory => Err(409),
+        Ok(meta) if meta.kind == FileKind::Directory => Err(Refusal::Conflict),
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
         Err(_) => Ok(true),
-    }
-}
-
-/// The status for an error while storing an upload: a full disk or quota
-/// (or a file over the file system's size limit) is 507 (RFC 4918 §11.5),
-/// a folder in the way 409, a read-only or forbidden folder 403, anything
-/// else 500 (as nginx's dav module sorts them).
-pub(super) fn io_status(e: &io::Error) -> u16 {
-    match e.raw_os_error() {
-        Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG) => 507,
-        Some(libc::EISDIR) => 409,
-        Some(libc::EACCES | libc::EPERM | libc::EROFS) => 403,
-        _ => 500,
     }
 }
 
@@ -398,7 +386,7 @@ pub(super) fn dispatch<'c>(
         Method::Delete => Action::Reply(delete(ctx, route)),
         Method::Post | Method::Put => match start(req, route) {
             Ok(sink) => Action::Upload(sink),
-            Err(status) => Action::Reply(error_page::reply(ctx, status, loc)),
+            Err(status) => Action::Reply(error_page::reply(ctx, status.status(), loc)),
         },
         Method::Get | Method::Head | Method::Options => {
             Action::Reply(super::serve_static(ctx, req, route))
@@ -429,31 +417,31 @@ fn upload_methods(allowed: MethodSet) -> MethodSet {
 /// Open the sink for a POST/PUT on an upload route: a `POST` of
 /// `multipart/form-data` is parsed (a bad boundary is 400 before the body
 /// is read), any other body is the file NAME.
-fn start(req: &Request<'_>, route: &Route<'_, '_>) -> Result<UploadSink, u16> {
+fn start(req: &Request<'_>, route: &Route<'_, '_>) -> Result<UploadSink, Refusal> {
     let loc = route.location;
-    let store = loc.upload_store.as_ref().ok_or(500u16)?;
+    let store = loc.upload_store.as_ref().ok_or(Refusal::Internal)?;
     let multipart = match req.header("content-type") {
         Some(ct) if req.method == Method::Post && is_form_data(ct) => {
-            Some(Multipart::new(ct).map_err(|e| e.status())?)
+            Some(Multipart::new(ct).map_err(|_| Refusal::BadRequest)?)
         }
         _ => None,
     };
     let (dir, kind) = match multipart {
         Some(parser) => {
-            let dir = Dir::open(store).map_err(|e| io_status(&e))?;
+            let dir = Dir::open(store).map_err(|e| Refusal::of_write(&e))?;
             (dir, Kind::Multipart(Box::new(parser), Parts::default()))
         }
         None => {
             let rest = route
                 .path
                 .strip_prefix(loc.prefix.as_str())
-                .ok_or(404u16)?
+                .ok_or(Refusal::NotFound)?
                 .trim_start_matches('/');
             let name = raw_name(rest)?;
-            let dir = Dir::open(store).map_err(|e| io_status(&e))?;
+            let dir = Dir::open(store).map_err(|e| Refusal::of_write(&e))?;
             // A folder in the way is refused before the body is read.
             target_exists(&dir, name.as_bytes())?;
-            let (file, temp) = dir.create_temp(b"").map_err(|e| io_status(&e))?;
+            let (file, temp) = dir.create_temp(b"").map_err(|e| Refusal::of_write(&e))?;
             let raw = Kind::Raw {
                 temp: Some(Temp { file, name: temp }),
                 name: name.to_string(),
@@ -485,10 +473,10 @@ fn is_form_data(content_type: &[u8]) -> bool {
 /// [`sanitize`] leaves as it is (400 otherwise: no folder, no hidden file,
 /// nothing the client did not ask for), so the file lands at exactly the
 /// URL the client named. The bare prefix names no file: 400.
-fn raw_name(rest: &str) -> Result<&str, u16> {
+fn raw_name(rest: &str) -> Result<&str, Refusal> {
     match sanitize(rest.as_bytes()) {
         Some(clean) if clean == rest => Ok(rest),
-        _ => Err(400),
+        _ => Err(Refusal::BadRequest),
     }
 }
 
@@ -503,32 +491,32 @@ pub(super) fn delete<'c>(ctx: &mut Ctx<'c>, route: &Route<'c, '_>) -> Reply<'c> 
             r.headers = &loc.add_headers;
             r
         }
-        Err(status) => error_page::reply(ctx, status, loc),
+        Err(status) => error_page::reply(ctx, status.status(), loc),
     }
 }
 
 /// Unlink the file at the normalised `path` of `loc`, beneath its anchor.
 /// The file of an upload in progress is not there (404). Nothing is
 /// opened: a FIFO or a device is unlinked like any file, never opened.
-fn remove(roots: &mut RootCache, loc: &Location, path: &str) -> Result<(), u16> {
-    let (base, rel, alias) = static_file::map(loc, path).ok_or(404u16)?;
+fn remove(roots: &mut RootCache, loc: &Location, path: &str) -> Result<(), Refusal> {
+    let (base, rel, alias) = static_file::map(loc, path).ok_or(Refusal::NotFound)?;
     if static_file::hidden(rel) {
-        return Err(404);
+        return Err(Refusal::NotFound);
     }
     let want_folder = path.ends_with('/');
     let (dir, rel) = static_file::anchor(roots, base, rel.as_bytes(), alias && !want_folder)
-        .map_err(|e| status_of(&e))?;
-    let meta = dir.stat(rel).map_err(|e| status_of(&e))?;
+        .map_err(|e| Refusal::of_lookup(&e))?;
+    let meta = dir.stat(rel).map_err(|e| Refusal::of_lookup(&e))?;
     if meta.kind == FileKind::Directory {
-        return Err(403);
+        return Err(Refusal::Forbidden);
     }
     if want_folder {
         // `a.txt/` names a folder, and there is none.
-        return Err(404);
+        return Err(Refusal::NotFound);
     }
     dir.unlink(rel).map_err(|e| match e.raw_os_error() {
-        Some(libc::EISDIR) => 403,
-        _ => status_of(&e),
+        Some(libc::EISDIR) => Refusal::Forbidden,
+        _ => Refusal::of_lookup(&e),
     })
 }
 
@@ -582,27 +570,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn errno_to_status() {
-        let cases = [
-            (libc::ENOSPC, 507),
-            (libc::EDQUOT, 507),
-            (libc::EFBIG, 507),
-            (libc::EISDIR, 409),
-            (libc::EACCES, 403),
-            (libc::EROFS, 403),
-            (libc::EIO, 500),
-            (libc::ENOENT, 500),
-        ];
-        for (errno, want) in cases {
-            assert_eq!(
-                io_status(&io::Error::from_raw_os_error(errno)),
-                want,
-                "{errno}"
-            );
-        }
-    }
-
-    #[test]
     fn sanitize_table() {
         let long = "é".repeat(200);
         let cases: &[(&[u8], Option<&str>)] = &[
@@ -650,7 +617,7 @@ mod tests {
         assert_eq!(raw_name("a.txt"), Ok("a.txt"));
         assert_eq!(raw_name("caf\u{e9}.txt"), Ok("caf\u{e9}.txt"));
         for bad in ["", "a/b", ".hidden", "a\\b", " a", "..", &"x".repeat(256)] {
-            assert_eq!(raw_name(bad), Err(400), "{bad:?}");
+            assert_eq!(raw_name(bad), Err(Refusal::BadRequest), "{bad:?}");
         }
         assert_eq!(raw_name(&"x".repeat(255)).map(str::len), Ok(255));
     }

@@ -7,7 +7,7 @@
 //! `client_max_body_size` applies to the decoded size (CONFIG.md); a
 //! declared length was already checked against it from the head.
 
-use std::io;
+use crate::handlers::Refusal;
 use std::os::fd::AsRawFd;
 
 use crate::handlers::cgi::CgiPlan;
@@ -43,7 +43,7 @@ pub enum Feed {
     /// The sink cannot take more now (a full pipe): wait for it.
     Blocked,
     /// The body is refused with this status (400, 413, 500, 507).
-    Fail(u16),
+    Fail(Refusal),
 }
 
 /// A body being received.
@@ -54,14 +54,6 @@ pub struct Inbound {
     /// Decoded bytes so far.
     pub decoded: u64,
     pub sink: Sink,
-}
-
-/// The status for a failed write of body bytes to a file.
-pub fn io_status(e: &io::Error) -> u16 {
-    match e.raw_os_error() {
-        Some(libc::ENOSPC | libc::EDQUOT) => 507,
-        _ => 500,
-    }
 }
 
 impl Inbound {
@@ -115,7 +107,7 @@ impl Inbound {
                 }
                 Framing::Chunked(dec) => match dec.decode(rest) {
                     Ok(x) => x,
-                    Err(e) => return (used, Feed::Fail(e.status())),
+                    Err(_) => return (used, Feed::Fail(Refusal::BadRequest)),
                 },
             };
             if raw == 0 && data.is_empty() {
@@ -123,7 +115,7 @@ impl Inbound {
             }
             let len = data.len() as u64;
             if self.limit > 0 && self.decoded + len > self.limit {
-                return (used, Feed::Fail(413));
+                return (used, Feed::Fail(Refusal::TooLarge));
             }
             let taken = match self.take(data) {
                 Ok(n) => n,
@@ -148,23 +140,23 @@ impl Inbound {
     /// Move the `n` bytes of a `Content-Length` body that a splice put in
     /// `pipe` on into the upload's file, and count them. On `Err` (the
     /// status to answer) some of them may still be in the pipe.
-    pub fn take_spliced(&mut self, pipe: &Pipe, n: usize) -> Result<(), u16> {
+    pub fn take_spliced(&mut self, pipe: &Pipe, n: usize) -> Result<(), Refusal> {
         // Only an upload with a file of its own is ever spliced into.
         let Sink::Upload(sink) = &mut self.sink else {
             debug_assert!(false, "splice into a sink that is not an upload");
-            return Err(500);
+            return Err(Refusal::Internal);
         };
         let Some(file) = sink.raw_file() else {
             debug_assert!(false, "splice into an upload without a file");
-            return Err(500);
+            return Err(Refusal::Internal);
         };
         let mut moved = 0;
         while moved < n {
             match sys::splice(pipe.as_raw_fd(), file.as_raw_fd(), n - moved) {
-                Ok(0) => return Err(500),
+                Ok(0) => return Err(Refusal::Internal),
                 Ok(k) => moved += k,
                 Err(e) if classify(&e) == ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_status(&e)),
+                Err(e) => return Err(Refusal::of_write(&e)),
             }
         }
         sink.spliced(moved as u64);
@@ -176,7 +168,7 @@ impl Inbound {
     }
 
     /// Give `data` to the sink: how much it took.
-    fn take(&mut self, data: &[u8]) -> Result<usize, u16> {
+    fn take(&mut self, data: &[u8]) -> Result<usize, Refusal> {
         if data.is_empty() {
             return Ok(0);
         }
@@ -185,7 +177,7 @@ impl Inbound {
             Sink::Spool(f, _) => f
                 .write_all(data)
                 .map(|()| data.len())
-                .map_err(|e| io_status(&e)),
+                .map_err(|e| Refusal::of_write(&e)),
             Sink::CgiStdin(None) => Ok(data.len()),
             Sink::CgiStdin(Some(p)) => match p.write(data) {
                 Ok(n) => Ok(n),

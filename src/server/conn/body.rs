@@ -125,7 +125,7 @@ impl<T: Transport> Conn<T> {
             match feed {
                 Feed::Done => return Some(self.body_done(env)),
                 Feed::Fail(status) => {
-                    self.reply_error(env, status);
+                    self.reply_error(env, status.status());
                     return Some(Step::Continue);
                 }
                 Feed::Blocked => {
@@ -206,7 +206,7 @@ impl<T: Transport> Conn<T> {
             // Bytes of this body are still in the pipe: it must never carry
             // them into another connection's upload.
             env.shared.splice_pipe = None;
-            self.reply_error(env, status);
+            self.reply_error(env, status.status());
             return Step::Continue;
         }
         self.deadline = env.now + ms(env.config.client_body_timeout);

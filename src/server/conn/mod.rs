@@ -531,31 +531,29 @@ impl<T: Transport> Conn<T> {
                         }
                         self.cur.line = begin_line(env, server, &req);
                     }
-                    Ok((
-                        exchange::start(env, server, u64::from(self.requests), info, &req),
-                        used,
-                    ))
+                    let requests = u64::from(self.requests);
+                    HeadOutcome::Started(exchange::start(env, server, requests, info, &req), used)
                 }
                 // A full buffer without the end of the head: over MAX_HEAD (rule 14).
-                Ok(Parse::Partial) if full => Err(431),
-                Ok(Parse::Partial) => Err(0),
-                Err(e) => Err(e.status()),
+                Ok(Parse::Partial) if full => HeadOutcome::Refused(431),
+                Ok(Parse::Partial) => HeadOutcome::More,
+                Err(e) => HeadOutcome::Refused(e.status()),
             };
-            if matches!(outcome, Err(s) if s != 0) && env.shared.access.is_on() {
-                // nginx logs a head it could not parse with the bytes it got.
-                if let Some(target) = default_log(env, self.spec) {
-                    self.cur.line = env.shared.access.begin_raw(target, bytes);
-                }
-            }
             match outcome {
-                Ok((started, used)) => {
+                HeadOutcome::Started(started, used) => {
                     buf.consume(used);
                     buf.reset_parse();
                     self.begin(env, started);
                     return Step::Continue;
                 }
-                Err(0) => {}
-                Err(status) => {
+                HeadOutcome::More => {}
+                HeadOutcome::Refused(status) => {
+                    if env.shared.access.is_on() {
+                        // nginx logs a head it could not parse with the bytes it got.
+                        if let Some(target) = default_log(env, self.spec) {
+                            self.cur.line = env.shared.access.begin_raw(target, bytes);
+                        }
+                    }
                     self.reply_error(env, status);
                     return Step::Continue;
                 }
@@ -1139,6 +1137,16 @@ fn count_sent(line: &mut Option<Box<Pending>>, n: usize) {
     if let Some(l) = line.as_mut() {
         l.sent += n as u64;
     }
+}
+
+/// What the bytes of a head so far amount to.
+enum HeadOutcome {
+    /// A request, started, and the bytes its head took.
+    Started(Started, usize),
+    /// Not a whole head yet.
+    More,
+    /// Not a request: answered with this status, then closed.
+    Refused(u16),
 }
 
 enum ReadOutcome {
