@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config, Level, ListenerSpec, LogTarget};
 use crate::handlers::RootCache;
-use crate::handlers::status::Stats;
+use crate::handlers::stub_status::Stats;
 use crate::server::buffer::BufPool;
 use crate::server::cgi::CgiTable;
 use crate::server::conn::{Conn, Drive, Env, RETRY_MAX_MS, Shared, State};

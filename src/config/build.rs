@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::directives::{
-    Block, Env, Kind, LOCATION, LocDraft, MAIN, Pos, SERVER, Scope, ServerDraft, invalid, lookup,
+    Block, Kind, LOCATION, LocDraft, MAIN, Place, Pos, SERVER, Scope, ServerDraft, invalid, lookup,
 };
 use super::mime::DEFAULT_TYPE;
 use super::tree::{Node, Reader};
@@ -164,7 +164,7 @@ impl Builder {
                         .sources
                         .get(src)
                         .map_or((Path::new(""), ""), |s| (s.dir.as_path(), s.name.as_str()));
-                    let mut env = Env {
+                    let mut env = Place {
                         dir,
                         file,
                         line,

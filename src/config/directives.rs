@@ -179,7 +179,7 @@ impl Block {
 }
 
 /// What a handler knows about where its directive stands.
-pub(crate) struct Env<'a> {
+pub(crate) struct Place<'a> {
     /// The folder relative paths resolve against.
     pub dir: &'a Path,
     pub file: &'a str,
@@ -188,7 +188,7 @@ pub(crate) struct Env<'a> {
     pub warnings: &'a mut Vec<String>,
 }
 
-impl Env<'_> {
+impl Place<'_> {
     /// Where this directive stands.
     pub(crate) fn pos(&self) -> Pos {
         Pos {
@@ -205,7 +205,7 @@ impl Env<'_> {
 }
 
 /// Parses a directive's arguments (`name` is the directive's name) into the block.
-pub(crate) type Handler = fn(&mut Env<'_>, &str, &[String], &mut Block) -> Result<(), String>;
+pub(crate) type Handler = fn(&mut Place<'_>, &str, &[String], &mut Block) -> Result<(), String>;
 
 /// How a directive's value is handled.
 pub(crate) enum Kind {
@@ -246,7 +246,7 @@ impl Spec {
     }
 }
 
-const fn spec(
+const fn directive(
     name: &'static str,
     ctx: u8,
     min: usize,
@@ -270,8 +270,8 @@ const fn spec(
 /// something.
 pub(crate) static TABLE: &[Spec] = &[
     // Top level.
-    spec("error_log", MAIN, 1, 2, false, Kind::Custom(error_log)),
-    spec(
+    directive("error_log", MAIN, 1, 2, false, Kind::Custom(error_log)),
+    directive(
         "access_log",
         MAIN | SERVER,
         1,
@@ -279,7 +279,7 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Custom(access_log),
     ),
-    spec(
+    directive(
         "keepalive_timeout",
         MAIN,
         1,
@@ -287,7 +287,7 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Time(|b| &mut b.keepalive_timeout),
     ),
-    spec(
+    directive(
         "keepalive_requests",
         MAIN,
         1,
@@ -295,7 +295,7 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Count(0, |b| &mut b.keepalive_requests),
     ),
-    spec(
+    directive(
         "client_header_timeout",
         MAIN,
         1,
@@ -303,7 +303,7 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Time(|b| &mut b.client_header_timeout),
     ),
-    spec(
+    directive(
         "client_body_timeout",
         MAIN,
         1,
@@ -311,7 +311,7 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Time(|b| &mut b.client_body_timeout),
     ),
-    spec(
+    directive(
         "send_timeout",
         MAIN,
         1,
@@ -319,7 +319,7 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Time(|b| &mut b.send_timeout),
     ),
-    spec(
+    directive(
         "cgi_timeout",
         MAIN,
         1,
@@ -327,7 +327,7 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Time(|b| &mut b.cgi_timeout),
     ),
-    spec(
+    directive(
         "worker_processes",
         MAIN,
         1,
@@ -335,7 +335,7 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Custom(worker_processes),
     ),
-    spec(
+    directive(
         "worker_connections",
         MAIN,
         1,
@@ -343,7 +343,7 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Count(1, |b| &mut b.worker_connections),
     ),
-    spec(
+    directive(
         "cgi_max",
         MAIN,
         1,
@@ -351,7 +351,7 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Count(0, |b| &mut b.cgi_max),
     ),
-    spec(
+    directive(
         "shutdown_timeout",
         MAIN,
         1,
@@ -359,8 +359,8 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Time(|b| &mut b.shutdown_timeout),
     ),
-    spec("user", MAIN, 1, 1, false, Kind::Custom(user)),
-    spec(
+    directive("user", MAIN, 1, 1, false, Kind::Custom(user)),
+    directive(
         "session_store",
         MAIN,
         1,
@@ -368,7 +368,7 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Custom(session_store),
     ),
-    spec(
+    directive(
         "session_max",
         MAIN,
         1,
@@ -376,8 +376,8 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Count(1, |b| &mut b.session_max),
     ),
-    spec("types", MAIN, 0, 0, true, Kind::Types),
-    spec(
+    directive("types", MAIN, 0, 0, true, Kind::Types),
+    directive(
         "default_type",
         MAIN,
         1,
@@ -385,11 +385,11 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Custom(default_type),
     ),
-    spec("server", MAIN, 0, 0, true, Kind::Server),
-    spec("include", ANY, 1, 1, true, Kind::Include),
+    directive("server", MAIN, 0, 0, true, Kind::Server),
+    directive("include", ANY, 1, 1, true, Kind::Include),
     // Server.
-    spec("listen", SERVER, 1, 2, true, Kind::Custom(listen)),
-    spec(
+    directive("listen", SERVER, 1, 2, true, Kind::Custom(listen)),
+    directive(
         "server_name",
         SERVER,
         1,
@@ -397,7 +397,7 @@ pub(crate) static TABLE: &[Spec] = &[
         true,
         Kind::Custom(server_name),
     ),
-    spec(
+    directive(
         "client_max_body_size",
         ANY,
         1,
@@ -405,7 +405,7 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Custom(client_max_body_size),
     ),
-    spec(
+    directive(
         "session",
         ANY,
         1,
@@ -413,7 +413,7 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Flag(|b| &mut b.scope.session),
     ),
-    spec(
+    directive(
         "session_timeout",
         MAIN | SERVER,
         1,
@@ -421,9 +421,9 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Time(|b| &mut b.scope.session_timeout),
     ),
-    spec("location", SERVER, 1, 2, true, Kind::Location),
+    directive("location", SERVER, 1, 2, true, Kind::Location),
     // Location.
-    spec(
+    directive(
         "allowed_methods",
         ANY,
         1,
@@ -431,10 +431,10 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Custom(allowed_methods),
     ),
-    spec("root", ANY, 1, 1, false, Kind::Custom(root)),
-    spec("alias", LOCATION, 1, 1, false, Kind::Custom(alias)),
-    spec("index", ANY, 1, MANY, true, Kind::Custom(index)),
-    spec(
+    directive("root", ANY, 1, 1, false, Kind::Custom(root)),
+    directive("alias", LOCATION, 1, 1, false, Kind::Custom(alias)),
+    directive("index", ANY, 1, MANY, true, Kind::Custom(index)),
+    directive(
         "autoindex",
         ANY,
         1,
@@ -442,11 +442,11 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Flag(|b| &mut b.scope.autoindex),
     ),
-    spec("return", ANY, 1, 2, false, Kind::Custom(return_)),
-    spec("error_page", ANY, 2, MANY, true, Kind::Custom(error_page)),
-    spec("cgi", ANY, 2, 2, true, Kind::Custom(cgi)),
-    spec("upload_store", ANY, 1, 1, false, Kind::Custom(upload_store)),
-    spec(
+    directive("return", ANY, 1, 2, false, Kind::Custom(return_)),
+    directive("error_page", ANY, 2, MANY, true, Kind::Custom(error_page)),
+    directive("cgi", ANY, 2, 2, true, Kind::Custom(cgi)),
+    directive("upload_store", ANY, 1, 1, false, Kind::Custom(upload_store)),
+    directive(
         "gzip_static",
         ANY,
         1,
@@ -454,9 +454,9 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Flag(|b| &mut b.scope.gzip_static),
     ),
-    spec("add_header", ANY, 2, 3, true, Kind::Custom(add_header)),
-    spec("expires", ANY, 1, 1, false, Kind::Custom(expires)),
-    spec(
+    directive("add_header", ANY, 2, 3, true, Kind::Custom(add_header)),
+    directive("expires", ANY, 1, 1, false, Kind::Custom(expires)),
+    directive(
         "status",
         ANY,
         1,
@@ -486,7 +486,7 @@ fn arg(args: &[String], i: usize) -> &str {
 }
 
 /// A non-empty path argument, made absolute against the file's folder.
-fn path_arg(env: &Env<'_>, name: &str, s: &str) -> Result<PathBuf, String> {
+fn path_arg(env: &Place<'_>, name: &str, s: &str) -> Result<PathBuf, String> {
     if s.is_empty() {
         return Err(invalid(s, name, ""));
     }
@@ -494,7 +494,7 @@ fn path_arg(env: &Env<'_>, name: &str, s: &str) -> Result<PathBuf, String> {
 }
 
 /// A folder that should exist: warn (not fail) when it does not.
-fn folder_arg(env: &mut Env<'_>, name: &str, s: &str) -> Result<PathBuf, String> {
+fn folder_arg(env: &mut Place<'_>, name: &str, s: &str) -> Result<PathBuf, String> {
     let p = path_arg(env, name, s)?;
     match std::fs::metadata(&p) {
         Ok(m) if m.is_dir() => {}
@@ -524,7 +524,12 @@ fn level(s: &str) -> Option<Level> {
     })
 }
 
-fn error_log(env: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn error_log(
+    env: &mut Place<'_>,
+    name: &str,
+    args: &[String],
+    b: &mut Block,
+) -> Result<(), String> {
     let target = match arg(args, 0) {
         "stderr" => LogTarget::Stderr,
         p => LogTarget::File(path_arg(env, name, p)?),
@@ -543,7 +548,12 @@ fn error_log(env: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> R
     Ok(())
 }
 
-fn access_log(env: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn access_log(
+    env: &mut Place<'_>,
+    name: &str,
+    args: &[String],
+    b: &mut Block,
+) -> Result<(), String> {
     let target = match arg(args, 0) {
         "off" => LogTarget::Off,
         "stdout" => LogTarget::Stdout,
@@ -561,7 +571,7 @@ fn access_log(env: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> 
 }
 
 fn worker_processes(
-    _: &mut Env<'_>,
+    _: &mut Place<'_>,
     name: &str,
     args: &[String],
     b: &mut Block,
@@ -578,7 +588,7 @@ fn worker_processes(
     Ok(())
 }
 
-fn user(_: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn user(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
     let v = arg(args, 0);
     if v.is_empty() {
         return Err(invalid(v, name, ""));
@@ -588,7 +598,7 @@ fn user(_: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(
 }
 
 fn session_store(
-    env: &mut Env<'_>,
+    env: &mut Place<'_>,
     name: &str,
     args: &[String],
     b: &mut Block,
@@ -597,7 +607,12 @@ fn session_store(
     Ok(())
 }
 
-fn default_type(_: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn default_type(
+    _: &mut Place<'_>,
+    name: &str,
+    args: &[String],
+    b: &mut Block,
+) -> Result<(), String> {
     let v = arg(args, 0);
     if v.is_empty() || !values::is_field_value(v) {
         return Err(invalid(v, name, ""));
@@ -606,7 +621,7 @@ fn default_type(_: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> 
     Ok(())
 }
 
-fn listen(env: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn listen(env: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
     let a = arg(args, 0);
     let addr = values::listen_addr(a).map_err(|why| invalid(a, name, why))?;
     let default_server = match args.get(1).map(String::as_str) {
@@ -633,7 +648,7 @@ fn listen(env: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Resu
     Ok(())
 }
 
-fn server_name(env: &mut Env<'_>, _: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn server_name(env: &mut Place<'_>, _: &str, args: &[String], b: &mut Block) -> Result<(), String> {
     let mut names = Vec::with_capacity(args.len());
     for a in args {
         let n = values::server_name(a)
@@ -652,7 +667,7 @@ fn server_name(env: &mut Env<'_>, _: &str, args: &[String], b: &mut Block) -> Re
 }
 
 fn client_max_body_size(
-    _: &mut Env<'_>,
+    _: &mut Place<'_>,
     name: &str,
     args: &[String],
     b: &mut Block,
@@ -662,7 +677,12 @@ fn client_max_body_size(
     Ok(())
 }
 
-fn allowed_methods(_: &mut Env<'_>, _: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn allowed_methods(
+    _: &mut Place<'_>,
+    _: &str,
+    args: &[String],
+    b: &mut Block,
+) -> Result<(), String> {
     let mut set = MethodSet::EMPTY;
     for a in args {
         // Accepted in any case here; requests are still matched case-sensitively.
@@ -675,7 +695,7 @@ fn allowed_methods(_: &mut Env<'_>, _: &str, args: &[String], b: &mut Block) -> 
     Ok(())
 }
 
-fn root(env: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn root(env: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
     if b.scope.alias.is_some() {
         return Err(format!(
             "\"{name}\" directive is duplicate, \"alias\" directive was specified earlier"
@@ -687,7 +707,7 @@ fn root(env: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result
     Ok(())
 }
 
-fn alias(env: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn alias(env: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
     if b.scope.root.is_some() {
         return Err(format!(
             "\"{name}\" directive is duplicate, \"root\" directive was specified earlier"
@@ -699,7 +719,7 @@ fn alias(env: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Resul
     Ok(())
 }
 
-fn index(_: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn index(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
     if let Some(bad) = args.iter().find(|a| a.is_empty() || a.contains('\0')) {
         return Err(invalid(bad, name, ""));
     }
@@ -715,7 +735,7 @@ fn index(_: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<
 /// The redirect codes, which need a URL.
 pub(crate) const REDIRECTS: [u16; 5] = [301, 302, 303, 307, 308];
 
-fn return_(_: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn return_(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
     let a = arg(args, 0);
     let text = args.get(1).cloned();
     // nginx: `return URL;` is a 302 to URL.
@@ -744,7 +764,7 @@ fn return_(_: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Resul
     Ok(())
 }
 
-fn error_page(_: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn error_page(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
     let Some((uri, codes)) = args.split_last() else {
         return Err(format!(
             "invalid number of arguments in \"{name}\" directive"
@@ -766,7 +786,7 @@ fn error_page(_: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Re
     Ok(())
 }
 
-fn cgi(env: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn cgi(env: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
     let ext = arg(args, 0);
     if ext.len() < 2 || !ext.starts_with('.') || ext.contains('/') {
         return Err(invalid(ext, name, "the extension must start with \".\""));
@@ -789,7 +809,7 @@ fn cgi(env: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<
 }
 
 fn upload_store(
-    env: &mut Env<'_>,
+    env: &mut Place<'_>,
     name: &str,
     args: &[String],
     b: &mut Block,
@@ -800,7 +820,7 @@ fn upload_store(
     Ok(())
 }
 
-fn add_header(_: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn add_header(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
     let (field, value) = (arg(args, 0), arg(args, 1));
     if !values::is_token(field) {
         return Err(invalid(field, name, "it must be a header field name"));
@@ -825,7 +845,7 @@ fn add_header(_: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Re
     Ok(())
 }
 
-fn expires(_: &mut Env<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+fn expires(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
     let v = arg(args, 0);
     b.scope.expires = Some(if v == "off" {
         None

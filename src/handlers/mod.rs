@@ -30,16 +30,16 @@ use crate::sys::{Dir, File};
 mod body_tests;
 pub mod cgi;
 mod conditional;
+mod content_type;
 mod encode;
 mod error_page;
 pub mod file_cache;
 mod listing;
-mod mime;
 mod redirect;
 pub mod refusal;
 pub mod session;
 mod static_file;
-pub mod status;
+pub mod stub_status;
 #[cfg(test)]
 mod tests;
 pub mod upload;
@@ -93,7 +93,7 @@ pub struct Ctx<'c> {
     /// The connection's addresses (for CGI and logs).
     pub conn: ConnInfo,
     /// The server's counters, for a `status on` route (zero elsewhere).
-    pub stats: status::Stats,
+    pub stats: stub_status::Stats,
     /// The session store, when some route has `session on` (and it could
     /// be opened).
     pub sessions: Option<&'c mut session::SessionStore>,
@@ -503,7 +503,7 @@ fn admit<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, loc: &'c Location) -> Result<
 pub fn serve_static<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, route: &Route<'c, '_>) -> Reply<'c> {
     let loc = route.location;
     match req.method {
-        Method::Get | Method::Head if loc.status => status::reply(&ctx.stats, loc),
+        Method::Get | Method::Head if loc.status => stub_status::reply(&ctx.stats, loc),
         Method::Get | Method::Head => {
             let config: &'c Config = ctx.config;
             let gzip = loc.gzip_static && req.header("accept-encoding").is_some_and(accepts_gzip);

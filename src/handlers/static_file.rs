@@ -25,7 +25,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::file_cache::Cached;
-use super::{Body, Reply, RootCache, encode, error_page, listing, mime};
+use super::{Body, Reply, RootCache, content_type, encode, error_page, listing};
 use crate::config::{Location, MimeTypes};
 use crate::http::request::MAX_REQUEST_LINE;
 use crate::http::validators::ETag;
@@ -240,7 +240,7 @@ fn folder<'c>(
 /// `name`, its validators (`Last-Modified`, `ETag`) from its `fstat`.
 fn file_reply<'c>(types: &'c MimeTypes, loc: &'c Location, name: &str, f: Cached) -> Reply<'c> {
     let mut r = Reply::status(200);
-    r.content_type = Some(mime::content_type(types, name));
+    r.content_type = Some(content_type::content_type(types, name));
     r.last_modified = Some(f.meta.mtime);
     r.etag = Some(ETag {
         mtime: f.meta.mtime,

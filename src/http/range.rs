@@ -63,7 +63,7 @@ fn digits(s: &[u8]) -> Option<u64> {
     }))
 }
 
-fn spec(s: &[u8]) -> Option<Spec> {
+fn parse_spec(s: &[u8]) -> Option<Spec> {
     let dash = s.iter().position(|&b| b == b'-')?;
     let (first, rest) = s.split_at(dash);
     let last = rest.get(1..)?;
@@ -112,7 +112,7 @@ pub fn parse(value: &[u8], len: u64) -> Range {
     let mut any_ok = false;
     // §5.6.1: empty list elements are allowed and skipped.
     for elem in list_elements(set).filter(|e| !e.is_empty()) {
-        let Some(s) = spec(elem) else {
+        let Some(s) = parse_spec(elem) else {
             return Range::Whole;
         };
         count += 1;

@@ -20,11 +20,11 @@
 //! (listeners closed, idle connections closed, each busy one finishes its
 //! response and closes, for at most `shutdown_timeout`); `SIGHUP` reloads.
 //!
-//! Reload. The configuration lives in generations: a connection keeps the
+//! Reload. Each configuration read is kept as a [`Loaded`]: a connection keeps the
 //! one it started its request under (its exchange refers to its servers by
 //! index) and moves to the newest when it goes idle, onto the listener with
 //! the same address (or closes, when that address is no longer wanted). A
-//! generation no connection uses any more is dropped. Listening sockets
+//! configuration no connection uses any more is dropped. Listening sockets
 //! still wanted are kept as they are, so no queued connection is lost.
 
 use std::io;
@@ -33,7 +33,7 @@ use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, ListenerSpec};
-use crate::handlers::status::Stats;
+use crate::handlers::stub_status::Stats;
 use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, SignalFd, Socket, classify};
 
 use super::Source;
@@ -106,7 +106,7 @@ fn watch_listener(
 }
 
 /// One loaded configuration and the listeners it wants.
-struct Gen {
+struct Loaded {
     config: Config,
     specs: Vec<ListenerSpec>,
 }
@@ -150,7 +150,7 @@ const NOT_ARMED: Millis = Millis::MAX;
 
 struct Slot {
     generation: u32,
-    /// Index in `Reactor::gens` of the configuration this connection uses.
+    /// Index in `Reactor::loaded` of the configuration this connection uses.
     cfg: u16,
     conn: Option<Conn<Socket>>,
     /// On the pending list.
@@ -194,12 +194,12 @@ fn gauges(active: usize, before: &[Slot], after: &[Slot]) -> Stats {
 pub struct Reactor {
     mode: Mode,
     /// Configurations still in use: the last is the current one.
-    gens: Vec<Option<Rc<Gen>>>,
-    /// Connections using each of `gens`.
-    gen_conns: Vec<usize>,
+    loaded: Vec<Option<Rc<Loaded>>>,
+    /// Connections using each of `loaded`.
+    loaded_conns: Vec<usize>,
     cur: u16,
-    /// `gens[cur]`, the configuration new connections get.
-    current: Rc<Gen>,
+    /// `loaded[cur]`, the configuration new connections get.
+    current: Rc<Loaded>,
     /// Where the configuration is read again on `SIGHUP`.
     source: Source,
     events: Events,
@@ -239,10 +239,10 @@ struct Slab {
 }
 
 /// The `Env` of one drive of the connection in slot `id` (under the
-/// configuration `gen`).
+/// configuration `loaded`).
 fn env<'a>(
     shared: &'a mut Shared,
-    loaded: &'a Gen,
+    loaded: &'a Loaded,
     (now, unix_now): (Millis, i64),
     id: ConnId,
     gauges: &'a dyn Fn() -> Stats,
@@ -302,7 +302,7 @@ impl Reactor {
             ));
         }
         let sessions = open_sessions(&config, &log);
-        let first = Rc::new(Gen { config, specs });
+        let first = Rc::new(Loaded { config, specs });
         let mut shared = Shared::new(epoll, log, POOL_KEEP);
         shared.sendfile_left = SENDFILE_PER_TURN;
         shared.access = access;
@@ -310,8 +310,8 @@ impl Reactor {
         shared.splice = std::env::var_os("LOCALSERVER_SPLICE").is_none_or(|v| v != "0");
         Ok(Reactor {
             mode,
-            gens: vec![Some(Rc::clone(&first))],
-            gen_conns: vec![0],
+            loaded: vec![Some(Rc::clone(&first))],
+            loaded_conns: vec![0],
             cur: 0,
             current: first,
             source,
@@ -384,27 +384,27 @@ impl Reactor {
     }
 
     /// The configuration new connections get.
-    fn current(&self) -> Rc<Gen> {
+    fn current(&self) -> Rc<Loaded> {
         Rc::clone(&self.current)
     }
 
-    /// Generation `i` (the current one if `i` was dropped, which cannot
+    /// Configuration `i` (the current one if `i` was dropped, which cannot
     /// happen while a connection uses it).
-    fn generation_of(&self, i: u16) -> Rc<Gen> {
-        match self.gens.get(usize::from(i)).and_then(Option::as_ref) {
+    fn loaded_at(&self, i: u16) -> Rc<Loaded> {
+        match self.loaded.get(usize::from(i)).and_then(Option::as_ref) {
             Some(g) => Rc::clone(g),
             None => self.current(),
         }
     }
 
-    /// One connection fewer on generation `i`; drop it when unused and old.
-    fn release_gen(&mut self, i: u16) {
+    /// One connection fewer on configuration `i`; drop it when unused and old.
+    fn release_loaded(&mut self, i: u16) {
         let idx = usize::from(i);
-        if let Some(n) = self.gen_conns.get_mut(idx) {
+        if let Some(n) = self.loaded_conns.get_mut(idx) {
             *n = n.saturating_sub(1);
             if *n == 0
                 && i != self.cur
-                && let Some(g) = self.gens.get_mut(idx)
+                && let Some(g) = self.loaded.get_mut(idx)
             {
                 *g = None;
             }
@@ -416,12 +416,12 @@ impl Reactor {
         let Some(config) = self.source.reload(&self.shared.log) else {
             return;
         };
-        // Where the new generation goes, settled before anything changes.
+        // Where the new configuration goes, settled before anything changes.
         let idx = self
-            .gens
+            .loaded
             .iter()
             .position(Option::is_none)
-            .unwrap_or(self.gens.len());
+            .unwrap_or(self.loaded.len());
         let Ok(idx16) = u16::try_from(idx) else {
             self.shared.log.error(format_args!(
                 "reload failed: too many configurations in use"
@@ -483,22 +483,22 @@ impl Reactor {
         }
         self.shared.site.roots.clear();
         self.shared.access.reconfigure(&config, &self.shared.log);
-        let cfgs = Rc::new(Gen { config, specs });
-        if idx == self.gens.len() {
-            self.gens.push(None);
-            self.gen_conns.push(0);
+        let cfgs = Rc::new(Loaded { config, specs });
+        if idx == self.loaded.len() {
+            self.loaded.push(None);
+            self.loaded_conns.push(0);
         }
-        if let Some(g) = self.gens.get_mut(idx) {
+        if let Some(g) = self.loaded.get_mut(idx) {
             *g = Some(Rc::clone(&cfgs));
         }
         self.current = cfgs;
         let old_cur = self.cur;
         self.cur = idx16;
         if self
-            .gen_conns
+            .loaded_conns
             .get(usize::from(old_cur))
             .is_some_and(|n| *n == 0)
-            && let Some(g) = self.gens.get_mut(usize::from(old_cur))
+            && let Some(g) = self.loaded.get_mut(usize::from(old_cur))
         {
             *g = None;
         }
@@ -529,7 +529,7 @@ impl Reactor {
         }
         let old = s.cfg;
         let addr = self
-            .gens
+            .loaded
             .get(usize::from(old))
             .and_then(Option::as_ref)
             .and_then(|g| g.specs.get(conn.spec()))
@@ -538,10 +538,10 @@ impl Reactor {
             Some(i) => {
                 conn.set_spec(i);
                 s.cfg = self.cur;
-                if let Some(n) = self.gen_conns.get_mut(usize::from(self.cur)) {
+                if let Some(n) = self.loaded_conns.get_mut(usize::from(self.cur)) {
                     *n += 1;
                 }
-                self.release_gen(old);
+                self.release_loaded(old);
             }
             None => self.close_slot(slot),
         }
@@ -565,7 +565,7 @@ impl Reactor {
         s.vacate();
         self.slab.free.push(slot);
         self.slab.active = self.slab.active.saturating_sub(1);
-        self.release_gen(cfg);
+        self.release_loaded(cfg);
     }
 
     /// SIGQUIT: stop accepting, close idle connections, let the others
@@ -784,7 +784,7 @@ impl Reactor {
             return;
         };
         s.cfg = self.cur;
-        if let Some(n) = self.gen_conns.get_mut(usize::from(self.cur)) {
+        if let Some(n) = self.loaded_conns.get_mut(usize::from(self.cur)) {
             *n += 1;
         }
         let mut conn = Conn::new(sock, spec, peer, deadline);
@@ -812,7 +812,7 @@ impl Reactor {
             let Some(cfg) = self.slab.slots.get(slot as usize).map(|s| s.cfg) else {
                 continue;
             };
-            let cfgs = self.generation_of(cfg);
+            let cfgs = self.loaded_at(cfg);
             // The other slots stay readable for a `status` page.
             let (before, rest) = self.slab.slots.split_at_mut(slot as usize);
             let Some((s, after)) = rest.split_first_mut() else {
@@ -898,7 +898,7 @@ impl Reactor {
             let Some(cfg) = self.slab.slots.get(e.slot as usize).map(|s| s.cfg) else {
                 continue;
             };
-            let cfgs = self.generation_of(cfg);
+            let cfgs = self.loaded_at(cfg);
             let (before, rest) = self.slab.slots.split_at_mut(e.slot as usize);
             let Some((s, after)) = rest.split_first_mut() else {
                 continue;

@@ -11,7 +11,7 @@
 use crate::config::{Config, ListenerSpec};
 use crate::handlers::RootCache;
 use crate::handlers::session::SessionStore;
-use crate::handlers::status::Stats;
+use crate::handlers::stub_status::Stats;
 use crate::http::date::DateCache;
 use crate::http::response::HeadBuf;
 use crate::sys::{Epoll, Pipe};

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use crate::config::{Config, Server};
 use crate::handlers::cgi::CgiPlan;
 use crate::handlers::session;
-use crate::handlers::status::Stats;
+use crate::handlers::stub_status::Stats;
 use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply};
 use crate::http::cgi::CgiHead;
 use crate::http::response::{HeadBuf, HeadWriter};
