@@ -7,19 +7,16 @@
 use std::fmt::Write as _;
 
 use crate::config::{Config, Server};
-use crate::handlers::cgi::CgiPlan;
-use crate::handlers::session;
 use crate::handlers::stub_status::Stats;
 use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply};
-use crate::http::cgi::CgiHead;
 use crate::http::response::{HeadBuf, HeadWriter};
 use crate::http::{Method, Request, Version, cookie};
-use crate::sys::File;
 
-use super::super::cgi::{CgiProc, OutFraming, Stdin};
+use super::super::cgi::CgiProc;
 use super::super::inbound::{Inbound, Sink};
+use super::cgi::start_cgi;
 use super::env::{Heads, Site};
-use super::{Ending, Env, Exchange, MAX_DISCARD, ms};
+use super::{Ending, Env, Exchange, MAX_DISCARD};
 
 /// A reply turned into a head (in `Env::scratch`) and what follows it.
 pub(super) struct Prepared {
@@ -84,54 +81,52 @@ pub(super) fn start(
         session: decision.session,
     };
     let limit = decision.limit;
-    let body = |sink, cgi| Started::Body {
-        inbound: Box::new(Inbound::new(
-            req.chunked,
-            req.content_length.unwrap_or(0),
-            limit,
-            sink,
-        )),
-        cgi,
-        exchange: x,
-        // RFC 9110 §10.1.1; ignored for HTTP/1.0 (HTTP.md rule 20).
-        expect_continue: req.expect_continue
-            && (req.chunked || req.content_length.unwrap_or(0) > 0)
-            && req.version == Version::Http11,
-    };
     match decision.action {
         Action::Reply(reply) => {
             Started::Reply(prepare(&mut env.shared.heads, env.unix_now, req, x, reply))
         }
-        Action::Upload(sink) => body(Sink::Upload(sink), None),
-        // CONFIG.md: a chunked body is decoded into an unlinked temporary
-        // file first, so CONTENT_LENGTH is always set; the script starts
-        // once it is in.
-        Action::Cgi(plan) if req.chunked => match File::temporary(&std::env::temp_dir()) {
-            Ok(f) => body(Sink::Spool(f, Box::new(plan)), None),
-            Err(_) => Started::Reply(prepare_error(env, Some(server), 500)),
-        },
-        Action::Cgi(plan) => {
-            let declared = req.content_length.unwrap_or(0) > 0;
-            let stdin = if declared { Stdin::Pipe } else { Stdin::Empty };
-            match spawn(env, &plan, stdin) {
-                Ok(mut cgi) if declared => {
-                    let pipe = cgi.stdin.take();
-                    body(Sink::CgiStdin(pipe), Some(Box::new(cgi)))
-                }
-                Ok(cgi) => Started::Cgi {
-                    cgi: Box::new(cgi),
-                    exchange: x,
-                },
-                Err(NotStarted::Busy) => {
-                    let mut ctx = lend(config, &mut env.shared.site, vhost, info, env.unix_now);
-                    let mut reply = handlers::error_reply(&mut ctx, 503);
-                    reply.set_cookie = ctx.new_cookie(x.session);
-                    Started::Reply(prepare(&mut env.shared.heads, env.unix_now, req, x, reply))
-                }
-                Err(NotStarted::Failed) => Started::Reply(prepare_error(env, Some(server), 502)),
-            }
-        }
+        Action::Upload(sink) => receive(req, x, limit, Sink::Upload(sink), None),
+        Action::Cgi(plan) => start_cgi(env, req, x, (plan, limit), info),
     }
+}
+
+/// A request body to receive into `sink` (with the CGI it feeds, if one
+/// is running already).
+pub(super) fn receive(
+    req: &Request<'_>,
+    x: Exchange,
+    limit: u64,
+    sink: Sink,
+    cgi: Option<Box<CgiProc>>,
+) -> Started {
+    let declared = req.content_length.unwrap_or(0);
+    Started::Body {
+        inbound: Box::new(Inbound::new(req.chunked, declared, limit, sink)),
+        cgi,
+        exchange: x,
+        // RFC 9110 §10.1.1; ignored for HTTP/1.0 (HTTP.md rule 20).
+        expect_continue: req.expect_continue
+            && (req.chunked || declared > 0)
+            && req.version == Version::Http11,
+    }
+}
+
+/// The 503 of a CGI that `cgi_max` does not admit: an answer like any
+/// other of the route's server (it carries a new session's cookie).
+pub(super) fn refuse_busy(
+    env: &mut Env<'_>,
+    req: &Request<'_>,
+    x: Exchange,
+    info: ConnInfo,
+) -> Started {
+    let config = env.config;
+    let Some(vhost) = config.servers.get(x.server) else {
+        return Started::Reply(prepare_error(env, None, 503));
+    };
+    let mut ctx = lend(config, &mut env.shared.site, vhost, info, env.unix_now);
+    let mut reply = handlers::error_reply(&mut ctx, 503);
+    reply.set_cookie = ctx.new_cookie(x.session);
+    Started::Reply(prepare(&mut env.shared.heads, env.unix_now, req, x, reply))
 }
 
 /// The handlers' view of the loop for a request on `server` (borrowing
@@ -170,86 +165,8 @@ fn snapshot(env: &Env<'_>) -> Stats {
     }
 }
 
-/// Why no CGI process was started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum NotStarted {
-    /// `cgi_max` scripts are running already (503).
-    Busy,
-    /// The process or its pipes could not be made (502).
-    Failed,
-}
-
-impl NotStarted {
-    /// The status that answers the request.
-    pub(super) fn status(self) -> u16 {
-        match self {
-            NotStarted::Busy => 503,
-            NotStarted::Failed => 502,
-        }
-    }
-}
-
-/// Start a CGI process and count it as running: the one place where
-/// `cgi_max` admits a script or not.
-pub(super) fn spawn(
-    env: &mut Env<'_>,
-    plan: &CgiPlan,
-    stdin: Stdin<'_>,
-) -> Result<CgiProc, NotStarted> {
-    if env.shared.cgi.running.len() >= env.config.cgi_max {
-        return Err(NotStarted::Busy);
-    }
-    let deadline = env.now + ms(env.config.cgi_timeout);
-    let timeout = env.config.cgi_timeout;
-    let shared = &mut *env.shared;
-    let cgi = CgiProc::spawn(
-        plan,
-        stdin,
-        shared.log.fd(),
-        &shared.epoll,
-        env.id,
-        deadline,
-        timeout,
-    )
-    .map_err(|_| NotStarted::Failed)?;
-    shared.cgi.running.insert(cgi.pid, env.id);
-    Ok(cgi)
-}
-
-/// The framing a CGI body gets when the script gives no `Content-Length`.
-fn framing_for(x: Exchange) -> OutFraming {
-    if x.head_only {
-        OutFraming::Drop
-    } else if x.version == Version::Http10 {
-        OutFraming::Close
-    } else {
-        OutFraming::Chunked
-    }
-}
-
-/// Apply a CGI's session headers (see `handlers::session`), logging what
-/// could not be done; the answer is otherwise unchanged.
-fn apply_session_headers(env: &mut Env<'_>, x: &mut Exchange, head: &CgiHead<'_>) {
-    let (Some(held), Some(store)) = (x.session.as_mut(), env.shared.site.sessions.as_mut()) else {
-        return;
-    };
-    let refused = session::apply_cgi_headers(store, held, head, env.unix_now);
-    let log = &env.shared.log;
-    if let Some(e) = refused.rotate {
-        log.error(format_args!(
-            "session not rotated ({e}): the answer keeps its id"
-        ));
-    }
-    for key in refused.full {
-        log.error(format_args!(
-            "session_max ({}) stored sessions reached: a new session's \"{key}\" was not stored",
-            env.config.session_max,
-        ));
-    }
-}
-
 /// `Set-Cookie` for a session made (or rotated) by this request.
-fn set_cookie_header(w: &mut HeadWriter<'_>, sid: Option<&str>) {
+pub(super) fn set_cookie_header(w: &mut HeadWriter<'_>, sid: Option<&str>) {
     if let Some(c) = sid.and_then(cookie::session_cookie) {
         w.header("Set-Cookie", c.as_bytes());
     }
@@ -450,7 +367,7 @@ fn write_head(
 
 /// Close the head with `Connection` and the blank line; `false` if the head
 /// did not fit its buffer.
-fn finish_head(mut w: HeadWriter<'_>, close: bool, keep_alive_10: bool) -> bool {
+pub(super) fn finish_head(mut w: HeadWriter<'_>, close: bool, keep_alive_10: bool) -> bool {
     if close {
         w.header("Connection", b"close");
     } else if keep_alive_10 {
@@ -461,85 +378,9 @@ fn finish_head(mut w: HeadWriter<'_>, close: bool, keep_alive_10: bool) -> bool 
 
 /// A head outgrew its buffer (huge header values): a minimal bodiless 500
 /// that closes, rather than a truncated head.
-fn overflow_head(scratch: &mut HeadBuf, version: Version, date: &[u8; 29]) {
+pub(super) fn overflow_head(scratch: &mut HeadBuf, version: Version, date: &[u8; 29]) {
     let mut w = HeadWriter::new(scratch, version, 500, date);
     w.header_u64("Content-Length", 0);
     w.header("Connection", b"close");
     let _ = w.finish();
-}
-
-/// The head of a CGI's answer: its status and headers, with our framing,
-/// then the `add_header`s of the route (`location`) that ran it, as on every
-/// response of a route. Returns the framing of the body and whether the
-/// connection must close.
-pub(super) fn write_cgi_head(
-    env: &mut Env<'_>,
-    mut x: Exchange,
-    head: &CgiHead<'_>,
-    location: usize,
-) -> (OutFraming, bool) {
-    let (framing, mut close) = match head.content_length {
-        Some(_) if x.head_only => (OutFraming::Drop, false),
-        Some(n) => (OutFraming::Length(n), false),
-        None => {
-            let f = framing_for(x);
-            (f, f == OutFraming::Close)
-        }
-    };
-    close |= !x.keep_alive;
-    apply_session_headers(env, &mut x, head);
-    let shared = &mut *env.shared;
-    let c = match (
-        shared.site.sessions.as_ref(),
-        env.config.servers.get(x.server),
-        x.session,
-    ) {
-        (Some(store), Some(server), Some(held)) => session::new_cookie(store, server, held),
-        _ => None,
-    };
-    let date = shared.heads.dates.get(env.unix_now);
-    let mut w = HeadWriter::new(&mut shared.heads.scratch, x.version, head.status, date);
-    set_cookie_header(&mut w, c.as_deref());
-    if let Some(ct) = head.content_type {
-        w.header("Content-Type", ct);
-    }
-    if let Some(loc) = head.location {
-        w.header("Location", loc);
-    }
-    let bodiless = matches!(head.status, 100..=199 | 204 | 304);
-    match (head.content_length, bodiless) {
-        (_, true) => {}
-        (Some(n), false) => w.header_u64("Content-Length", n),
-        (None, false)
-            if framing == OutFraming::Chunked || (x.head_only && x.version == Version::Http11) =>
-        {
-            w.header("Transfer-Encoding", b"chunked")
-        }
-        (None, false) => {}
-    }
-    for (name, value) in head
-        .headers
-        .iter()
-        .filter(|(n, v)| !session::is_server_header(n, v))
-    {
-        if let Ok(name) = std::str::from_utf8(name) {
-            w.header(name, value);
-        }
-    }
-    let added = env
-        .config
-        .servers
-        .get(x.server)
-        .and_then(|s| s.locations.get(location))
-        .map_or(&[][..], |l| &l.add_headers[..]);
-    for h in added {
-        w.header(&h.name, h.value.as_bytes());
-    }
-    let keep_alive_10 = x.version == Version::Http10 && !close;
-    if !finish_head(w, close, keep_alive_10) {
-        overflow_head(&mut shared.heads.scratch, x.version, date);
-        return (OutFraming::Drop, true);
-    }
-    let framing = if bodiless { OutFraming::Drop } else { framing };
-    (framing, close)
 }

@@ -12,9 +12,10 @@
 //!     bad head / timeout: error reply with close ─▶ Send ─▶ Linger ─▶ closed ◀──┘
 //! ```
 //!
-//! `body` streams request bodies into uploads and CGI stdin; `cgi_out`
-//! passes a script's output to the client; `exchange` turns what the
-//! handlers decided into heads.
+//! `exchange` carries out what the handlers decided (a reply head, a body
+//! to receive, a CGI to start); `body` streams request bodies into uploads
+//! and CGI stdin; `cgi` admits and starts a script and passes its output
+//! to the client; `env` is what the loop lends a connection for a drive.
 //!
 //! Invariants: each call does at most one read and one write step (the
 //! reactor's fairness budget); readiness flags are cleared only by `EAGAIN`
@@ -1166,6 +1167,7 @@ enum WriteOutcome {
 }
 
 mod body;
+mod cgi;
 mod env;
 mod exchange;
 #[cfg(test)]
