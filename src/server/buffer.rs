@@ -41,6 +41,10 @@ impl Buf {
     /// the head parser's state for them.
     pub fn for_parse(&mut self) -> (&[u8], &mut ParseState) {
         let r = &mut *self.r;
+        debug_assert!(
+            r.head + r.len <= r.data.len(),
+            "parsed bytes must be contiguous"
+        );
         let end = (r.head + r.len).min(r.data.len());
         (r.data.get(r.head..end).unwrap_or(&[]), &mut r.parse)
     }
@@ -83,6 +87,10 @@ impl Buf {
     pub fn readable_parts(&self) -> (&[u8], &[u8]) {
         let first = self.readable();
         let wrapped = self.r.len - first.len();
+        debug_assert!(
+            wrapped <= self.r.head,
+            "the wrapped part ends before the head"
+        );
         (first, self.r.data.get(..wrapped).unwrap_or(&[]))
     }
 

@@ -393,7 +393,10 @@ impl Reactor {
     fn loaded_at(&self, i: u16) -> Rc<Loaded> {
         match self.loaded.get(usize::from(i)).and_then(Option::as_ref) {
             Some(g) => Rc::clone(g),
-            None => self.current(),
+            None => {
+                debug_assert!(false, "configuration {i} dropped while in use");
+                self.current()
+            }
         }
     }
 

@@ -143,3 +143,150 @@ pub fn is_server_header(name: &[u8], value: &[u8]) -> bool {
         || name.eq_ignore_ascii_case(b"x-session-destroy")
         || name.eq_ignore_ascii_case(b"x-session-rotate")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Config};
+    use crate::http::cgi::parse_head as parse_cgi_head;
+    use crate::http::{Parse, ParseState, parse_head};
+
+    const NOW: i64 = 1_700_000_000;
+
+    /// A store in a fresh folder, and a configuration of two servers (the
+    /// second one a different session scope).
+    struct World {
+        dir: std::path::PathBuf,
+        store: SessionStore,
+        config: Config,
+    }
+
+    impl World {
+        fn new(name: &str) -> World {
+            let dir = std::env::temp_dir().join(format!("ls-policy-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("www")).unwrap();
+            let text = format!(
+                "server {{ listen 127.0.0.1:8080; server_name a; root {0}/www; \
+                 location / {{ session on; }} }}\n\
+                 server {{ listen 127.0.0.1:8080; server_name b; root {0}/www; \
+                 location / {{ session on; }} }}\n",
+                dir.display()
+            );
+            let (config, _) = config::parse_str(&text, "t.conf", &dir).unwrap();
+            let store = SessionStore::open(&dir.join("store"), 3600, 100, 100, NOW).unwrap();
+            World { dir, store, config }
+        }
+
+        /// The session `find_or_issue` gives a GET on server `i` with these
+        /// `Cookie` field values.
+        fn find(&mut self, i: usize, cookies: &[&str]) -> Option<Held> {
+            let mut raw = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+            for c in cookies {
+                raw.push_str(&format!("Cookie: {c}\r\n"));
+            }
+            raw.push_str("\r\n");
+            let Ok(Parse::Complete(req, _)) =
+                parse_head(raw.as_bytes(), &mut ParseState::default())
+            else {
+                panic!("unparsed");
+            };
+            find_or_issue(&mut self.store, &req, &self.config.servers[i], NOW)
+        }
+    }
+
+    impl Drop for World {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn a_request_without_a_live_sid_gets_a_new_session_and_its_cookie() {
+        let mut w = World::new("new");
+        let held = w.find(0, &[]).unwrap();
+        assert!(held.new);
+        let cookie = new_cookie(&w.store, &w.config.servers[0], held).unwrap();
+        assert_eq!(cookie.len(), SID_HEX_LEN);
+        // Presented again, it names the same session, and no cookie is sent.
+        let again = w.find(0, &[&format!("SID={cookie}")]).unwrap();
+        assert_eq!(again.sid, held.sid);
+        assert!(!again.new);
+        assert_eq!(new_cookie(&w.store, &w.config.servers[0], again), None);
+    }
+
+    #[test]
+    fn the_first_live_sid_among_several_wins_and_other_scopes_do_not_count() {
+        let mut w = World::new("several");
+        let held = w.find(0, &[]).unwrap();
+        let good = new_cookie(&w.store, &w.config.servers[0], held).unwrap();
+        let other = w.find(1, &[]).unwrap();
+        let foreign = new_cookie(&w.store, &w.config.servers[1], other).unwrap();
+        let found = w
+            .find(
+                0,
+                &[
+                    &format!("SID=garbage; SID={foreign}"),
+                    &format!("SID={good}"),
+                ],
+            )
+            .unwrap();
+        assert_eq!(found.sid, held.sid);
+        // Server b's id means nothing to server a: a new session.
+        assert!(w.find(0, &[&format!("SID={foreign}")]).unwrap().new);
+    }
+
+    #[test]
+    fn cgi_session_headers_set_rotate_and_destroy() {
+        let mut w = World::new("cgi");
+        let mut held = w.find(0, &[]).unwrap();
+        held.new = false;
+        let server = &w.config.servers[0];
+        let head = b"X-Session: user=ann\r\nX-Session: n=1\r\nContent-Type: text/plain\r\n\r\n";
+        let (head, _) = parse_cgi_head(head).unwrap().unwrap();
+        let refused = apply_cgi_headers(&mut w.store, &mut held, &head, NOW);
+        assert!(refused.rotate.is_none() && refused.full.is_empty());
+        assert_eq!(w.store.value(&held.sid, "user"), Some("ann"));
+        let mut env = Vec::new();
+        cgi_env(&w.store, server, held, |k, v| {
+            env.push((k.to_string(), v.to_vec()))
+        });
+        assert_eq!(env[0].0, "SESSION_ID");
+        assert!(env.contains(&("SESSION_user".to_string(), b"ann".to_vec())));
+
+        let old = held.sid;
+        let (head, _) = parse_cgi_head(b"X-Session-Rotate: 1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        apply_cgi_headers(&mut w.store, &mut held, &head, NOW);
+        assert_ne!(held.sid, old);
+        assert!(held.new, "a rotated session's cookie goes on the answer");
+        assert_eq!(w.store.value(&held.sid, "user"), Some("ann"));
+
+        let (head, _) = parse_cgi_head(b"X-Session-Destroy: 1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        apply_cgi_headers(&mut w.store, &mut held, &head, NOW);
+        assert_eq!(w.store.value(&held.sid, "user"), None);
+    }
+
+    #[test]
+    fn only_session_headers_and_a_sid_set_cookie_are_the_servers() {
+        for (name, value, mine) in [
+            ("X-Session", "a=b", true),
+            ("x-session-destroy", "1", true),
+            ("X-Session-Rotate", "1", true),
+            ("Set-Cookie", "SID=abc; Path=/", true),
+            ("Set-Cookie", " SID = abc", true),
+            ("Set-Cookie", "SIDE=abc", false),
+            ("Set-Cookie", "theme=dark", false),
+            ("X-Sessions", "1", false),
+        ] {
+            assert_eq!(
+                is_server_header(name.as_bytes(), value.as_bytes()),
+                mine,
+                "{name}: {value}"
+            );
+        }
+    }
+}

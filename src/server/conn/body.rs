@@ -192,10 +192,9 @@ impl<T: Transport> Conn<T> {
 
     /// The whole body is in: finish the upload, or let the CGI run.
     fn body_done(&mut self, env: &mut Env<'_>) -> Step {
-        let Some(inbound) = self.cur.inbound.take() else {
-            return Step::Close;
-        };
-        let Some(x) = self.cur.exchange else {
+        // The Body state always has both (`begin` sets them together).
+        let (Some(inbound), Some(x)) = (self.cur.inbound.take(), self.cur.exchange) else {
+            debug_assert!(false, "a body completed outside an exchange");
             return Step::Close;
         };
         let decoded = inbound.decoded;

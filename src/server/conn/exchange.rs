@@ -121,6 +121,7 @@ pub(super) fn refuse_busy(
 ) -> Started {
     let config = env.config;
     let Some(vhost) = config.servers.get(x.server) else {
+        debug_assert!(false, "server {} of an exchange not configured", x.server);
         return Started::Reply(prepare_error(env, None, 503));
     };
     let mut ctx = lend(config, &mut env.shared.site, vhost, info, env.unix_now);

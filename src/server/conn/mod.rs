@@ -249,6 +249,13 @@ enum OutBody {
 impl OutBody {
     /// The in-memory bytes still to send (empty for files and none).
     fn in_memory(&self) -> &[u8] {
+        // `pos` never passes the end: `advance` moves it by bytes written
+        // from this slice.
+        debug_assert!(match self {
+            OutBody::Bytes { data, pos } => *pos as usize <= data.len(),
+            OutBody::Shared { data, pos, end } => pos <= end && *end as usize <= data.len(),
+            OutBody::None | OutBody::File(_) => true,
+        });
         match self {
             OutBody::Bytes { data, pos } => data.get(*pos as usize..).unwrap_or(&[]),
             OutBody::Shared { data, pos, end } => {
@@ -265,6 +272,7 @@ impl OutBody {
 
     /// `n` in-memory bytes went out.
     fn advance(&mut self, n: usize) {
+        debug_assert!(n <= self.in_memory().len(), "advanced past the body");
         if let OutBody::Bytes { pos, .. } | OutBody::Shared { pos, .. } = self {
             *pos = pos.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
         }
@@ -1034,11 +1042,15 @@ impl<T: Transport> Conn<T> {
                 data: v.into_boxed_slice(),
                 pos: 0,
             },
-            Body::Shared { data, start, len } => OutBody::Shared {
-                data,
-                pos: u32::try_from(start).unwrap_or(u32::MAX),
-                end: u32::try_from(start.saturating_add(len)).unwrap_or(u32::MAX),
-            },
+            Body::Shared { data, start, len } => {
+                // The file cache holds only files far below 4 GiB.
+                debug_assert!(u32::try_from(start.saturating_add(len)).is_ok());
+                OutBody::Shared {
+                    data,
+                    pos: u32::try_from(start).unwrap_or(u32::MAX),
+                    end: u32::try_from(start.saturating_add(len)).unwrap_or(u32::MAX),
+                }
+            }
             Body::File { file, start, len } => OutBody::File(FileBody {
                 file,
                 off: start,
