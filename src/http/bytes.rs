@@ -142,12 +142,29 @@ pub fn parse_hex_u64(s: &[u8]) -> Option<u64> {
     })
 }
 
+/// `s[range]` where the caller's arithmetic keeps `range` inside `s`:
+/// checked in debug builds (a broken invariant fails the tests), an empty
+/// slice rather than a panic in the server.
+#[inline]
+pub fn within<R>(s: &[u8], range: R) -> &[u8]
+where
+    R: std::slice::SliceIndex<[u8], Output = [u8]> + std::fmt::Debug + Clone,
+{
+    match s.get(range.clone()) {
+        Some(part) => part,
+        None => {
+            debug_assert!(false, "{range:?} outside a slice of {} bytes", s.len());
+            &[]
+        }
+    }
+}
+
 /// The slice without leading and trailing SP/HTAB (OWS, RFC 9110 §5.6.3).
 pub fn trim_ows(s: &[u8]) -> &[u8] {
     let ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = s.iter().position(|b| !ows(b)).unwrap_or(s.len());
     let end = s.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
-    s.get(start..end).unwrap_or(&[])
+    within(s, start..end)
 }
 
 /// The elements of a comma-separated list field value, each trimmed of OWS
@@ -160,6 +177,24 @@ pub fn list_elements(s: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn within_slices_what_is_inside() {
+        assert_eq!(within(b"abcdef", 1..3), b"bc");
+        assert_eq!(within(b"abcdef", 6..), b"");
+        assert_eq!(within(b"abcdef", ..6), b"abcdef");
+    }
+
+    /// A range outside the slice is a broken invariant: the tests (debug
+    /// builds) fail loudly; a release build answers an empty slice.
+    #[test]
+    #[cfg_attr(
+        debug_assertions,
+        should_panic(expected = "outside a slice of 3 bytes")
+    )]
+    fn within_outside_is_caught_in_debug_builds() {
+        assert_eq!(within(b"abc", 2..5), b"");
+    }
 
     #[test]
     fn tables_match_plain_predicates_for_all_256_bytes() {

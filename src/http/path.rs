@@ -99,7 +99,7 @@ pub fn normalize<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o str, PathError
         let last = segs.peek().is_none();
         let dst = out.get_mut(w..).ok_or(PathError::OutputTooSmall)?;
         let (n, non_ascii) = decode_segment(seg, dst)?;
-        let decoded = dst.get(..n).unwrap_or(&[]);
+        let decoded = crate::http::bytes::within(dst, ..n);
         // UTF-8 never encodes '/' inside a multi-byte sequence, so checking
         // segment by segment is checking the whole decoded path, including
         // segments that a later `..` removes.
@@ -115,7 +115,7 @@ pub fn normalize<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o str, PathError
                 if w <= 1 {
                     return Err(PathError::AboveRoot);
                 }
-                let before = out.get(..w - 1).unwrap_or(&[]);
+                let before = crate::http::bytes::within(out, ..w - 1);
                 w = memrchr(b'/', before).map_or(1, |i| i + 1);
             }
             _ => {

@@ -31,6 +31,7 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use crate::config::{Config, LogTarget};
 use crate::http::Request;
+use crate::http::bytes::within;
 use crate::http::date::format_log_time;
 
 use super::log::Log;
@@ -464,10 +465,10 @@ impl Sink {
 /// The whole line, from the halves kept in `p` and what the end added.
 fn write_line(out: &mut Vec<u8>, p: &Pending, peer: IpAddr, time: &[u8; 26]) {
     let text = p.text.as_slice();
-    let user = text.get(..p.user_end).unwrap_or(&[]);
-    let request = text.get(p.user_end..p.request_end).unwrap_or(&[]);
-    let referer = text.get(p.request_end..p.referer_end).unwrap_or(&[]);
-    let agent = text.get(p.referer_end..).unwrap_or(&[]);
+    let user = within(text, ..p.user_end);
+    let request = within(text, p.user_end..p.request_end);
+    let referer = within(text, p.request_end..p.referer_end);
+    let agent = within(text, p.referer_end..);
     push_ip(out, peer);
     out.extend_from_slice(b" - ");
     out.extend_from_slice(user);

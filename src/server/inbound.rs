@@ -12,6 +12,7 @@ use std::os::fd::AsRawFd;
 
 use crate::handlers::cgi::CgiPlan;
 use crate::handlers::upload::UploadSink;
+use crate::http::bytes::within;
 use crate::http::chunked::ChunkedDecoder;
 use crate::sys::{self, ErrorKind, File, Pipe, classify};
 
@@ -96,14 +97,14 @@ impl Inbound {
             if self.is_complete() {
                 return (used, Feed::Done);
             }
-            let rest = input.get(used..).unwrap_or(&[]);
+            let rest = within(input, used..);
             if rest.is_empty() {
                 return (used, Feed::NeedMore);
             }
             let (raw, data) = match &mut self.framing {
                 Framing::Length(left) => {
                     let n = usize::try_from(*left).unwrap_or(usize::MAX).min(rest.len());
-                    (n, rest.get(..n).unwrap_or(&[]))
+                    (n, within(rest, ..n))
                 }
                 Framing::Chunked(dec) => match dec.decode(rest) {
                     Ok(x) => x,

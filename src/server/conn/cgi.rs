@@ -7,6 +7,7 @@
 use crate::handlers::ConnInfo;
 use crate::handlers::cgi::CgiPlan;
 use crate::handlers::session;
+use crate::http::bytes::within;
 use crate::http::cgi::{CgiHead, parse_head as parse_cgi_head};
 use crate::http::response::HeadWriter;
 use crate::http::{Request, Version};
@@ -192,7 +193,7 @@ impl<T: Transport> Conn<T> {
                 OutFraming::Length(left) => {
                     // Bytes past the declared length are dropped.
                     let take = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
-                    let pushed = out.push(data.get(..take).unwrap_or(&[]));
+                    let pushed = out.push(within(data, ..take));
                     cgi.framing = OutFraming::Length(left - pushed as u64);
                     if pushed == take { data.len() } else { pushed }
                 }
@@ -205,7 +206,7 @@ impl<T: Transport> Conn<T> {
                     let mut line = arrayvec::ArrayString::<20>::new();
                     let _ = std::fmt::Write::write_fmt(&mut line, format_args!("{take:x}\r\n"));
                     out.push(line.as_bytes());
-                    out.push(data.get(..take).unwrap_or(&[]));
+                    out.push(within(data, ..take));
                     out.push(b"\r\n");
                     take
                 }
