@@ -206,6 +206,9 @@ impl<T: Transport> Conn<T> {
         };
         cgi.release(&mut env.shared.pool);
         let kept = std::mem::take(&mut cgi.kept);
+        // Killed on drop: from now on it holds no place under `cgi_max`
+        // (SIGCHLD still reaps it; its group is gone already).
+        env.shared.cgi.running.remove(&cgi.pid);
         drop(cgi);
         let info = self.info(env);
         let prepared = exchange::accel(env, x, info, (uri, &kept), extra);
