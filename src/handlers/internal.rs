@@ -196,6 +196,8 @@ mod tests {
         location /errs/broken/ { try_files $uri =500; error_page 500 =204 /a.html; }
         location /secret/ { error_page 404 /private/oops.html; }
         location /shut/ { internal; return 302 /; }
+        location /r/ { try_files $uri /r$uri; }
+        location /s/ { try_files $uri /s$uri; }
     }";
 
     fn site(name: &str) -> Site {
@@ -209,7 +211,10 @@ mod tests {
             .mkdir("www/errs/list")
             .file("private/fallback.txt", "F")
             .file("private/oops.html", "O")
-            .file("private/f.bin", "0123456789");
+            .file("private/f.bin", "0123456789")
+            // Ten redirects from /r/x (allowed), eleven from /s/x (not).
+            .file(&format!("www/{}x", "r/".repeat(11)), "R")
+            .file(&format!("www/{}x", "s/".repeat(12)), "S");
         s
     }
 
@@ -242,6 +247,8 @@ mod tests {
             ("/errs/list/", 200, "A"),
             ("/errs/broken/x", 204, ""),
             ("/secret/none", 404, "O"),
+            ("/r/x", 200, "R"),
+            ("/s/x", 500, ""),
         ];
         for (target, status, body) in cases {
             let r = decided(&cfg, target, "");
