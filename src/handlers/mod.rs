@@ -9,11 +9,14 @@
 //!
 //! [`decide`] and [`handle`] follow CONFIG.md's order of decisions, head
 //! syntax and the virtual host being settled already: path (400) → location
-//! → `return` → method (501, 405) → declared body size (413) → the resource
-//! (404, 403, the answer). [`route`] is the first half, for callers that serve other
-//! kinds of routes; [`serve_static`] the second. Every reply of a route
-//! carries the route's `add_header`s; every error goes through its
-//! `error_page`s.
+//! (404 for an `internal` one) → `return` → method (501, 405) → declared
+//! body size (413) → `try_files` (another path, a status, or an internal
+//! redirect: [`internal`]) → the resource (404, 403, the answer). [`route`]
+//! is the first half, for callers that serve other kinds of routes;
+//! [`serve_static`] the second. Every reply of a route carries the route's
+//! `add_header`s; every error goes through its `error_page`s. [`accel`]
+//! answers a CGI's `X-Accel-Redirect` from what its plan kept of the
+//! request.
 
 use std::borrow::Cow;
 use std::collections::HashMap;

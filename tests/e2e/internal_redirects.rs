@@ -225,6 +225,25 @@ fn accel_serves_the_target_with_the_clients_range_and_preconditions() {
     );
     assert_eq!((r.status, r.body.len()), (200, 0), "{}", r.describe());
     assert_eq!(r.header("content-length"), Some("1000"));
+    // Kept alive and pipelined: two handed-over answers, then a file.
+    let mut c = srv.connect(0);
+    c.send(
+        b"GET /cgi-bin/accel.sh?/protected/f.bin HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-4\r\n\r\n\
+          GET /cgi-bin/accel.sh?/protected/f.bin HTTP/1.1\r\nHost: localhost\r\n\r\n\
+          GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    let r = c.read_response();
+    assert_eq!(
+        (r.status, &r.body[..]),
+        (206, &data[..5]),
+        "{}",
+        r.describe()
+    );
+    assert!(!r.connection_has("close"), "{}", r.describe());
+    let r = c.read_response();
+    assert_eq!((r.status, &r.body[..]), (200, &data[..]));
+    let r = c.read_response();
+    assert_eq!((r.status, &r.body[..]), (200, &b"hello\n"[..]));
     assert_no_children(&srv, Duration::from_secs(3));
 }
 
