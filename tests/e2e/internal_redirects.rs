@@ -139,6 +139,8 @@ fn accel_site(name: &str) -> Server {
     dir.write_script("www/cgi-bin/hello.sh", HELLO_SH);
     let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
     dir.write("protected/f.bin", &data);
+    dir.write("protected/g.txt", "plain text\n");
+    dir.write("protected/g.txt.gz", b"\x1f\x8b not really gzip");
     dir.write("www/outside.txt", "outside\n");
     Server::start(
         dir,
@@ -148,7 +150,7 @@ server {
     listen 127.0.0.1:$P0;
     root www;
     location /cgi-bin/ { cgi .sh /bin/sh; allowed_methods GET HEAD POST; }
-    location /protected/ { internal; alias protected/; }
+    location /protected/ { internal; alias protected/; gzip_static on; }
 }
 ",
     )
@@ -225,6 +227,17 @@ fn accel_serves_the_target_with_the_clients_range_and_preconditions() {
     );
     assert_eq!((r.status, r.body.len()), (200, 0), "{}", r.describe());
     assert_eq!(r.header("content-length"), Some("1000"));
+    // The precompressed sibling, for a client that accepts gzip.
+    let r = accel(&srv, "/protected/g.txt", "Accept-Encoding: gzip\r\n");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body, b"\x1f\x8b not really gzip");
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+    let r = accel(&srv, "/protected/g.txt", "");
+    assert_eq!(
+        (r.body.as_slice(), r.header("content-encoding")),
+        (&b"plain text\n"[..], None)
+    );
     // Kept alive and pipelined: two handed-over answers, then a file.
     let mut c = srv.connect(0);
     c.send(
