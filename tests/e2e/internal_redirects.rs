@@ -510,3 +510,62 @@ try_files $uri =404;
     );
     assert_eq!(out.status.code(), Some(0), "stderr: {}", out.stderr);
 }
+
+/// Stores a value in the session and hands a file over, trying to set the
+/// server's own cookie on the way.
+const ACCEL_SESSION_SH: &str = "#!/bin/sh
+printf 'X-Session: fetched=%s\\r\\n' \"${SESSION_fetched:-0}1\"
+printf 'Set-Cookie: SID=forged; Path=/\\r\\n'
+printf 'Set-Cookie: theme=dark\\r\\n'
+printf 'X-Accel-Redirect: /protected/f.txt\\r\\n\\r\\n'
+";
+
+const SEEN_SH: &str = "#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\nfetched=%s\\n' \"$SESSION_fetched\"
+";
+
+#[test]
+fn accel_answers_apply_session_headers_and_never_send_them() {
+    let dir = TempDir::new("internal-accel-session");
+    dir.write_script("www/cgi-bin/get.sh", ACCEL_SESSION_SH);
+    dir.write_script("www/cgi-bin/seen.sh", SEEN_SH);
+    dir.write("protected/f.txt", "members\n");
+    let srv = Server::start(
+        dir,
+        "server {
+    listen 127.0.0.1:$P0;
+    root www;
+    session on;
+    location /cgi-bin/ { cgi .sh /bin/sh; }
+    location /protected/ { internal; alias protected/; }
+}
+",
+    );
+    // A first visit: the handed-over answer carries the new session's cookie.
+    let r = srv.get("/cgi-bin/get.sh");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"members\n"[..]));
+    let cookies = r.headers_named("set-cookie");
+    let sid = cookies
+        .iter()
+        .find(|c| c.starts_with("SID="))
+        .unwrap_or_else(|| panic!("no SID cookie: {}", r.describe()))
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_ne!(sid, "SID=forged");
+    assert!(cookies.contains(&"theme=dark"), "{}", r.describe());
+    assert_eq!(cookies.len(), 2, "{}", r.describe());
+    assert_eq!(r.header("x-session"), None, "{}", r.describe());
+    // The stored value is there for the next script of the session.
+    let ask = |path: &str| {
+        srv.raw(&format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nCookie: {sid}\r\nConnection: close\r\n\r\n"
+        ))
+    };
+    assert_eq!(ask("/cgi-bin/seen.sh").body, b"fetched=01\n");
+    let r = ask("/cgi-bin/get.sh");
+    assert_eq!(r.body, b"members\n");
+    assert_eq!(r.headers_named("set-cookie"), vec!["theme=dark"]);
+    assert_eq!(ask("/cgi-bin/seen.sh").body, b"fetched=011\n");
+}
