@@ -515,6 +515,8 @@ fn location(prefix: &str, exact: bool, implicit: bool, s: &Scope) -> Location {
         expires: s.expires.flatten(),
         status: s.status.unwrap_or(false),
         session: s.session.unwrap_or(false),
+        internal: s.internal,
+        try_files: s.try_files.clone().unwrap_or_default(),
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::values;
-use super::{AddHeader, Level, Listen, LogTarget, Return};
+use super::{AddHeader, ErrorPage, ErrorStatus, Level, Listen, LogTarget, Return, TryFile};
 use crate::http::{Method, MethodSet};
 
 /// The top level.
@@ -38,7 +38,7 @@ pub(crate) struct Scope {
     pub index: Option<Vec<String>>,
     pub autoindex: Option<bool>,
     pub ret: Option<Return>,
-    pub error_pages: Vec<(u16, String)>,
+    pub error_pages: Vec<(u16, ErrorPage)>,
     pub client_max_body_size: Option<u64>,
     pub cgi: Vec<(String, PathBuf)>,
     pub upload_store: Option<PathBuf>,
@@ -50,6 +50,9 @@ pub(crate) struct Scope {
     pub session: Option<bool>,
     pub session_timeout: Option<Duration>,
     pub access_log: Option<LogTarget>,
+    /// `internal` (a location's own, never inherited).
+    pub internal: bool,
+    pub try_files: Option<Vec<TryFile>>,
     /// The folders this block's own `root`, `alias` and `upload_store`
     /// serve, with the directive's name and place (not inherited: for the
     /// check that no `session_store` lies inside one).
@@ -106,6 +109,8 @@ impl Scope {
             session: self.session.or(outer.session),
             session_timeout: self.session_timeout.or(outer.session_timeout),
             access_log: self.access_log.clone().or_else(|| outer.access_log.clone()),
+            internal: self.internal,
+            try_files: self.try_files.clone().or_else(|| outer.try_files.clone()),
             served: self.served.clone(),
         }
     }
@@ -464,6 +469,15 @@ pub(crate) static TABLE: &[Spec] = &[
         false,
         Kind::Flag(|b| &mut b.scope.status),
     ),
+    directive("internal", LOCATION, 0, 0, false, Kind::Custom(internal)),
+    directive(
+        "try_files",
+        SERVER | LOCATION,
+        2,
+        MANY,
+        false,
+        Kind::Custom(try_files),
+    ),
 ];
 
 /// The table row for `name`.
@@ -765,23 +779,102 @@ fn return_(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Res
 }
 
 fn error_page(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
-    let Some((uri, codes)) = args.split_last() else {
+    let Some((uri, rest)) = args.split_last() else {
         return Err(format!(
             "invalid number of arguments in \"{name}\" directive"
         ));
     };
-    if uri.is_empty() {
+    if uri.is_empty() || uri.starts_with('=') {
         return Err(invalid(uri, name, ""));
+    }
+    // nginx: `=` or `=NEW` stands just before the URI.
+    let (status, codes) = match rest.split_last() {
+        Some((last, codes)) if last.starts_with('=') => (error_status(last, name)?, codes),
+        _ => (ErrorStatus::Original, rest),
+    };
+    if codes.is_empty() {
+        return Err(format!(
+            "invalid number of arguments in \"{name}\" directive"
+        ));
     }
     for c in codes {
         let code = values::number(c)
             .and_then(|n| u16::try_from(n).ok())
             .filter(|c| (300..=599).contains(c))
             .ok_or_else(|| invalid(c, name, "it must be a status code from 300 to 599"))?;
+        let page = ErrorPage {
+            uri: uri.clone(),
+            status,
+        };
         match b.scope.error_pages.iter_mut().find(|(k, _)| *k == code) {
-            Some(slot) => slot.1 = uri.clone(),
-            None => b.scope.error_pages.push((code, uri.clone())),
+            Some(slot) => slot.1 = page,
+            None => b.scope.error_pages.push((code, page)),
         }
+    }
+    Ok(())
+}
+
+/// `=` (the redirected answer's status) or `=NEW` of an `error_page`.
+fn error_status(arg: &str, name: &str) -> Result<ErrorStatus, String> {
+    let code = arg.strip_prefix('=').unwrap_or(arg);
+    if code.is_empty() {
+        return Ok(ErrorStatus::Target);
+    }
+    values::number(code)
+        .and_then(|n| u16::try_from(n).ok())
+        .filter(|c| (200..=599).contains(c))
+        .map(ErrorStatus::Set)
+        .ok_or_else(|| invalid(arg, name, "it must be \"=\" or \"=CODE\" from 200 to 599"))
+}
+
+fn internal(_: &mut Place<'_>, _: &str, _: &[String], b: &mut Block) -> Result<(), String> {
+    b.scope.internal = true;
+    Ok(())
+}
+
+/// `try_files FILE ... =CODE|URI`: each FILE and URI a local path in which
+/// `$uri` is the only variable.
+fn try_files(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+    let Some((last, files)) = args.split_last() else {
+        return Err(format!(
+            "invalid number of arguments in \"{name}\" directive"
+        ));
+    };
+    let mut list = Vec::with_capacity(args.len());
+    for f in files {
+        try_path(f, name)?;
+        list.push(TryFile::File(f.clone()));
+    }
+    list.push(if let Some(code) = last.strip_prefix('=') {
+        let code = values::number(code)
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|c| (100..=599).contains(c))
+            .ok_or_else(|| invalid(last, name, "it must be =CODE from 100 to 599"))?;
+        TryFile::Status(code)
+    } else {
+        try_path(last, name)?;
+        TryFile::Redirect(last.clone())
+    });
+    b.scope.try_files = Some(list);
+    Ok(())
+}
+
+/// A `try_files` path: starts with `/` or `$uri`, names no other variable,
+/// and is a field value.
+fn try_path(p: &str, name: &str) -> Result<(), String> {
+    let mut rest = p;
+    while let Some(i) = rest.find('$') {
+        let var = rest.get(i + 1..).unwrap_or("");
+        let known = var.strip_prefix("uri").is_some_and(|after| {
+            !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        });
+        if !known {
+            return Err(invalid(p, name, "\"$uri\" is the only variable"));
+        }
+        rest = var;
+    }
+    if !(p.starts_with('/') || p.starts_with("$uri")) || !values::is_field_value(p) {
+        return Err(invalid(p, name, "it must start with \"/\" or \"$uri\""));
     }
     Ok(())
 }
@@ -886,14 +979,20 @@ mod tests {
     fn inherit_merges() {
         let outer = Scope {
             root: Some(PathBuf::from("/o")),
-            error_pages: vec![(404, "/o404".into()), (500, "/o500".into())],
+            error_pages: vec![
+                (404, ErrorPage::original("/o404")),
+                (500, ErrorPage::original("/o500")),
+            ],
             cgi: vec![(".py".into(), "python3".into())],
             add_headers: vec![hdr("A", "1", false)],
             autoindex: Some(true),
             ..Scope::default()
         };
         let inner = Scope {
-            error_pages: vec![(404, "/i404".into()), (403, "/i403".into())],
+            error_pages: vec![
+                (404, ErrorPage::original("/i404")),
+                (403, ErrorPage::original("/i403")),
+            ],
             cgi: vec![
                 (".py".into(), "/usr/bin/python".into()),
                 (".sh".into(), "sh".into()),
@@ -908,9 +1007,9 @@ mod tests {
         assert_eq!(
             s.error_pages,
             vec![
-                (404, "/i404".into()),
-                (500, "/o500".into()),
-                (403, "/i403".into())
+                (404, ErrorPage::original("/i404")),
+                (500, ErrorPage::original("/o500")),
+                (403, ErrorPage::original("/i403"))
             ]
         );
         assert_eq!(

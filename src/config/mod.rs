@@ -222,8 +222,8 @@ pub struct Location {
     pub autoindex: bool,
     /// `return`, if any.
     pub ret: Option<Return>,
-    /// Status code → URI; location entries override server ones per code.
-    pub error_pages: Vec<(u16, String)>,
+    /// Status code → page; location entries override server ones per code.
+    pub error_pages: Vec<(u16, ErrorPage)>,
     /// Bytes; `0` means no limit.
     pub client_max_body_size: u64,
     /// Extension with its dot (`.py`) → interpreter; location wins per extension.
@@ -240,6 +240,52 @@ pub struct Location {
     pub status: bool,
     /// `session on`.
     pub session: bool,
+    /// `internal`: a client's own request answers 404; only `error_page`,
+    /// `try_files` and `X-Accel-Redirect` reach it. Never inherited.
+    pub internal: bool,
+    /// `try_files FILE ... LAST`; empty when not set.
+    pub try_files: Vec<TryFile>,
+}
+
+/// The target of one `error_page CODE ... [=[NEW]] URI`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorPage {
+    pub uri: String,
+    /// The status the answer takes.
+    pub status: ErrorStatus,
+}
+
+/// The status of an `error_page` answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorStatus {
+    /// No `=`: the original error's.
+    Original,
+    /// `=NEW`.
+    Set(u16),
+    /// `=` alone: the status of the redirected answer.
+    Target,
+}
+
+impl ErrorPage {
+    /// A page answered with the original status.
+    pub fn original(uri: &str) -> ErrorPage {
+        ErrorPage {
+            uri: uri.to_string(),
+            status: ErrorStatus::Original,
+        }
+    }
+}
+
+/// One argument of `try_files`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TryFile {
+    /// A FILE to test (`$uri` not yet substituted); it names a folder when
+    /// it ends in `/`.
+    File(String),
+    /// The last argument `=CODE`.
+    Status(u16),
+    /// The last argument URI: an internal redirect.
+    Redirect(String),
 }
 
 /// One `add_header NAME VALUE [always];`.

@@ -286,6 +286,102 @@ fn invalid_cases_with_lines() {
             1,
         ),
         (
+            "internal with an argument",
+            "server {\n location /p/ {\n  internal on;\n }\n}",
+            "invalid number of arguments in \"internal\" directive",
+            3,
+        ),
+        (
+            "internal in a server",
+            "server {\n internal;\n}",
+            "\"internal\" directive is not allowed here",
+            2,
+        ),
+        (
+            "internal twice",
+            "server { location /p/ {\n internal;\n internal;\n} }",
+            "\"internal\" directive is duplicate",
+            3,
+        ),
+        (
+            "try_files with one argument",
+            "server {\n try_files $uri;\n}",
+            "invalid number of arguments in \"try_files\" directive",
+            2,
+        ),
+        (
+            "try_files at top level",
+            "try_files $uri =404;",
+            "\"try_files\" directive is not allowed here",
+            1,
+        ),
+        (
+            "try_files bad code",
+            "server { location / {\n try_files $uri =abc;\n} }",
+            "invalid value \"=abc\" in \"try_files\" directive, it must be =CODE from 100 to 599",
+            2,
+        ),
+        (
+            "try_files code too high",
+            "server {\n try_files $uri =600;\n}",
+            "invalid value \"=600\" in \"try_files\" directive, it must be =CODE from 100 to 599",
+            2,
+        ),
+        (
+            "try_files unknown variable",
+            "server {\n\n try_files $uri $request_uri =404;\n}",
+            "invalid value \"$request_uri\" in \"try_files\" directive, \"$uri\" is the only variable",
+            3,
+        ),
+        (
+            "try_files variable glued to a name",
+            "server {\n try_files $uri $uri_x =404;\n}",
+            "invalid value \"$uri_x\" in \"try_files\" directive, \"$uri\" is the only variable",
+            2,
+        ),
+        (
+            "try_files relative file",
+            "server {\n try_files index.html =404;\n}",
+            "invalid value \"index.html\" in \"try_files\" directive, it must start with \"/\" or \"$uri\"",
+            2,
+        ),
+        (
+            "try_files relative fallback",
+            "server {\n try_files $uri index.html;\n}",
+            "invalid value \"index.html\" in \"try_files\" directive, it must start with \"/\" or \"$uri\"",
+            2,
+        ),
+        (
+            "error_page bad =CODE",
+            "server {\n error_page 404 =abc /e.html;\n}",
+            "invalid value \"=abc\" in \"error_page\" directive, it must be \"=\" or \"=CODE\" from 200 to 599",
+            2,
+        ),
+        (
+            "error_page =CODE too low",
+            "error_page 404 =100 /e.html;",
+            "invalid value \"=100\" in \"error_page\" directive, it must be \"=\" or \"=CODE\" from 200 to 599",
+            1,
+        ),
+        (
+            "error_page =CODE without a code",
+            "error_page =200 /e.html;",
+            "invalid number of arguments in \"error_page\" directive",
+            1,
+        ),
+        (
+            "error_page = as the URI",
+            "error_page 404 =;",
+            "invalid value \"=\" in \"error_page\" directive",
+            1,
+        ),
+        (
+            "error_page = not before the URI",
+            "error_page 404 =200 500 /e.html;",
+            "invalid value \"=200\" in \"error_page\" directive, it must be a status code from 300 to 599",
+            1,
+        ),
+        (
             "unknown method",
             "server { location / {\n allowed_methods GET FETCH;\n} }",
             "invalid method \"FETCH\"",
@@ -566,6 +662,8 @@ fn defaults() {
     assert_eq!(l.expires, None);
     assert!(!l.status);
     assert!(!l.session);
+    assert!(!l.internal);
+    assert!(l.try_files.is_empty());
 
     // No server at all is not an error here; the server refuses to run
     // without a listener.
@@ -768,10 +866,10 @@ fn repeatable_merging() {
     assert_eq!(
         app.error_pages,
         vec![
-            (500, "/top500.html".to_string()),
-            (404, "/app404.html".to_string()),
-            (403, "/s40x.html".to_string()),
-            (502, "/s40x.html".to_string()),
+            (500, ErrorPage::original("/top500.html")),
+            (404, ErrorPage::original("/app404.html")),
+            (403, ErrorPage::original("/s40x.html")),
+            (502, ErrorPage::original("/s40x.html")),
         ]
     );
     assert_eq!(
@@ -789,7 +887,10 @@ fn repeatable_merging() {
     assert!(root.implicit);
     assert_eq!(root.add_headers.len(), 2);
     assert_eq!(root.error_pages.len(), 4);
-    assert_eq!(root.error_pages[1], (404, "/s404.html".to_string()));
+    assert_eq!(
+        root.error_pages[1],
+        (404, ErrorPage::original("/s404.html"))
+    );
     assert_eq!(root.cgi.len(), 2);
     assert_eq!(root.cgi[0].1, PathBuf::from("python3"));
 }
@@ -1241,4 +1342,53 @@ fn session_scopes_tell_server_blocks_apart_but_not_their_ports() {
     assert_eq!(scopes, ["a.test#0", "b.test#0", "#0", "#1"]);
     let moved = ok("server { listen 7; server_name a.test; }\n");
     assert_eq!(moved.servers[0].session_scope, "a.test#0");
+}
+
+#[test]
+fn internal_try_files_and_error_page_status() {
+    let c = ok("server {
+        try_files $uri $uri/ /index.html;
+        error_page 404 =200 /a.html;
+        error_page 403 500 = /b.html;
+        error_page 502 /c.html;
+        location /p/ { internal; error_page 404 =410 /d.html; }
+        location /api/ { try_files $uri =404; }
+        location /x/ { }
+    }");
+    let s = &c.servers[0];
+    let p = s.find_location("/p/a");
+    assert!(p.internal);
+    assert_eq!(
+        p.try_files,
+        vec![
+            TryFile::File("$uri".into()),
+            TryFile::File("$uri/".into()),
+            TryFile::Redirect("/index.html".into()),
+        ]
+    );
+    let page = |uri: &str, status| ErrorPage {
+        uri: uri.into(),
+        status,
+    };
+    assert_eq!(
+        p.error_pages,
+        vec![
+            (404, page("/d.html", ErrorStatus::Set(410))),
+            (403, page("/b.html", ErrorStatus::Target)),
+            (500, page("/b.html", ErrorStatus::Target)),
+            (502, page("/c.html", ErrorStatus::Original)),
+        ]
+    );
+    let api = s.find_location("/api/v");
+    assert!(!api.internal);
+    assert_eq!(
+        api.try_files,
+        vec![TryFile::File("$uri".into()), TryFile::Status(404)]
+    );
+    // The server's try_files is the default of its locations; `internal`
+    // is a location's own.
+    let x = s.find_location("/x/");
+    assert_eq!(x.try_files.len(), 3);
+    assert!(!x.internal);
+    assert!(!s.find_location("/").internal);
 }

@@ -46,6 +46,8 @@ pub struct CgiPlan {
     /// Index in the server's `locations` of the route that runs it: its
     /// `add_header`s go on the script's answer.
     pub location: usize,
+    /// What an `X-Accel-Redirect` answer needs of the client's request.
+    pub kept: super::internal::Kept,
 }
 
 impl CgiPlan {
@@ -298,6 +300,7 @@ pub(super) fn plan(
         envp,
         cwd,
         location,
+        kept: super::internal::Kept::of(req),
     }))
 }
 

@@ -9,11 +9,14 @@
 //!
 //! [`decide`] and [`handle`] follow CONFIG.md's order of decisions, head
 //! syntax and the virtual host being settled already: path (400) → location
-//! → `return` → method (501, 405) → declared body size (413) → the resource
-//! (404, 403, the answer). [`route`] is the first half, for callers that serve other
-//! kinds of routes; [`serve_static`] the second. Every reply of a route
-//! carries the route's `add_header`s; every error goes through its
-//! `error_page`s.
+//! (404 for an `internal` one) → `return` → method (501, 405) → declared
+//! body size (413) → `try_files` (another path, a status, or an internal
+//! redirect: [`internal`]) → the resource (404, 403, the answer). [`route`]
+//! is the first half, for callers that serve other kinds of routes;
+//! [`serve_static`] the second. Every reply of a route carries the route's
+//! `add_header`s; every error goes through its `error_page`s. [`accel`]
+//! answers a CGI's `X-Accel-Redirect` from what its plan kept of the
+//! request.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -34,6 +37,7 @@ mod content_type;
 mod encode;
 mod error_page;
 pub mod file_cache;
+pub mod internal;
 mod listing;
 mod redirect;
 pub mod refusal;
@@ -355,9 +359,14 @@ pub fn decide<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Decision<'c> {
             {
                 decision.session = session::find_or_issue(store, req, ctx.server, ctx.now);
             }
-            match admit(ctx, req, loc) {
-                Ok(()) => act(ctx, req, &route),
-                Err(reply) => Action::Reply(reply),
+            if loc.internal {
+                // Only error_page, try_files and X-Accel-Redirect reach it.
+                Action::Reply(error_page::reply(ctx, 404, loc))
+            } else {
+                match admit(ctx, req, loc) {
+                    Ok(()) => act(ctx, req, &route, 0),
+                    Err(reply) => Action::Reply(reply),
+                }
             }
         }
         Err(reply) => Action::Reply(reply),
@@ -376,8 +385,59 @@ pub fn decide<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Decision<'c> {
     decision
 }
 
-/// What a routed request becomes (see [`decide`]).
-fn act<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, route: &Route<'c, '_>) -> Action<'c> {
+/// What a routed request becomes (see [`decide`]): first the route's
+/// `try_files`, which may pick another path in it, answer a status, or
+/// redirect (`depth` redirects made so far), then [`act_on`].
+fn act<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, route: &Route<'c, '_>, depth: u8) -> Action<'c> {
+    let loc = route.location;
+    match internal::try_files(ctx.roots, loc, route.path) {
+        None => act_on(ctx, req, route),
+        Some(internal::Tried::Path(path)) => act_on(
+            ctx,
+            req,
+            &Route {
+                path: &path,
+                location: loc,
+            },
+        ),
+        Some(internal::Tried::Status(code)) => Action::Reply(error_page::reply(ctx, code, loc)),
+        Some(internal::Tried::Redirect(uri)) => redirect(ctx, req, &uri, depth),
+    }
+}
+
+/// An internal redirect to `uri` (`try_files`' last argument): looked up
+/// through the locations again, `internal` ones included, and admitted
+/// (`return`, methods) like a request. Past [`internal::MAX_REDIRECTS`]
+/// the answer is 500 (a cycle), as nginx's.
+fn redirect<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, uri: &str, depth: u8) -> Action<'c> {
+    if depth >= internal::MAX_REDIRECTS {
+        return Action::Reply(error_reply(ctx, 500));
+    }
+    // The query of the URI selects nothing for a file; a script keeps the
+    // client's own.
+    let raw = uri.split(['?', '#']).next().unwrap_or(uri);
+    let mut room = PathRoom::new();
+    let Ok(path) = crate::http::path::normalize(raw.as_bytes(), room.get(raw.len())) else {
+        return Action::Reply(error_reply(ctx, 500));
+    };
+    let server: &'c Server = ctx.server;
+    let loc = server.find_location(path);
+    match admit(ctx, req, loc) {
+        Ok(()) => act(
+            ctx,
+            req,
+            &Route {
+                path,
+                location: loc,
+            },
+            depth + 1,
+        ),
+        Err(reply) => Action::Reply(reply),
+    }
+}
+
+/// What a routed request becomes once its path is settled.
+fn act_on<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, route: &Route<'c, '_>) -> Action<'c> {
     let loc = route.location;
     if loc.upload_store.is_some() {
         // Files in an upload folder are never run (CONFIG.md).
@@ -430,6 +490,9 @@ pub fn route<'c, 'p>(
     buf: &'p mut [u8],
 ) -> Result<Route<'c, 'p>, Reply<'c>> {
     let route = locate(ctx, req, buf)?;
+    if route.location.internal {
+        return Err(error_page::reply(ctx, 404, route.location));
+    }
     admit(ctx, req, route.location)?;
     Ok(route)
 }
@@ -555,6 +618,54 @@ fn static_methods(allowed: MethodSet) -> MethodSet {
 pub fn error_reply<'c>(ctx: &mut Ctx<'c>, status: u16) -> Reply<'c> {
     let server: &'c Server = ctx.server;
     error_page::reply(ctx, status, error_page::server_level(server))
+}
+
+/// The answer to a CGI's `X-Accel-Redirect: uri` on `ctx.server`: the
+/// static answer a GET (HEAD for a HEAD) of `uri` gets, with the client's
+/// `Range`, preconditions and `Accept-Encoding` (`kept`), found through the
+/// locations, `internal` ones included, and their `try_files`. The route's
+/// `return` and methods do not apply: the script has decided. 404 for a
+/// target that is missing, climbs out or lies outside every location (the
+/// server-level directives: a script hands over files of a location named
+/// for it); 502 for a URI that is not a local path; 500 past
+/// [`internal::MAX_REDIRECTS`] redirects of `try_files`.
+pub fn accel<'c>(ctx: &mut Ctx<'c>, uri: &[u8], kept: &internal::Kept) -> Reply<'c> {
+    ctx.roots.files.set_now(ctx.now);
+    let mut target = Cow::Borrowed(uri);
+    for _ in 0..=internal::MAX_REDIRECTS {
+        let Some(head) = kept.request(&target) else {
+            return error_reply(ctx, 502);
+        };
+        let Some(req) = internal::parse(&head) else {
+            return error_reply(ctx, 502);
+        };
+        let mut room = PathRoom::new();
+        // A path that climbs above the root, or one outside every location
+        // (the server's own directives), has no file to hand over.
+        let route = match locate(ctx, &req, room.get(req.path.len())) {
+            Ok(route) if !route.location.implicit => route,
+            _ => return error_reply(ctx, 404),
+        };
+        let loc = route.location;
+        let path = match internal::try_files(ctx.roots, loc, route.path) {
+            None => None,
+            Some(internal::Tried::Path(p)) => Some(p),
+            Some(internal::Tried::Status(code)) => return error_page::reply(ctx, code, loc),
+            Some(internal::Tried::Redirect(uri)) => {
+                // A path again, as a request target.
+                let mut t = String::with_capacity(uri.len());
+                encode::path(&mut t, uri.as_bytes());
+                target = Cow::Owned(t.into_bytes());
+                continue;
+            }
+        };
+        let route = Route {
+            path: path.as_deref().unwrap_or(route.path),
+            location: loc,
+        };
+        return serve_static(ctx, &req, &route);
+    }
+    error_reply(ctx, 500)
 }
 
 /// Like [`error_reply`], for a request whose normalised `path` is known

@@ -128,6 +128,24 @@ pub(super) fn serve<'c>(
     }
 }
 
+/// Whether the normalised `path` of route `loc` exists for `try_files`: a
+/// folder when `path` ends in `/`, otherwise anything but a folder (a FIFO
+/// then gets its 403 when served). Nothing is opened but an `O_PATH`.
+pub(super) fn exists(roots: &mut RootCache, loc: &Location, path: &str) -> bool {
+    let Some((base, rel, alias)) = map(loc, path) else {
+        return false;
+    };
+    if hidden(rel) {
+        return false;
+    }
+    let folder = path.ends_with('/');
+    let Ok((dir, anchored)) = anchor(roots, base, rel.as_bytes(), alias && !folder) else {
+        return false;
+    };
+    dir.stat(anchored)
+        .is_ok_and(|m| (m.kind == FileKind::Directory) == folder)
+}
+
 /// What a path that does not end in `/` names.
 enum Found {
     File(Cached),

@@ -84,6 +84,8 @@ pub struct CgiProc {
     pub deadline: Millis,
     /// [`crate::handlers::CgiPlan::location`]: whose `add_header`s apply.
     pub location: usize,
+    /// [`crate::handlers::cgi::CgiPlan::kept`]: for an `X-Accel-Redirect`.
+    pub kept: crate::handlers::internal::Kept,
 }
 
 impl CgiProc {
@@ -151,6 +153,7 @@ impl CgiProc {
             eof: false,
             deadline,
             location: plan.location,
+            kept: plan.kept.clone(),
         })
     }
 

@@ -19,6 +19,7 @@ mod connections;
 mod errors;
 mod fs_attacks;
 mod http_features;
+mod internal_redirects;
 mod listeners;
 mod logs;
 mod orphans;

@@ -17,7 +17,8 @@ use super::super::cgi::{CgiProc, OutFraming, Stdin};
 use super::super::inbound::Sink;
 use super::super::transport::Transport;
 use super::exchange::{
-    Started, finish_head, overflow_head, prepare_error, receive, refuse_busy, set_cookie_header,
+    self, Started, finish_head, overflow_head, prepare_error, receive, refuse_busy,
+    set_cookie_header,
 };
 use super::{Conn, Env, Exchange, ReadOutcome, State, Step, WriteOutcome, ms};
 
@@ -138,11 +139,19 @@ impl<T: Transport> Conn<T> {
         let x = self.cur.exchange?;
         let cgi = self.cur.cgi.as_mut()?;
         if cgi.framing == OutFraming::Pending {
+            let mut accel = None;
             let buf = cgi.buf.as_mut();
             let outcome = match buf {
                 Some(b) if !b.is_empty() => {
                     b.make_contiguous();
                     match parse_cgi_head(b.readable()) {
+                        Ok(Some((head, _))) if accel_target(&head).is_some() => {
+                            let mut x = x;
+                            apply_session_headers(env, &mut x, &head);
+                            let uri = accel_target(&head).unwrap_or_default().to_vec();
+                            accel = Some((x, uri, accel_kept_headers(&head)));
+                            None
+                        }
                         Ok(Some((head, used))) => {
                             let (framing, close) = write_cgi_head(env, x, &head, cgi.location);
                             Some(Ok((framing, close, used, head.status)))
@@ -155,6 +164,10 @@ impl<T: Transport> Conn<T> {
                 _ if cgi.eof => Some(Err(())),
                 _ => None,
             };
+            if let Some((x, uri, extra)) = accel {
+                self.serve_accel(env, x, &uri, &extra);
+                return Some(Step::Continue);
+            }
             match outcome {
                 None => return None,
                 // RFC 3875 §6: no valid header block → the gateway failed.
@@ -176,6 +189,32 @@ impl<T: Transport> Conn<T> {
         }
         self.frame_cgi_body(env);
         None
+    }
+
+    /// The script answered `X-Accel-Redirect`: it is done (killed with its
+    /// group and its pipes closed now, so neither `cgi_timeout` nor
+    /// `cgi_max` counts it any longer; SIGCHLD reaps it), and the client
+    /// gets the static answer for the target, sent like any other.
+    fn serve_accel(
+        &mut self,
+        env: &mut Env<'_>,
+        x: Exchange,
+        uri: &[u8],
+        extra: &[(&'static str, Vec<u8>)],
+    ) {
+        let Some(mut cgi) = self.cur.cgi.take() else {
+            return;
+        };
+        cgi.release(&mut env.shared.pool);
+        let kept = std::mem::take(&mut cgi.kept);
+        // Killed on drop: from now on it holds no place under `cgi_max`
+        // (SIGCHLD still reaps it; its group is gone already).
+        env.shared.cgi.running.remove(&cgi.pid);
+        drop(cgi);
+        let info = self.info(env);
+        let prepared = exchange::accel(env, x, info, (uri, &kept), extra);
+        self.install(env, prepared);
+        self.deadline = env.now + ms(env.config.send_timeout);
     }
 
     /// Copy buffered CGI body bytes into the output buffer, framed.
@@ -367,6 +406,41 @@ fn apply_session_headers(env: &mut Env<'_>, x: &mut Exchange, head: &CgiHead<'_>
     }
 }
 
+/// The URI of a CGI answer's `X-Accel-Redirect`, if it has one.
+fn accel_target<'h>(head: &CgiHead<'h>) -> Option<&'h [u8]> {
+    head.headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(b"x-accel-redirect"))
+        .map(|(_, v)| *v)
+}
+
+/// Whether a CGI header is an `X-Accel-*` instruction to the server,
+/// never sent to the client.
+fn is_accel(name: &[u8]) -> bool {
+    name.get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"x-accel-"))
+}
+
+/// The fields of an `X-Accel-Redirect` answer that its client still gets
+/// (CONFIG.md): `Content-Disposition`, `Cache-Control` and the script's
+/// own cookies (never `SID`, which the server owns).
+fn accel_kept_headers(head: &CgiHead<'_>) -> Vec<(&'static str, Vec<u8>)> {
+    const KEPT: [&str; 3] = ["Content-Disposition", "Cache-Control", "Set-Cookie"];
+    let mut out = Vec::new();
+    for (name, value) in &head.headers {
+        let Some(canon) = KEPT
+            .iter()
+            .find(|k| name.eq_ignore_ascii_case(k.as_bytes()))
+        else {
+            continue;
+        };
+        if !session::is_server_header(name, value) {
+            out.push((*canon, value.to_vec()));
+        }
+    }
+    out
+}
+
 /// The head of a CGI's answer: its status and headers, with our framing,
 /// then the `add_header`s of the route (`location`) that ran it, as on every
 /// response of a route. Returns the framing of the body and whether the
@@ -419,7 +493,7 @@ pub(super) fn write_cgi_head(
     for (name, value) in head
         .headers
         .iter()
-        .filter(|(n, v)| !session::is_server_header(n, v))
+        .filter(|(n, v)| !session::is_server_header(n, v) && !is_accel(n))
     {
         if let Ok(name) = std::str::from_utf8(name) {
             w.header(name, value);

@@ -215,8 +215,22 @@ fn finish_prepare(
     reply: Reply<'_>,
     (ending, discard): (Ending, u64),
 ) -> Prepared {
+    finish_prepare_with(heads, now, x, reply, (ending, discard), &[])
+}
+
+/// [`finish_prepare`] with `extra` header fields (a CGI's, on the answer
+/// to its `X-Accel-Redirect`).
+fn finish_prepare_with(
+    heads: &mut Heads,
+    now: i64,
+    x: Exchange,
+    reply: Reply<'_>,
+    (ending, discard): (Ending, u64),
+    extra: &[(&'static str, Vec<u8>)],
+) -> Prepared {
     let keep_alive_10 = x.version == Version::Http10 && !ending.close;
-    if !write_head(heads, now, &reply, x.version, (ending.close, keep_alive_10)) {
+    let flags = (ending.close, keep_alive_10);
+    if !write_head_with(heads, now, &reply, x.version, flags, extra) {
         let closing = Ending {
             close: true,
             linger: true,
@@ -294,6 +308,44 @@ pub(super) fn finish_upload(
     finish_prepare(&mut env.shared.heads, env.unix_now, x, reply, (ending, 0))
 }
 
+/// The answer to a CGI's `X-Accel-Redirect: uri` (its script already
+/// gone): the static answer the handlers make of the target with what the
+/// request kept (`handlers::accel`), the script's `extra` fields (those it
+/// keeps: `Content-Disposition`, `Cache-Control`, `Set-Cookie`), and the
+/// cookie of a session this exchange made or rotated.
+pub(super) fn accel(
+    env: &mut Env<'_>,
+    x: Exchange,
+    info: ConnInfo,
+    (uri, kept): (&[u8], &crate::handlers::internal::Kept),
+    extra: &[(&'static str, Vec<u8>)],
+) -> Prepared {
+    let config = env.config;
+    let Some(server) = config.servers.get(x.server) else {
+        debug_assert!(false, "server {} of an exchange not configured", x.server);
+        return prepare_error(env, None, 500);
+    };
+    let mut ctx = lend(config, &mut env.shared.site, server, info, env.unix_now);
+    let mut reply = handlers::accel(&mut ctx, uri, kept);
+    reply.set_cookie = ctx.new_cookie(x.session);
+    // The script's own Cache-Control wins over the route's `expires`.
+    if extra.iter().any(|(n, _)| *n == "Cache-Control") {
+        reply.expires = None;
+    }
+    let ending = Ending {
+        close: reply.close || !x.keep_alive,
+        linger: reply.close,
+    };
+    finish_prepare_with(
+        &mut env.shared.heads,
+        env.unix_now,
+        x,
+        reply,
+        (ending, 0),
+        extra,
+    )
+}
+
 /// Serialise the reply's head into `Shared::scratch`. `false` when it did
 /// not fit and a bodiless 500 head was written instead.
 fn write_head(
@@ -301,7 +353,19 @@ fn write_head(
     now: i64,
     reply: &Reply<'_>,
     version: Version,
+    flags: (bool, bool),
+) -> bool {
+    write_head_with(heads, now, reply, version, flags, &[])
+}
+
+/// [`write_head`] with `extra` fields before the route's `add_header`s.
+fn write_head_with(
+    heads: &mut Heads,
+    now: i64,
+    reply: &Reply<'_>,
+    version: Version,
     (close, keep_alive_10): (bool, bool),
+    extra: &[(&'static str, Vec<u8>)],
 ) -> bool {
     let date = heads.dates.get(now);
     let mut w = HeadWriter::new(&mut heads.scratch, version, reply.status, date);
@@ -349,6 +413,9 @@ fn write_head(
         let mut cc = arrayvec::ArrayString::<32>::new();
         let _ = write!(cc, "max-age={max_age}");
         w.header("Cache-Control", cc.as_bytes());
+    }
+    for (name, value) in extra {
+        w.header(name, value);
     }
     // CONFIG.md: on every response of the route, whatever its status.
     for h in reply.headers {
