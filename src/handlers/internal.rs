@@ -40,7 +40,11 @@ pub(super) fn try_files(roots: &mut RootCache, loc: &Location, path: &str) -> Op
     }
     Some(match last {
         TryFile::Status(code) => Tried::Status(*code),
-        TryFile::Redirect(uri) | TryFile::File(uri) => Tried::Redirect(expand(uri, path)),
+        // The URI is decoded again when it is looked up: the decoded path
+        // goes in encoded, so `%`, `?` and `#` in a file name stay themselves.
+        TryFile::Redirect(uri) | TryFile::File(uri) => {
+            Tried::Redirect(expand(uri, &reencode(path)))
+        }
     })
 }
 
@@ -56,6 +60,24 @@ fn expand(pattern: &str, path: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// A decoded path made a URI again: `%`, `?` and `#` percent-encoded (the
+/// only bytes of a normalised path that decoding or parsing would change).
+fn reencode(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains(['%', '?', '#']) {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len() + 8);
+    for c in path.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3F"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The request headers that the static path reads (ranges, preconditions,
@@ -354,6 +376,16 @@ mod tests {
         ] {
             assert_eq!(expand(pattern, path), want, "{pattern} {path}");
         }
+    }
+
+    #[test]
+    fn a_decoded_path_goes_into_a_redirect_encoded() {
+        assert_eq!(reencode("/plain/a.txt"), "/plain/a.txt");
+        assert_eq!(reencode("/a%41?b#c"), "/a%2541%3Fb%23c");
+        // Decoding it again gives the path back.
+        let mut room = [0u8; 64];
+        let back = crate::http::path::normalize(reencode("/a%41?b#c").as_bytes(), &mut room);
+        assert_eq!(back.ok(), Some("/a%41?b#c"));
     }
 
     #[test]
