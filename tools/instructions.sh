@@ -2,7 +2,8 @@
 # Instructions per keep-alive request, counted by callgrind (exact and
 # repeatable, whatever else the machine does; the figure to compare before
 # and after a change to the request path).
-# Usage: tools/instructions.sh [BINARY]   (default: target/release/localserver)
+# Usage: [LOG=combined|json] tools/instructions.sh [BINARY]
+#        (default: target/release/localserver; LOG adds an access log line)
 # Runs the server under valgrind twice, serving 1,000 and then 6,000 GETs of a
 # 1 KiB file on one keep-alive connection, and prints (Ir(6000) - Ir(1000)) / 5000.
 set -euo pipefail
@@ -15,9 +16,18 @@ trap '[ -n "${KEEP:-}" ] && cp "$work"/cg.* "$KEEP"/ ; rm -rf "$work"' EXIT
 mkdir -p "$work/www"
 head -c 768 /dev/urandom | base64 -w 0 > "$work/www/index.html"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# LOG=combined or LOG=json: each request also writes an access log line
+# (json: a log_format of six variables), to compare what a line costs.
+case "${LOG:-}" in
+  combined) log="access_log $work/access.log;" ;;
+  json) log="access_log $work/access.log j;" ;;
+  *) log="" ;;
+esac
 cat > "$work/conf" <<CONF
 error_log stderr error;
-server { listen 127.0.0.1:$port; root $work/www; }
+log_format j escape=json '{"t":"\$time_iso8601","a":"\$remote_addr","r":"\$request",'
+                         '"s":\$status,"b":\$body_bytes_sent,"rt":\$request_time}';
+server { listen 127.0.0.1:$port; root $work/www; $log }
 CONF
 run() { # N -> total Ir
   valgrind --tool=callgrind --callgrind-out-file="$work/cg.$1" "$bin" -c "$work/conf" 2>"$work/vg.$1" &

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::directives::{
@@ -18,8 +19,8 @@ use super::directives::{
 use super::mime::DEFAULT_TYPE;
 use super::tree::{Node, Reader};
 use super::{
-    Config, ConfigError, DEFAULT_SESSION_MAX, Level, Listen, Location, LogTarget, MimeTypes,
-    Server, values,
+    AccessLog, Config, ConfigError, DEFAULT_SESSION_MAX, Level, Listen, Location, LogTarget,
+    MimeTypes, Server, values,
 };
 use crate::http::MethodSet;
 
@@ -280,18 +281,21 @@ impl Builder {
 
     /// Resolves inheritance into the final `Config` and validates across servers.
     fn finish(&mut self, main: Block, shown: &str, dir: &Path) -> Config {
+        self.check_log_formats(&main);
         let mut servers = Vec::with_capacity(main.servers.len());
         let mut listen_pos: Vec<Vec<(Listen, Pos)>> = Vec::with_capacity(main.servers.len());
         let mut name_pos: Vec<Option<Pos>> = Vec::with_capacity(main.servers.len());
         for draft in &main.servers {
             let eff = draft.scope.inherit(&main.scope);
-            let mut locations: Vec<Location> = draft
-                .locations
-                .iter()
-                .map(|l| location(&l.prefix, l.exact, false, &l.scope.inherit(&eff)))
-                .collect();
+            let mut locations: Vec<Location> = Vec::with_capacity(draft.locations.len() + 1);
+            for l in &draft.locations {
+                let s = l.scope.inherit(&eff);
+                let log = self.access_log(&main, &s);
+                locations.push(location(&l.prefix, l.exact, false, &s, log));
+            }
             if !locations.iter().any(|l| !l.exact && l.prefix == "/") {
-                locations.push(location("/", false, true, &eff));
+                let log = self.access_log(&main, &eff);
+                locations.push(location("/", false, true, &eff, log));
             }
             let listen = if draft.listen.is_empty() {
                 vec![(
@@ -321,7 +325,7 @@ impl Builder {
                 listen: listen.iter().map(|(l, _)| l.clone()).collect(),
                 names,
                 session_scope,
-                access_log: eff.access_log.clone().unwrap_or(LogTarget::Off),
+                access_log: self.access_log(&main, &eff),
                 session: eff.session.unwrap_or(false),
                 session_timeout: eff.session_timeout.unwrap_or(Duration::from_secs(30 * 60)),
                 locations,
@@ -378,6 +382,42 @@ impl Builder {
             session_max: size(main.session_max, DEFAULT_SESSION_MAX),
             types,
             servers,
+        }
+    }
+
+    /// The effective `access_log` of scope `s`, its format looked up among
+    /// the `log_format`s (an unknown one is reported at its `access_log`).
+    fn access_log(&mut self, main: &Block, s: &Scope) -> AccessLog {
+        let Some((target, name, _)) = &s.access_log else {
+            return AccessLog::off();
+        };
+        let format = name.as_ref().and_then(|n| {
+            let found = main.log_formats.iter().find(|(f, _)| f.name == *n);
+            found.map(|(f, _)| Arc::clone(f))
+        });
+        AccessLog {
+            target: target.clone(),
+            format,
+        }
+    }
+
+    /// Every `access_log` that names a format no `log_format` defines, at
+    /// its line (once, however many blocks inherit it).
+    fn check_log_formats(&mut self, main: &Block) {
+        let scopes =
+            std::iter::once(&main.scope).chain(main.servers.iter().flat_map(|d| {
+                std::iter::once(&d.scope).chain(d.locations.iter().map(|l| &l.scope))
+            }));
+        let mut unknown = Vec::new();
+        for s in scopes {
+            if let Some((_, Some(n), pos)) = &s.access_log
+                && !main.log_formats.iter().any(|(f, _)| f.name == *n)
+            {
+                unknown.push((n.clone(), *pos));
+            }
+        }
+        for (n, pos) in unknown {
+            self.err(pos.src, pos.line, format!("unknown log format \"{n}\""));
         }
     }
 
@@ -491,8 +531,9 @@ impl Builder {
     }
 }
 
-/// A `Location` with every value resolved from the effective scope `s`.
-fn location(prefix: &str, exact: bool, implicit: bool, s: &Scope) -> Location {
+/// A `Location` with every value resolved from the effective scope `s`
+/// (and its access log, whose format needs the `log_format`s).
+fn location(prefix: &str, exact: bool, implicit: bool, s: &Scope, log: AccessLog) -> Location {
     Location {
         prefix: prefix.to_string(),
         exact,
@@ -517,13 +558,14 @@ fn location(prefix: &str, exact: bool, implicit: bool, s: &Scope) -> Location {
         session: s.session.unwrap_or(false),
         internal: s.internal,
         try_files: s.try_files.clone().unwrap_or_default(),
+        access_log: log,
     }
 }
 
 /// A location with every value at its default (route lookup's last resort
 /// for a hand-built `Server` without locations).
 pub(crate) fn default_location() -> Location {
-    location("/", false, true, &Scope::default())
+    location("/", false, true, &Scope::default(), AccessLog::off())
 }
 
 /// Whether `inner` is `outer` or lies inside it, comparing the paths both

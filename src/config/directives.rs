@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::log_format::{Escape, LogFormat, compile, escape_arg};
 use super::values;
 use super::{AddHeader, ErrorPage, ErrorStatus, Level, Listen, LogTarget, Return, TryFile};
 use crate::http::{Method, MethodSet};
@@ -49,7 +50,9 @@ pub(crate) struct Scope {
     pub status: Option<bool>,
     pub session: Option<bool>,
     pub session_timeout: Option<Duration>,
-    pub access_log: Option<LogTarget>,
+    /// `access_log TARGET [FORMAT]`, and where it stands (an unknown
+    /// format is reported there).
+    pub access_log: Option<(LogTarget, Option<String>, Pos)>,
     /// `internal` (a location's own, never inherited).
     pub internal: bool,
     pub try_files: Option<Vec<TryFile>>,
@@ -150,6 +153,8 @@ pub(crate) struct Block {
     pub seen: Vec<&'static str>,
     pub scope: Scope,
     pub error_log: Option<(LogTarget, Level)>,
+    /// `log_format`s, in order.
+    pub log_formats: Vec<(std::sync::Arc<LogFormat>, Pos)>,
     pub keepalive_timeout: Option<Duration>,
     pub keepalive_requests: Option<u64>,
     pub client_header_timeout: Option<Duration>,
@@ -278,12 +283,13 @@ pub(crate) static TABLE: &[Spec] = &[
     directive("error_log", MAIN, 1, 2, false, Kind::Custom(error_log)),
     directive(
         "access_log",
-        MAIN | SERVER,
+        MAIN | SERVER | LOCATION,
         1,
         2,
         false,
         Kind::Custom(access_log),
     ),
+    directive("log_format", MAIN, 2, MANY, true, Kind::Custom(log_format)),
     directive(
         "keepalive_timeout",
         MAIN,
@@ -574,13 +580,44 @@ fn access_log(
         "stderr" => LogTarget::Stderr,
         p => LogTarget::File(path_arg(env, name, p)?),
     };
-    // nginx's `access_log PATH combined;`: the only format there is.
-    if let Some(f) = args.get(1)
-        && (f != "combined" || target == LogTarget::Off)
-    {
-        return Err(invalid(f, name, "the only log format is \"combined\""));
+    // `combined` is built in; another name must be a `log_format`
+    // (looked up once the whole file is read).
+    let format = match args.get(1) {
+        Some(f) if target == LogTarget::Off => {
+            return Err(invalid(f, name, "\"off\" takes no format"));
+        }
+        Some(f) if f != "combined" => Some(f.clone()),
+        _ => None,
+    };
+    b.scope.access_log = Some((target, format, env.pos()));
+    Ok(())
+}
+
+/// `log_format NAME [escape=default|json|none] STRING ...;`
+fn log_format(
+    env: &mut Place<'_>,
+    name: &str,
+    args: &[String],
+    b: &mut Block,
+) -> Result<(), String> {
+    let fname = arg(args, 0);
+    if fname == "combined" || b.log_formats.iter().any(|(f, _)| f.name == fname) {
+        return Err(format!("duplicate \"log_format\" name \"{fname}\""));
     }
-    b.scope.access_log = Some(target);
+    let mut rest = args.get(1..).unwrap_or(&[]);
+    let mut escape = Escape::Default;
+    if let Some(e) = rest.first().and_then(|a| escape_arg(a)) {
+        escape = e?;
+        rest = rest.get(1..).unwrap_or(&[]);
+    }
+    if rest.is_empty() {
+        return Err(format!(
+            "invalid number of arguments in \"{name}\" directive"
+        ));
+    }
+    let items = compile(&rest.concat()).map_err(|e| format!("{e} in \"{name}\""))?;
+    let format = LogFormat::new(fname, escape, items);
+    b.log_formats.push((std::sync::Arc::new(format), env.pos()));
     Ok(())
 }
 

@@ -17,6 +17,7 @@
 mod build;
 mod directives;
 mod lexer;
+pub mod log_format;
 mod mime;
 mod route;
 mod tree;
@@ -83,6 +84,24 @@ pub enum LogTarget {
     Stderr,
     /// A file, absolute when the configuration's folder was.
     File(PathBuf),
+}
+
+/// Where a server's or location's access log goes, and in which format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessLog {
+    pub target: LogTarget,
+    /// A `log_format`; `None` is nginx's `combined`, built in.
+    pub format: Option<std::sync::Arc<log_format::LogFormat>>,
+}
+
+impl AccessLog {
+    /// `access_log off`.
+    pub fn off() -> AccessLog {
+        AccessLog {
+            target: LogTarget::Off,
+            format: None,
+        }
+    }
 }
 
 /// `error_log` levels, most verbose first.
@@ -176,8 +195,9 @@ pub struct Server {
     pub listen: Vec<Listen>,
     /// Lowercased, trailing dot removed; `""` is a name too.
     pub names: Vec<String>,
-    /// Default `off`.
-    pub access_log: LogTarget,
+    /// Default `off` (the server level's: for a head that could not be
+    /// routed; each location has its effective one).
+    pub access_log: AccessLog,
     /// The server-level `session` (each location has its effective value).
     pub session: bool,
     /// Default 30m.
@@ -245,6 +265,8 @@ pub struct Location {
     pub internal: bool,
     /// `try_files FILE ... LAST`; empty when not set.
     pub try_files: Vec<TryFile>,
+    /// The effective `access_log` (a location's replaces its server's).
+    pub access_log: AccessLog,
 }
 
 /// The target of one `error_page CODE ... [=[NEW]] URI`.

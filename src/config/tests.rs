@@ -510,8 +510,38 @@ fn invalid_cases_with_lines() {
         (
             "access_log format",
             "access_log /x main;",
-            "invalid value \"main\" in \"access_log\" directive, the only log format is \"combined\"",
+            "unknown log format \"main\"",
             1,
+        ),
+        (
+            "log_format unknown variable",
+            "log_format j '$status $nope';",
+            "unknown \"nope\" variable in \"log_format\"",
+            1,
+        ),
+        (
+            "log_format duplicate name",
+            "log_format j '$status';\nlog_format j '$uri';",
+            "duplicate \"log_format\" name \"j\"",
+            2,
+        ),
+        (
+            "log_format bad escape",
+            "log_format j escape=xml '$status';",
+            "unknown log format escaping \"xml\"",
+            1,
+        ),
+        (
+            "log_format in a server",
+            "server {\n log_format j '$status';\n}",
+            "\"log_format\" directive is not allowed here",
+            2,
+        ),
+        (
+            "access_log off with a format",
+            "log_format j '$status';\nserver {\n access_log off j;\n}",
+            "invalid value \"j\" in \"access_log\" directive, \"off\" takes no format",
+            3,
         ),
         (
             "types entry without extension",
@@ -641,7 +671,7 @@ fn defaults() {
         }]
     );
     assert_eq!(s.names, vec![String::new()]);
-    assert_eq!(s.access_log, LogTarget::Off);
+    assert_eq!(s.access_log.target, LogTarget::Off);
     assert!(!s.session);
     assert_eq!(s.session_timeout, Duration::from_secs(1800));
     assert_eq!(s.locations.len(), 1);
@@ -712,6 +742,24 @@ fn top_level_values() {
 }
 
 #[test]
+fn log_formats_and_location_access_logs() {
+    let c = ok(
+        "log_format j escape=json '{\"s\":$status,' '\"u\":\"$uri\"}';\n\
+                server { access_log a.log; location /api/ { access_log b.log j; } }",
+    );
+    let s = &c.servers[0];
+    assert_eq!(s.access_log.format, None, "combined");
+    let api = s.locations.iter().find(|l| l.prefix == "/api/").unwrap();
+    let f = api.access_log.format.as_ref().unwrap();
+    assert_eq!(f.name, "j");
+    assert_eq!(f.escape, crate::config::log_format::Escape::Json);
+    assert_eq!(f.items.len(), 5, "{:?}", f.items);
+    // The implicit `location /` inherits the server's.
+    let root = s.locations.iter().find(|l| l.prefix == "/").unwrap();
+    assert_eq!(root.access_log, s.access_log);
+}
+
+#[test]
 fn access_log_forms() {
     let cases: &[(&str, LogTarget)] = &[
         ("off", LogTarget::Off),
@@ -728,12 +776,12 @@ fn access_log_forms() {
     ];
     for (arg, want) in cases {
         let c = ok(&format!("server {{ access_log {arg}; }}"));
-        assert_eq!(&c.servers[0].access_log, want, "{arg}");
+        assert_eq!(&c.servers[0].access_log.target, want, "{arg}");
     }
     // Top level is the default for servers.
     let c = ok("access_log stdout; server { } server { access_log off; }");
-    assert_eq!(c.servers[0].access_log, LogTarget::Stdout);
-    assert_eq!(c.servers[1].access_log, LogTarget::Off);
+    assert_eq!(c.servers[0].access_log.target, LogTarget::Stdout);
+    assert_eq!(c.servers[1].access_log.target, LogTarget::Off);
 }
 
 #[test]

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::config::{AddHeader, Config, Location, Server};
+use crate::config::{AccessLog, AddHeader, Config, Location, Server};
 use crate::http::range::ContentRange;
 use crate::http::validators::{ETag, accepts_gzip};
 use crate::http::{Method, MethodSet, Request};
@@ -331,6 +331,9 @@ pub struct Decision<'c> {
     /// The request's session (a `session on` route, a store open): an
     /// answer made later (an upload's, a CGI's) carries its cookie if new.
     pub session: Option<session::Held>,
+    /// Where the request is logged: its location's `access_log` (its
+    /// server's when no location was found).
+    pub log: &'c AccessLog,
 }
 
 /// Decide what a parsed request becomes, routing it once: CONFIG.md's
@@ -345,15 +348,18 @@ pub struct Decision<'c> {
 pub fn decide<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Decision<'c> {
     ctx.roots.files.set_now(ctx.now);
     let mut room = PathRoom::new();
+    let server: &'c Server = ctx.server;
     let mut decision = Decision {
         action: Action::Reply(Reply::status(500)),
         limit: 0,
         session: None,
+        log: &server.access_log,
     };
     decision.action = match locate(ctx, req, room.get(req.path.len())) {
         Ok(route) => {
             let loc = route.location;
             decision.limit = loc.client_max_body_size;
+            decision.log = &loc.access_log;
             if loc.session
                 && let Some(store) = ctx.sessions.as_deref_mut()
             {

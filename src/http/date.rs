@@ -136,6 +136,26 @@ pub fn format_log_time(unix_secs: i64, offset: i64) -> [u8; 26] {
     ]
 }
 
+/// `$time_iso8601`: `2026-11-26T00:14:34+01:00`, local time.
+pub fn format_iso8601(unix_secs: i64, offset: i64) -> [u8; 25] {
+    let (y, month, day, sod) = local_civil(unix_secs, offset);
+    let [y0, y1] = two_digits(y / 100);
+    let [y2, y3] = two_digits(y % 100);
+    let [mo0, mo1] = two_digits(month);
+    let [d0, d1] = two_digits(day);
+    let [h0, h1] = two_digits(sod / 3600);
+    let [m0, m1] = two_digits(sod / 60 % 60);
+    let [s0, s1] = two_digits(sod % 60);
+    let sign = if offset < 0 { b'-' } else { b'+' };
+    let off_min = (offset.unsigned_abs() / 60).min(99 * 60 + 59) as u32;
+    let [oh0, oh1] = two_digits(off_min / 60);
+    let [om0, om1] = two_digits(off_min % 60);
+    [
+        y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', m0, m1, b':', s0, s1,
+        sign, oh0, oh1, b':', om0, om1,
+    ]
+}
+
 /// nginx's error log timestamp: `2026/11/26 00:14:34`, local time.
 pub fn format_error_log_time(unix_secs: i64, offset: i64) -> [u8; 19] {
     let (y, month, day, sod) = local_civil(unix_secs, offset);
@@ -285,6 +305,18 @@ impl DateCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso8601() {
+        assert_eq!(
+            &format_iso8601(1_700_000_000, 0),
+            b"2023-11-14T22:13:20+00:00"
+        );
+        assert_eq!(
+            &format_iso8601(1_700_000_000, -5 * 3600 - 1800),
+            b"2023-11-14T16:43:20-05:30"
+        );
+    }
     use crate::testkit::xorshift;
 
     #[test]

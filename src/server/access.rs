@@ -29,7 +29,10 @@ use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 
-use crate::config::{Config, LogTarget};
+use std::sync::Arc;
+
+use crate::config::log_format::{Escape, Item, LogFormat, Var};
+use crate::config::{AccessLog, Config, LogTarget};
 use crate::http::Request;
 use crate::http::bytes::within;
 use crate::http::date::format_log_time;
@@ -166,6 +169,23 @@ fn b64_digit(c: u8) -> Option<u8> {
     })
 }
 
+/// What a line knows of its request and connection besides the head.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Meta<'a> {
+    /// `$server_name`: the answering server's first name.
+    pub server_name: &'a str,
+    /// `$server_port`.
+    pub port: u16,
+    /// Bytes of the request head (for `$request_length`).
+    pub head_len: usize,
+    /// When the request's first byte was read (for `$request_time`).
+    pub began: Millis,
+    /// `$connection`: the connection's serial number.
+    pub serial: u64,
+    /// `$connection_requests`: this request's rank on its connection.
+    pub nth: u32,
+}
+
 /// What is kept of a request from its head to the end of its exchange.
 #[derive(Debug, Default)]
 pub struct Pending {
@@ -183,6 +203,18 @@ pub struct Pending {
     request_end: usize,
     referer_end: usize,
     text: Vec<u8>,
+    /// A `log_format` (`None`: `combined`, which uses the three ends above).
+    format: Option<Arc<LogFormat>>,
+    /// With a format: where each value kept from the head ends in `text`,
+    /// in the order of the format's head variables, then of its
+    /// `$sent_http_*` ones once the answer's head is known.
+    ends: Vec<u32>,
+    /// The answer's headers are in `ends` (`$sent_http_*`).
+    noted: bool,
+    began: Millis,
+    serial: u64,
+    nth: u32,
+    request_length: u64,
 }
 
 impl Pending {
@@ -217,9 +249,10 @@ pub struct AccessLogs {
     /// allocation out of the request path.
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Pending>>,
-    /// `$time_local` of `time_secs`.
+    /// `$time_local` and `$time_iso8601` of `time_secs`.
     time_secs: Option<i64>,
     time_text: [u8; 26],
+    iso_text: [u8; 25],
     /// When the buffers are next written (`None` while they are empty).
     flush_at: Option<Millis>,
 }
@@ -237,8 +270,11 @@ impl AccessLogs {
     /// Open the targets of `config` not open yet (at start and on reload).
     pub fn reconfigure(&mut self, config: &Config, log: &Log) {
         self.on = false;
-        for server in &config.servers {
-            let target = &server.access_log;
+        let logs = config.servers.iter().flat_map(|s| {
+            std::iter::once(&s.access_log).chain(s.locations.iter().map(|l| &l.access_log))
+        });
+        for access in logs {
+            let target = &access.target;
             if *target == LogTarget::Off {
                 continue;
             }
@@ -281,10 +317,25 @@ impl AccessLogs {
         })
     }
 
-    /// Start the line of a parsed request answered by a server whose
-    /// `access_log` is `target`; `None` when it is `off`.
-    pub fn begin(&mut self, target: &LogTarget, req: &Request<'_>) -> Option<Box<Pending>> {
-        let mut p = self.take(target)?;
+    /// Start the line of a parsed request whose route's `access_log` is
+    /// `log`; `None` when it is `off`.
+    pub fn begin(
+        &mut self,
+        log: &AccessLog,
+        req: &Request<'_>,
+        meta: &Meta<'_>,
+    ) -> Option<Box<Pending>> {
+        let mut p = self.take(&log.target)?;
+        if let Some(format) = &log.format {
+            p.began = meta.began;
+            p.serial = meta.serial;
+            p.nth = meta.nth;
+            p.request_length =
+                (meta.head_len as u64).saturating_add(req.content_length.unwrap_or(0));
+            keep_head_values(&mut p, format, Head::Parsed(req), meta);
+            p.format = Some(Arc::clone(format));
+            return Some(p);
+        }
         push_basic_user(&mut p.text, req.header("authorization"));
         p.user_end = p.text.len();
         push_escaped(&mut p.text, req.request_line());
@@ -298,17 +349,32 @@ impl AccessLogs {
     /// Start the line of a head that failed before a request existed:
     /// nginx logs as `$request` the bytes it got, from the first that is
     /// not an empty line up to a line end; the fields are unknown (`-`).
-    pub fn begin_raw(&mut self, target: &LogTarget, bytes: &[u8]) -> Option<Box<Pending>> {
-        let mut p = self.take(target)?;
-        p.text.push(b'-');
-        p.user_end = p.text.len();
+    pub fn begin_raw(
+        &mut self,
+        log: &AccessLog,
+        bytes: &[u8],
+        meta: &Meta<'_>,
+    ) -> Option<Box<Pending>> {
+        let mut p = self.take(&log.target)?;
         let start = bytes
             .iter()
             .position(|&b| b != b'\r' && b != b'\n')
             .unwrap_or(bytes.len());
         let rest = bytes.get(start..).unwrap_or(&[]);
         let end = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
-        push_escaped(&mut p.text, rest.get(..end).unwrap_or(&[]));
+        let line = rest.get(..end).unwrap_or(&[]);
+        if let Some(format) = &log.format {
+            p.began = meta.began;
+            p.serial = meta.serial;
+            p.nth = meta.nth;
+            p.request_length = bytes.len() as u64;
+            keep_head_values(&mut p, format, Head::Raw(line), meta);
+            p.format = Some(Arc::clone(format));
+            return Some(p);
+        }
+        p.text.push(b'-');
+        p.user_end = p.text.len();
+        push_escaped(&mut p.text, line);
         p.request_end = p.text.len();
         p.text.push(b'-');
         p.referer_end = p.text.len();
@@ -327,7 +393,33 @@ impl AccessLogs {
         p.head = 0;
         p.sent = 0;
         p.text.clear();
+        p.format = None;
+        p.ends.clear();
+        p.noted = false;
+        p.began = 0;
+        p.serial = 0;
+        p.nth = 0;
+        p.request_length = 0;
         Some(p)
+    }
+
+    /// The answer's head was queued: a format with `$sent_http_*` keeps
+    /// their values from it (the first final head only).
+    pub fn note_head(&self, p: &mut Pending, head: &[u8]) {
+        let Some(format) = p.format.as_ref().filter(|f| f.wants_sent_headers()) else {
+            return;
+        };
+        if p.noted {
+            return;
+        }
+        p.noted = true;
+        let format = Arc::clone(format);
+        for item in &format.items {
+            if let Item::Var(Var::SentHttp(name)) = item {
+                push_value(&mut p.text, header_value(head, name), format.escape);
+                p.ends.push(u32::try_from(p.text.len()).unwrap_or(u32::MAX));
+            }
+        }
     }
 
     /// Give back a `Pending` whose line will not be written.
@@ -341,7 +433,9 @@ impl AccessLogs {
     /// Complete the line of an exchange that ended and add it to its log.
     pub fn finish(&mut self, p: Box<Pending>, peer: IpAddr, unix_now: i64, now: Millis) {
         if self.time_secs != Some(unix_now) {
-            self.time_text = format_log_time(unix_now, crate::sys::utc_offset(unix_now));
+            let offset = crate::sys::utc_offset(unix_now);
+            self.time_text = format_log_time(unix_now, offset);
+            self.iso_text = crate::http::date::format_iso8601(unix_now, offset);
             self.time_secs = Some(unix_now);
         }
         if let Some(sink) = self.sinks.get_mut(p.log) {
@@ -353,7 +447,18 @@ impl AccessLogs {
                 // The reader is not keeping up: lose the line, not the loop.
                 sink.dropped += 1;
             } else {
-                write_line(&mut sink.buf, &p, peer, &self.time_text);
+                match p.format.as_deref() {
+                    Some(format) => {
+                        let at = End {
+                            peer,
+                            now,
+                            time_local: &self.time_text,
+                            iso: &self.iso_text,
+                        };
+                        write_custom(&mut sink.buf, &p, format, &at);
+                    }
+                    None => write_line(&mut sink.buf, &p, peer, &self.time_text),
+                }
                 if self.flush_at.is_none() {
                     self.flush_at = Some(now + FLUSH_MS);
                 }
@@ -487,6 +592,208 @@ fn write_line(out: &mut Vec<u8>, p: &Pending, peer: IpAddr, time: &[u8; 26]) {
     out.extend_from_slice(b"\"\n");
 }
 
+/// What a line has of its request's head.
+#[derive(Clone, Copy)]
+enum Head<'a, 'r> {
+    Parsed(&'a Request<'r>),
+    /// A head that did not parse: the bytes of its first line.
+    Raw(&'a [u8]),
+}
+
+/// Keep, escaped, the values of `format`'s head variables (of a head that
+/// did not parse, only `$request`, the lengths and the server's are known).
+fn keep_head_values(p: &mut Pending, format: &LogFormat, head: Head<'_, '_>, meta: &Meta<'_>) {
+    let req = match head {
+        Head::Parsed(r) => Some(r),
+        Head::Raw(_) => None,
+    };
+    let esc = format.escape;
+    for item in &format.items {
+        let Item::Var(v) = item else { continue };
+        if !v.from_head() {
+            continue;
+        }
+        let text = &mut p.text;
+        match (v, req) {
+            (Var::RemoteUser, Some(r)) if esc == Escape::Default => {
+                push_basic_user(text, r.header("authorization"));
+            }
+            (Var::RemoteUser, Some(r)) => {
+                let mut user = Vec::new();
+                if decode_basic_user(&mut user, r.header("authorization").unwrap_or(&[])) {
+                    push_value(text, &user, esc);
+                } else {
+                    push_value(text, &[], esc);
+                }
+            }
+            (Var::Request, Some(r)) => push_value(text, r.request_line(), esc),
+            (Var::Request, None) => match head {
+                Head::Raw(line) => push_value(text, line, esc),
+                Head::Parsed(_) => push_value(text, &[], esc),
+            },
+            (Var::RequestMethod, Some(r)) => push_value(text, r.method_raw, esc),
+            (Var::Uri, Some(r)) => {
+                let mut room = vec![0u8; r.path.len()];
+                match crate::http::path::normalize(r.path, &mut room) {
+                    Ok(path) => push_value(text, path.as_bytes(), esc),
+                    Err(_) => push_value(text, r.path, esc),
+                }
+            }
+            (Var::Args, Some(r)) => push_value(text, r.query.unwrap_or(&[]), esc),
+            (Var::Http(name), Some(r)) => push_value(text, r.header(name).unwrap_or(&[]), esc),
+            (Var::Host, Some(r)) => match r.host {
+                Some(h) => push_value(text, &h.to_ascii_lowercase(), esc),
+                None => push_value(text, meta.server_name.as_bytes(), esc),
+            },
+            (Var::ServerName, _) => push_value(text, meta.server_name.as_bytes(), esc),
+            (Var::ServerPort, _) if meta.port != 0 => push_u64(text, u64::from(meta.port)),
+            (Var::RequestLength, _) => push_u64(text, p.request_length),
+            _ => push_value(text, &[], esc),
+        }
+        p.ends.push(u32::try_from(p.text.len()).unwrap_or(u32::MAX));
+    }
+}
+
+/// Append a variable's value escaped as `esc` says (an empty value is `-`,
+/// or nothing in JSON).
+fn push_value(out: &mut Vec<u8>, v: &[u8], esc: Escape) {
+    match esc {
+        Escape::Default => push_escaped(out, v),
+        Escape::None if v.is_empty() => out.push(b'-'),
+        Escape::None => out.extend_from_slice(v),
+        Escape::Json => push_json(out, v),
+    }
+}
+
+/// JSON string content: `"` and `\` escaped, the usual control escapes,
+/// other control bytes and every byte that is not part of valid UTF-8 as
+/// `\u00HH`, so any value makes a line a JSON parser reads.
+fn push_json(out: &mut Vec<u8>, v: &[u8]) {
+    // Most values need nothing: one scan, one copy.
+    if !v.iter().any(|&b| ESCAPE[usize::from(b)]) {
+        out.extend_from_slice(v);
+        return;
+    }
+    for chunk in v.utf8_chunks() {
+        for &b in chunk.valid().as_bytes() {
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                0..0x20 | 0x7f => push_u00(out, b),
+                _ => out.push(b),
+            }
+        }
+        for &b in chunk.invalid() {
+            push_u00(out, b);
+        }
+    }
+}
+
+fn push_u00(out: &mut Vec<u8>, b: u8) {
+    out.extend_from_slice(b"\\u00");
+    out.push(HEX[usize::from(b >> 4)]);
+    out.push(HEX[usize::from(b & 0xf)]);
+}
+
+/// The value of header `name` (lowercase) in a response head, or empty.
+fn header_value<'h>(head: &'h [u8], name: &str) -> &'h [u8] {
+    let mut lines = head.split(|&b| b == b'\n');
+    lines.next(); // the status line
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(colon) = memchr::memchr(b':', line) {
+            let (n, rest) = line.split_at(colon);
+            if n.eq_ignore_ascii_case(name.as_bytes()) {
+                return crate::http::bytes::trim_ows(rest.get(1..).unwrap_or(&[]));
+            }
+        }
+    }
+    &[]
+}
+
+/// What a line's end knows.
+struct End<'a> {
+    peer: IpAddr,
+    now: Millis,
+    time_local: &'a [u8; 26],
+    iso: &'a [u8; 25],
+}
+
+/// A line in a `log_format`: literals as they are, head values as kept,
+/// the rest rendered now.
+fn write_custom(out: &mut Vec<u8>, p: &Pending, format: &LogFormat, at: &End<'_>) {
+    let text = p.text.as_slice();
+    let mut kept = 0usize;
+    let mut sent = format.head_vars;
+    let segment = |k: usize| -> Option<&[u8]> {
+        let start = if k == 0 {
+            0
+        } else {
+            *p.ends.get(k - 1)? as usize
+        };
+        let end = *p.ends.get(k)? as usize;
+        text.get(start..end)
+    };
+    for item in &format.items {
+        match item {
+            Item::Lit(b) => out.extend_from_slice(b),
+            Item::Var(v) if v.from_head() => {
+                out.extend_from_slice(segment(kept).unwrap_or(b"-"));
+                kept += 1;
+            }
+            Item::Var(Var::SentHttp(_)) => {
+                match segment(sent).filter(|_| p.noted) {
+                    Some(s) => out.extend_from_slice(s),
+                    None => push_value(out, &[], format.escape),
+                }
+                sent += 1;
+            }
+            Item::Var(v) => write_end_var(out, v, p, at),
+        }
+    }
+    out.push(b'\n');
+}
+
+/// A variable known only when the answer ends.
+fn write_end_var(out: &mut Vec<u8>, v: &Var, p: &Pending, at: &End<'_>) {
+    match v {
+        Var::RemoteAddr => push_ip(out, at.peer),
+        Var::TimeLocal => out.extend_from_slice(at.time_local),
+        Var::TimeIso8601 => out.extend_from_slice(at.iso),
+        Var::Msec => {
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            push_millis(out, u64::try_from(ms).unwrap_or(u64::MAX));
+        }
+        Var::Status => push_u64(out, u64::from(p.status)),
+        Var::BodyBytesSent => push_u64(out, p.body_bytes()),
+        Var::BytesSent => push_u64(out, p.sent),
+        Var::RequestTime => push_millis(out, at.now.saturating_sub(p.began)),
+        Var::Connection => push_u64(out, p.serial),
+        Var::ConnectionRequests => push_u64(out, u64::from(p.nth)),
+        Var::Pid => push_u64(out, u64::from(std::process::id())),
+        // Head variables and `$sent_http_*` are written by the caller.
+        _ => out.push(b'-'),
+    }
+}
+
+/// Milliseconds as seconds with three decimals, as nginx prints
+/// `$request_time` and `$msec` (`0.003`, `1700000000.123`).
+fn push_millis(out: &mut Vec<u8>, ms: u64) {
+    push_u64(out, ms / 1000);
+    out.push(b'.');
+    let frac = ms % 1000;
+    out.push(b'0' + (frac / 100) as u8);
+    out.push(b'0' + (frac / 10 % 10) as u8);
+    out.push(b'0' + (frac % 10) as u8);
+}
+
 /// The address as nginx prints it; IPv4 by hand, as `Display` goes
 /// through the formatting machinery and cost a tenth of a request.
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
@@ -572,6 +879,48 @@ fn describe(target: &LogTarget) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_escaping_makes_valid_string_content() {
+        let mut out = Vec::new();
+        push_json(&mut out, b"a\"b\\c\n\t\x01\x7f\xff\xc3\xa9");
+        assert_eq!(out, b"a\\\"b\\\\c\\n\\t\\u0001\\u007F\\u00FF\xc3\xa9");
+        let mut empty = Vec::new();
+        push_value(&mut empty, b"", Escape::Json);
+        assert!(empty.is_empty(), "an absent value is empty in JSON");
+        push_value(&mut empty, b"", Escape::None);
+        assert_eq!(empty, b"-");
+    }
+
+    #[test]
+    fn sent_header_values_are_found_in_a_head() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nETag:  \"x\" \r\n\r\n";
+        assert_eq!(header_value(head, "content-type"), b"text/plain");
+        assert_eq!(header_value(head, "etag"), b"\"x\"");
+        assert_eq!(header_value(head, "server"), b"");
+    }
+
+    #[test]
+    fn millis_print_as_nginx_does() {
+        for (ms, want) in [
+            (0, "0.000"),
+            (3, "0.003"),
+            (1234, "1.234"),
+            (60_010, "60.010"),
+        ] {
+            let mut out = Vec::new();
+            push_millis(&mut out, ms);
+            assert_eq!(out, want.as_bytes());
+        }
+    }
+
+    /// An access log in `combined` to `target`.
+    fn plain(target: LogTarget) -> AccessLog {
+        AccessLog {
+            target,
+            format: None,
+        }
+    }
     use crate::http::{Parse, ParseState, parse_head};
 
     fn escaped(v: &[u8]) -> String {
@@ -672,9 +1021,18 @@ mod tests {
         let Ok(Parse::Complete(req, _)) = parse_head(head, &mut ParseState::default()) else {
             panic!("head does not parse")
         };
-        assert!(logs.begin(&LogTarget::Off, &req).is_none());
-        assert!(logs.begin(&LogTarget::Stderr, &req).is_none(), "not open");
-        let mut p = logs.begin(&LogTarget::Stdout, &req).unwrap();
+        assert!(
+            logs.begin(&plain(LogTarget::Off), &req, &Meta::default())
+                .is_none()
+        );
+        assert!(
+            logs.begin(&plain(LogTarget::Stderr), &req, &Meta::default())
+                .is_none(),
+            "not open"
+        );
+        let mut p = logs
+            .begin(&plain(LogTarget::Stdout), &req, &Meta::default())
+            .unwrap();
         p.status = 200;
         p.head = 100;
         p.sent = 142;
@@ -699,7 +1057,11 @@ mod tests {
     fn a_raw_line_for_a_bad_head() {
         let mut logs = logs_for_test();
         let mut p = logs
-            .begin_raw(&LogTarget::Stdout, b"\r\n\x16\x03\x01 junk\r\nmore")
+            .begin_raw(
+                &plain(LogTarget::Stdout),
+                b"\r\n\x16\x03\x01 junk\r\nmore",
+                &Meta::default(),
+            )
             .unwrap();
         p.status = 400;
         let mut out = Vec::new();
@@ -724,7 +1086,9 @@ mod tests {
         };
         let lines = BUF_CAP / 60 + 10;
         for _ in 0..lines {
-            let p = logs.begin(&LogTarget::Stdout, &req).unwrap();
+            let p = logs
+                .begin(&plain(LogTarget::Stdout), &req, &Meta::default())
+                .unwrap();
             logs.finish(p, IpAddr::from([127, 0, 0, 1]), 0, 0);
         }
         let sink = &logs.sinks[0];

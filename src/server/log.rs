@@ -172,7 +172,10 @@ pub fn hand_to_user(config: &Config, log: &Log) {
     if uid == 0 {
         return;
     }
-    let access = config.servers.iter().map(|s| &s.access_log);
+    let access = config.servers.iter().flat_map(|s| {
+        std::iter::once(&s.access_log.target)
+            .chain(s.locations.iter().map(|l| &l.access_log.target))
+    });
     for target in std::iter::once(&config.error_log).chain(access) {
         let LogTarget::File(p) = target else {
             continue;

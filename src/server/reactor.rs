@@ -791,6 +791,7 @@ impl Reactor {
             *n += 1;
         }
         let mut conn = Conn::new(sock, spec, peer, deadline);
+        conn.set_serial(self.shared.stats.handled + 1);
         // Most clients send their request with the handshake's last ACK:
         // try reading at once instead of waiting a turn for the event.
         conn.readable = true;

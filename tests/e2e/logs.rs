@@ -350,3 +350,163 @@ fn error_log_levels_are_honoured() {
     let crit = error_log_at("crit");
     assert_eq!(crit, "", "nothing reaches crit");
 }
+
+/// The fields of a JSON object line, each `key=value` with the value as
+/// Python's `ascii()` prints it (so control and non-ASCII characters are
+/// visible): a real JSON parser reads the line, or the test fails.
+fn json_fields(line: &str) -> std::collections::BTreeMap<String, String> {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys\n\
+             d=json.loads(sys.stdin.buffer.read())\n\
+             for k,v in d.items(): print(k+'='+(ascii(v) if isinstance(v,str) else str(v)))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(line.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "not JSON: {line:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+const JSON_FORMAT: &str = "log_format j escape=json '{\"addr\":\"$remote_addr\",\"user\":\"$remote_user\",' \
+    '\"local\":\"$time_local\",\"iso\":\"$time_iso8601\",\"msec\":\"$msec\",' \
+    '\"request\":\"$request\",\"method\":\"$request_method\",\"uri\":\"$uri\",\"args\":\"$args\",' \
+    '\"status\":$status,\"body\":$body_bytes_sent,\"bytes\":$bytes_sent,\"length\":$request_length,' \
+    '\"time\":\"$request_time\",\"agent\":\"$http_user_agent\",\"ctype\":\"$sent_http_content_type\",' \
+    '\"host\":\"$host\",\"name\":\"$server_name\",\"port\":\"$server_port\",' \
+    '\"conn\":\"$connection\",\"nth\":$connection_requests,\"pid\":$pid}';";
+
+#[test]
+fn every_log_format_variable_in_a_json_line() {
+    let conf = format!(
+        "{JSON_FORMAT}\nserver {{ listen 127.0.0.1:$P0; server_name example.test; root www; \
+         access_log access.log j; }}"
+    );
+    let srv = Server::start(site("log-json"), &conf);
+    let mut c = srv.connect(0);
+    // A user agent with a quote, a backslash and a byte that is not UTF-8
+    // (control bytes cannot stand in a field: they come with a bad head,
+    // below).
+    let head: &[u8] = b"GET /x/../hello.txt?q=1&r=%22 HTTP/1.1\r\nHost: LocalHost:99\r\n\
+        Authorization: Basic YWRhOnNlY3JldA==\r\nUser-Agent: a\"b\\c\xff\xc3\xa9\r\n\r\n";
+    c.send(head);
+    assert_status(&c.read_response(), 200);
+    c.send(b"GET /missing HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_status(&c.read_response(), 404);
+    // Not a request: logged (400) with the bytes received, control bytes
+    // and all.
+    let bad = srv.raw("\x16\x03\x01\x7f\"x\r\n\r\n");
+    assert_status(&bad, 400);
+    let lines = wait_lines(&srv.dir.join("access.log"), 3);
+    let f = json_fields(&lines[0]);
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("<absent>");
+    assert_eq!(get("addr"), "'127.0.0.1'");
+    assert_eq!(get("user"), "'ada'");
+    assert!(
+        is_time_local(get("local").trim_matches('\'')),
+        "{}",
+        get("local")
+    );
+    let iso = get("iso").trim_matches('\'');
+    assert!(
+        iso.len() == 25 && iso.as_bytes()[10] == b'T' && iso.as_bytes()[22] == b':',
+        "{iso}"
+    );
+    let msec = get("msec").trim_matches('\'');
+    let (secs, frac) = msec.split_once('.').unwrap();
+    assert!(secs.len() >= 10 && frac.len() == 3, "{msec}");
+    assert_eq!(get("request"), "'GET /x/../hello.txt?q=1&r=%22 HTTP/1.1'");
+    assert_eq!(get("method"), "'GET'");
+    assert_eq!(get("uri"), "'/hello.txt'", "normalised, as nginx's $uri");
+    assert_eq!(get("args"), "'q=1&r=%22'");
+    assert_eq!(get("status"), "200");
+    assert_eq!(get("body"), "5");
+    let bytes: u64 = get("bytes").parse().unwrap();
+    assert!(bytes > 5 + 100, "head and body: {bytes}");
+    assert_eq!(get("length"), head.len().to_string());
+    let t = get("time").trim_matches('\'');
+    assert!(t.len() == 5 && t.as_bytes()[1] == b'.', "{t}");
+    // Quote and backslash escaped, 0xff (not UTF-8) as \u00ff, é passed
+    // as UTF-8.
+    assert_eq!(get("agent"), "'a\"b\\\\c\\xff\\xe9'");
+    assert_eq!(get("ctype"), "'text/plain; charset=utf-8'");
+    assert_eq!(get("host"), "'localhost'");
+    assert_eq!(get("name"), "'example.test'");
+    assert_eq!(get("port"), format!("'{}'", srv.port(0)));
+    assert_eq!(get("nth"), "1");
+    assert_eq!(get("pid"), srv.pid().to_string());
+    let g = json_fields(&lines[1]);
+    assert_eq!(g["status"], "404");
+    assert_eq!(g["nth"], "2");
+    assert_eq!(g["conn"], f["conn"], "one connection");
+    assert_eq!(g["user"], "''", "absent in JSON: empty");
+    assert_eq!(g["args"], "''");
+    let b = json_fields(&lines[2]);
+    assert_eq!(b["status"], "400");
+    assert_eq!(b["request"], "'\\x16\\x03\\x01\\x7f\"x'");
+    assert_eq!(b["uri"], "''");
+}
+
+#[test]
+fn default_and_none_escaping_and_a_location_log_replacing_its_servers() {
+    let conf = "log_format d '$request_method $uri \"$http_x_test\" $status $args';\n\
+                log_format n escape=none '$request_method \"$http_x_test\"';\n\
+                server { listen 127.0.0.1:$P0; root www; access_log all.log d;\n\
+                  location /raw/ { access_log raw.log n; } }";
+    let dir = site("log-escapes");
+    dir.write("www/raw/r.txt", "r");
+    let srv = Server::start(dir, conf);
+    let mut c = srv.connect(0);
+    c.send(b"GET /hello.txt HTTP/1.1\r\nHost: a\r\nX-Test: q\"\xff\r\n\r\n");
+    assert_status(&c.read_response(), 200);
+    c.send(b"GET /raw/r.txt HTTP/1.1\r\nHost: a\r\nX-Test: q\"\r\n\r\n");
+    assert_status(&c.read_response(), 200);
+    let all = wait_lines(&srv.dir.join("all.log"), 1);
+    assert_eq!(all, ["GET /hello.txt \"q\\x22\\xFF\" 200 -"]);
+    let raw = wait_lines(&srv.dir.join("raw.log"), 1);
+    assert_eq!(raw, ["GET \"q\"\""]);
+    // The location's log replaced the server's: one line each.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(read(&srv.dir.join("all.log")).lines().count(), 1);
+}
+
+#[test]
+fn request_time_runs_from_the_first_byte_to_the_last_sent() {
+    let srv = Server::start(
+        site("log-time"),
+        "log_format t '$request_time';\n\
+         server { listen 127.0.0.1:$P0; root www; access_log t.log t; }",
+    );
+    let mut c = srv.connect(0);
+    c.send(b"GET /hello.txt HTTP/1.1\r\n");
+    std::thread::sleep(Duration::from_millis(400));
+    c.send(b"Host: a\r\n\r\n");
+    assert_status(&c.read_response(), 200);
+    // A second request on the same connection starts its own clock.
+    c.send(b"GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_status(&c.read_response(), 200);
+    let lines = wait_lines(&srv.dir.join("t.log"), 2);
+    let t: Vec<f64> = lines.iter().map(|l| l.parse().unwrap()).collect();
+    assert!((0.4..3.0).contains(&t[0]), "{lines:?}");
+    assert!(t[1] < 0.2, "{lines:?}");
+    assert!(
+        lines.iter().all(|l| l.len() == 5),
+        "three decimals: {lines:?}"
+    );
+}

@@ -184,6 +184,9 @@ impl<T: Transport> Conn<T> {
                     let out = self.out.get_or_insert_with(|| env.shared.pool.get());
                     out.push(&env.shared.heads.scratch);
                     self.count_head(Some(status), env.shared.heads.scratch.len());
+                    if let Some(line) = self.cur.line.as_mut() {
+                        env.shared.access.note_head(line, &env.shared.heads.scratch);
+                    }
                 }
             }
         }

@@ -12,8 +12,10 @@ use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply};
 use crate::http::response::{HeadBuf, HeadWriter};
 use crate::http::{Method, Request, Version, cookie};
 
+use super::super::access::{Meta, Pending};
 use super::super::cgi::CgiProc;
 use super::super::inbound::{Inbound, Sink};
+use super::super::timer::Millis;
 use super::cgi::start_cgi;
 use super::env::{Heads, Site};
 use super::{Ending, Env, Exchange, MAX_DISCARD};
@@ -46,15 +48,28 @@ pub(super) enum Started {
     },
 }
 
+/// What the connection knows of a request besides its head.
+pub(super) struct Arrival {
+    /// Requests answered on the connection before this one.
+    pub served: u64,
+    /// Bytes of the head.
+    pub head_len: usize,
+    /// When the head's first byte arrived.
+    pub began: Millis,
+    /// The connection's serial number.
+    pub serial: u64,
+}
+
 /// Start what the handlers decide for a parsed request on virtual server
-/// `server` (its index in `config.servers`).
+/// `server` (its index in `config.servers`), and its access log line.
 pub(super) fn start(
     env: &mut Env<'_>,
     server: usize,
-    served: u64,
     info: ConnInfo,
     req: &Request<'_>,
+    (arrival, line): (&Arrival, &mut Option<Box<Pending>>),
 ) -> Started {
+    let served = arrival.served;
     let config = env.config;
     env.shared.stats.requests += 1;
     let Some(vhost) = config.servers.get(server) else {
@@ -71,6 +86,21 @@ pub(super) fn start(
     let mut ctx = lend(config, &mut env.shared.site, vhost, info, env.unix_now);
     ctx.stats = stats;
     let decision = handlers::decide(&mut ctx, req);
+    let access = &mut env.shared.access;
+    if access.is_on() {
+        if let Some(old) = line.take() {
+            access.recycle(old);
+        }
+        let meta = Meta {
+            server_name: vhost.names.first().map_or("", String::as_str),
+            port: info.local.port(),
+            head_len: arrival.head_len,
+            began: arrival.began,
+            serial: arrival.serial,
+            nth: u32::try_from(served + 1).unwrap_or(u32::MAX),
+        };
+        *line = access.begin(decision.log, req, &meta);
+    }
     let x = Exchange {
         version: req.version,
         head_only: req.method == Method::Head,

@@ -357,6 +357,8 @@ pub struct Conn<T> {
     tcp: Tcp,
     /// Bytes read and dropped while lingering (see `LINGER_MAX_BYTES`).
     lingered: u32,
+    /// The connection's serial number (`$connection`), given by the loop.
+    serial: u64,
 }
 
 impl<T: Transport> Conn<T> {
@@ -378,7 +380,13 @@ impl<T: Transport> Conn<T> {
             cur: Current::default(),
             tcp: Tcp::default(),
             lingered: 0,
+            serial: 0,
         }
+    }
+
+    /// Number the connection (`$connection` in access logs).
+    pub fn set_serial(&mut self, serial: u64) {
+        self.serial = serial;
     }
 
     /// The current state.
@@ -534,14 +542,18 @@ impl<T: Transport> Conn<T> {
                         .specs
                         .get(self.spec)
                         .map_or(usize::MAX, |s| s.select(env.config, req.host));
-                    if env.shared.access.is_on() {
-                        if let Some(old) = self.cur.line.take() {
-                            env.shared.access.recycle(old);
-                        }
-                        self.cur.line = begin_line(env, server, &req);
-                    }
-                    let requests = u64::from(self.requests);
-                    HeadOutcome::Started(exchange::start(env, server, requests, info, &req), used)
+                    let arrival = exchange::Arrival {
+                        served: u64::from(self.requests),
+                        head_len: used,
+                        // The header timeout runs from the head's first byte.
+                        began: self
+                            .deadline
+                            .saturating_sub(ms(env.config.client_header_timeout)),
+                        serial: self.serial,
+                    };
+                    let line = &mut self.cur.line;
+                    let started = exchange::start(env, server, info, &req, (&arrival, line));
+                    HeadOutcome::Started(started, used)
                 }
                 // A full buffer without the end of the head: over MAX_HEAD (rule 14).
                 Ok(Parse::Partial) if full => HeadOutcome::Refused(431),
@@ -560,7 +572,9 @@ impl<T: Transport> Conn<T> {
                     if env.shared.access.is_on() {
                         // nginx logs a head it could not parse with the bytes it got.
                         if let Some(target) = default_log(env, self.spec) {
-                            self.cur.line = env.shared.access.begin_raw(target, bytes);
+                            let meta =
+                                raw_meta(env, self.spec, self.deadline, self.serial, self.requests);
+                            self.cur.line = env.shared.access.begin_raw(target, bytes, &meta);
                         }
                     }
                     self.reply_error(env, status);
@@ -1028,6 +1042,9 @@ impl<T: Transport> Conn<T> {
         let mut out = self.out.take().unwrap_or_else(|| env.shared.pool.get());
         out.push(&env.shared.heads.scratch);
         self.count_head(Some(p.status), env.shared.heads.scratch.len());
+        if let Some(line) = self.cur.line.as_mut() {
+            env.shared.access.note_head(line, &env.shared.heads.scratch);
+        }
         self.body = match p.body {
             Body::Empty => OutBody::None,
             Body::Static(b) if b.len() <= out.free() => {
@@ -1087,7 +1104,8 @@ impl<T: Transport> Conn<T> {
             env.shared.access.recycle(old);
         }
         if let Some(target) = default_log(env, self.spec) {
-            self.cur.line = env.shared.access.begin_raw(target, buf.readable());
+            let meta = raw_meta(env, self.spec, self.deadline, self.serial, self.requests);
+            self.cur.line = env.shared.access.begin_raw(target, buf.readable(), &meta);
         }
     }
 
@@ -1126,23 +1144,36 @@ impl<T: Transport> Conn<T> {
     }
 }
 
-/// Start the access log line of a parsed request, on the virtual server
-/// that will answer it (`None` when that server does not log).
-fn begin_line(
-    env: &mut Env<'_>,
-    server: usize,
-    req: &crate::http::Request<'_>,
-) -> Option<Box<Pending>> {
-    let log = &env.config.servers.get(server)?.access_log;
-    env.shared.access.begin(log, req)
-}
-
 /// The access log of the listener's default server (for a head that
 /// could not be parsed, so has no host to choose by).
-fn default_log<'c>(env: &Env<'c>, spec: usize) -> Option<&'c crate::config::LogTarget> {
+fn default_log<'c>(env: &Env<'c>, spec: usize) -> Option<&'c crate::config::AccessLog> {
     let config = env.config;
     let server = env.specs.get(spec)?.default;
     Some(&config.servers.get(server)?.access_log)
+}
+
+/// What the log line of a head that did not parse knows: the listener's
+/// default server and port, and the connection's.
+fn raw_meta<'c>(
+    env: &Env<'c>,
+    spec: usize,
+    deadline: Millis,
+    serial: u64,
+    requests: u32,
+) -> crate::server::access::Meta<'c> {
+    let listener = env.specs.get(spec);
+    let server_name = listener
+        .and_then(|l| env.config.servers.get(l.default))
+        .and_then(|s| s.names.first())
+        .map_or("", String::as_str);
+    crate::server::access::Meta {
+        server_name,
+        port: listener.map_or(0, |l| l.addr.port()),
+        head_len: 0,
+        began: deadline.saturating_sub(ms(env.config.client_header_timeout)),
+        serial,
+        nth: requests.saturating_add(1),
+    }
 }
 
 /// `n` bytes of the exchange went to the client.
