@@ -26,3 +26,6 @@ pub mod testkit;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The `Server` header value.
 pub const SERVER_NAME: &str = concat!("localserver/", env!("CARGO_PKG_VERSION"));
+
+/// The `Server` header under `server_tokens off`: the product, no version.
+pub const SERVER_PRODUCT: &str = "localserver";

@@ -48,6 +48,7 @@ pub(crate) struct Scope {
     /// `Some(None)` is `expires off`.
     pub expires: Option<Option<Duration>>,
     pub status: Option<bool>,
+    pub server_tokens: Option<bool>,
     pub session: Option<bool>,
     pub session_timeout: Option<Duration>,
     /// `access_log TARGET [FORMAT]`, and where it stands (an unknown
@@ -109,6 +110,7 @@ impl Scope {
                 .collect(),
             expires: self.expires.or(outer.expires),
             status: self.status.or(outer.status),
+            server_tokens: self.server_tokens.or(outer.server_tokens),
             session: self.session.or(outer.session),
             session_timeout: self.session_timeout.or(outer.session_timeout),
             access_log: self.access_log.clone().or_else(|| outer.access_log.clone()),
@@ -415,6 +417,14 @@ pub(crate) static TABLE: &[Spec] = &[
         1,
         false,
         Kind::Custom(client_max_body_size),
+    ),
+    directive(
+        "server_tokens",
+        ANY,
+        1,
+        1,
+        false,
+        Kind::Flag(|b| &mut b.scope.server_tokens),
     ),
     directive(
         "session",

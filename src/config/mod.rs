@@ -267,6 +267,8 @@ pub struct Location {
     pub try_files: Vec<TryFile>,
     /// The effective `access_log` (a location's replaces its server's).
     pub access_log: AccessLog,
+    /// `server_tokens` (default on): the `Server` header names the version.
+    pub server_tokens: bool,
 }
 
 /// The target of one `error_page CODE ... [=[NEW]] URI`.

@@ -760,6 +760,20 @@ fn log_formats_and_location_access_logs() {
 }
 
 #[test]
+fn server_tokens_is_inherited_and_overridden() {
+    let c = ok("server_tokens off; server { location /a/ { server_tokens on; } }");
+    let s = &c.servers[0];
+    let a = s.locations.iter().find(|l| l.prefix == "/a/").unwrap();
+    let root = s.locations.iter().find(|l| l.prefix == "/").unwrap();
+    assert!(a.server_tokens);
+    assert!(!root.server_tokens);
+    assert!(
+        ok("server { }").servers[0].locations[0].server_tokens,
+        "on by default"
+    );
+}
+
+#[test]
 fn access_log_forms() {
     let cases: &[(&str, LogTarget)] = &[
         ("off", LogTarget::Off),

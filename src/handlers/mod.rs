@@ -334,6 +334,8 @@ pub struct Decision<'c> {
     /// Where the request is logged: its location's `access_log` (its
     /// server's when no location was found).
     pub log: &'c AccessLog,
+    /// The location's `server_tokens` (the server's when none was found).
+    pub tokens: bool,
 }
 
 /// Decide what a parsed request becomes, routing it once: CONFIG.md's
@@ -354,12 +356,14 @@ pub fn decide<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Decision<'c> {
         limit: 0,
         session: None,
         log: &server.access_log,
+        tokens: true,
     };
     decision.action = match locate(ctx, req, room.get(req.path.len())) {
         Ok(route) => {
             let loc = route.location;
             decision.limit = loc.client_max_body_size;
             decision.log = &loc.access_log;
+            decision.tokens = loc.server_tokens;
             if loc.session
                 && let Some(store) = ctx.sessions.as_deref_mut()
             {
@@ -375,7 +379,10 @@ pub fn decide<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Decision<'c> {
                 }
             }
         }
-        Err(reply) => Action::Reply(reply),
+        Err(reply) => {
+            decision.tokens = server_tokens(server);
+            Action::Reply(reply)
+        }
     };
     match &mut decision.action {
         Action::Reply(reply) => reply.set_cookie = ctx.new_cookie(decision.session),
@@ -614,6 +621,12 @@ fn static_methods(allowed: MethodSet) -> MethodSet {
     } else {
         s
     }
+}
+
+/// The server's own `server_tokens` (its `location /`-level one), for an
+/// answer that no location decides.
+pub fn server_tokens(server: &Server) -> bool {
+    error_page::server_level(server).server_tokens
 }
 
 /// The page for an error `status` on `ctx.server`: its `error_page` target

@@ -66,6 +66,18 @@ impl<'b> HeadWriter<'b> {
     /// reads a 1.1 response. `version` is kept for callers that will need it
     /// (it already decides framing and `Connection` elsewhere).
     pub fn new(buf: &'b mut HeadBuf, version: Version, code: u16, date: &[u8; 29]) -> Self {
+        Self::start(buf, version, code, date, true)
+    }
+
+    /// As [`HeadWriter::new`]; with `tokens` off (`server_tokens off`)
+    /// the `Server` header is `localserver`, without the version.
+    pub fn start(
+        buf: &'b mut HeadBuf,
+        version: Version,
+        code: u16,
+        date: &[u8; 29],
+        tokens: bool,
+    ) -> Self {
         let _ = version;
         buf.clear();
         let mut w = HeadWriter {
@@ -80,7 +92,11 @@ impl<'b> HeadWriter<'b> {
         w.put(b"\r\nDate: ");
         w.put(date);
         w.put(b"\r\nServer: ");
-        w.put(crate::SERVER_NAME.as_bytes());
+        w.put(if tokens {
+            crate::SERVER_NAME.as_bytes()
+        } else {
+            crate::SERVER_PRODUCT.as_bytes()
+        });
         w.put(b"\r\n");
         w
     }

@@ -629,3 +629,30 @@ fn status_page_has_nginx_stub_status_text_and_live_counters() {
     // Other routes are not status pages.
     assert_eq!(srv.get("/small.txt").body, file_bytes("/small.txt"));
 }
+
+#[test]
+fn server_tokens_off_hides_the_version_on_normal_and_error_answers() {
+    let dir = TempDir::new("tokens");
+    dir.write("www/a.txt", "a");
+    dir.write("www/v/b.txt", "b");
+    let srv = Server::start(
+        dir,
+        "server_tokens off;\n\
+         server { listen 127.0.0.1:$P0; root www; location /v/ { server_tokens on; } }",
+    );
+    let versioned = format!("localserver/{}", env!("CARGO_PKG_VERSION"));
+    let ok = srv.get("/a.txt");
+    assert_status(&ok, 200);
+    assert_eq!(ok.header("Server"), Some("localserver"));
+    let missing = srv.get("/nope");
+    assert_status(&missing, 404);
+    assert_eq!(missing.header("Server"), Some("localserver"));
+    assert!(!String::from_utf8_lossy(&missing.body).contains(&versioned));
+    // A head that is not a request is answered by the server's own setting.
+    let bad = srv.raw("GET /a.txt HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n");
+    assert_status(&bad, 400);
+    assert_eq!(bad.header("Server"), Some("localserver"));
+    // A location may turn it back on.
+    let on = srv.get("/v/b.txt");
+    assert_eq!(on.header("Server"), Some(versioned.as_str()));
+}

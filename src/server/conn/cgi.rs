@@ -474,7 +474,13 @@ pub(super) fn write_cgi_head(
         _ => None,
     };
     let date = shared.heads.dates.get(env.unix_now);
-    let mut w = HeadWriter::new(&mut shared.heads.scratch, x.version, head.status, date);
+    let mut w = HeadWriter::start(
+        &mut shared.heads.scratch,
+        x.version,
+        head.status,
+        date,
+        x.tokens,
+    );
     set_cookie_header(&mut w, c.as_deref());
     if let Some(ct) = head.content_type {
         w.header("Content-Type", ct);
@@ -513,7 +519,7 @@ pub(super) fn write_cgi_head(
     }
     let keep_alive_10 = x.version == Version::Http10 && !close;
     if !finish_head(w, close, keep_alive_10) {
-        overflow_head(&mut shared.heads.scratch, x.version, date);
+        overflow_head(&mut shared.heads.scratch, x.version, date, x.tokens);
         return (OutFraming::Drop, true);
     }
     let framing = if bodiless { OutFraming::Drop } else { framing };

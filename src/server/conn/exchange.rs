@@ -109,6 +109,7 @@ pub(super) fn start(
             && !env.shared.draining,
         server,
         session: decision.session,
+        tokens: decision.tokens,
     };
     let limit = decision.limit;
     match decision.action {
@@ -259,7 +260,7 @@ fn finish_prepare_with(
     extra: &[(&'static str, Vec<u8>)],
 ) -> Prepared {
     let keep_alive_10 = x.version == Version::Http10 && !ending.close;
-    let flags = (ending.close, keep_alive_10);
+    let flags = (ending.close, keep_alive_10, x.tokens);
     if !write_head_with(heads, now, &reply, x.version, flags, extra) {
         let closing = Ending {
             close: true,
@@ -285,7 +286,9 @@ fn finish_prepare_with(
 /// listener's default one when no request could be routed).
 pub(super) fn prepare_error(env: &mut Env<'_>, server: Option<usize>, status: u16) -> Prepared {
     let config = env.config;
-    let reply = match server.and_then(|i| config.servers.get(i)) {
+    let vhost = server.and_then(|i| config.servers.get(i));
+    let tokens = vhost.is_none_or(handlers::server_tokens);
+    let reply = match vhost {
         Some(server) => {
             let site = &mut env.shared.site;
             handlers::error_reply(
@@ -300,7 +303,7 @@ pub(super) fn prepare_error(env: &mut Env<'_>, server: Option<usize>, status: u1
         env.unix_now,
         &reply,
         Version::Http11,
-        (true, false),
+        (true, false, tokens),
     ) {
         (reply.status, reply.body)
     } else {
@@ -383,7 +386,7 @@ fn write_head(
     now: i64,
     reply: &Reply<'_>,
     version: Version,
-    flags: (bool, bool),
+    flags: (bool, bool, bool),
 ) -> bool {
     write_head_with(heads, now, reply, version, flags, &[])
 }
@@ -394,11 +397,11 @@ fn write_head_with(
     now: i64,
     reply: &Reply<'_>,
     version: Version,
-    (close, keep_alive_10): (bool, bool),
+    (close, keep_alive_10, tokens): (bool, bool, bool),
     extra: &[(&'static str, Vec<u8>)],
 ) -> bool {
     let date = heads.dates.get(now);
-    let mut w = HeadWriter::new(&mut heads.scratch, version, reply.status, date);
+    let mut w = HeadWriter::start(&mut heads.scratch, version, reply.status, date, tokens);
     set_cookie_header(&mut w, reply.set_cookie.as_deref());
     if let Some(ct) = &reply.content_type {
         w.header("Content-Type", ct.as_bytes());
@@ -459,7 +462,7 @@ fn write_head_with(
     if finish_head(w, close, keep_alive_10) {
         return true;
     }
-    overflow_head(&mut heads.scratch, version, date);
+    overflow_head(&mut heads.scratch, version, date, tokens);
     false
 }
 
@@ -476,8 +479,13 @@ pub(super) fn finish_head(mut w: HeadWriter<'_>, close: bool, keep_alive_10: boo
 
 /// A head outgrew its buffer (huge header values): a minimal bodiless 500
 /// that closes, rather than a truncated head.
-pub(super) fn overflow_head(scratch: &mut HeadBuf, version: Version, date: &[u8; 29]) {
-    let mut w = HeadWriter::new(scratch, version, 500, date);
+pub(super) fn overflow_head(
+    scratch: &mut HeadBuf,
+    version: Version,
+    date: &[u8; 29],
+    tokens: bool,
+) {
+    let mut w = HeadWriter::start(scratch, version, 500, date, tokens);
     w.header_u64("Content-Length", 0);
     w.header("Connection", b"close");
     let _ = w.finish();

@@ -299,6 +299,8 @@ struct Exchange {
     /// The request's session (`session on` routes); a new one's cookie
     /// goes on the answer.
     session: Option<Held>,
+    /// `server_tokens` of its route: the `Server` header names the version.
+    tokens: bool,
 }
 
 /// What belongs to the exchange under way (all `None` between exchanges).
