@@ -557,6 +557,7 @@ fn location(prefix: &str, exact: bool, implicit: bool, s: &Scope, log: AccessLog
         status: s.status.unwrap_or(false),
         session: s.session.unwrap_or(false),
         server_tokens: s.server_tokens.unwrap_or(true),
+        access: s.access.clone().unwrap_or_default(),
         internal: s.internal,
         try_files: s.try_files.clone().unwrap_or_default(),
         access_log: log,

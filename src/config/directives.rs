@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use super::log_format::{Escape, LogFormat, compile, escape_arg};
 use super::values;
-use super::{AddHeader, ErrorPage, ErrorStatus, Level, Listen, LogTarget, Return, TryFile};
+use super::{
+    AccessRule, AddHeader, ErrorPage, ErrorStatus, Level, Listen, LogTarget, Net, Return, TryFile,
+};
 use crate::http::{Method, MethodSet};
 
 /// The top level.
@@ -49,6 +51,8 @@ pub(crate) struct Scope {
     pub expires: Option<Option<Duration>>,
     pub status: Option<bool>,
     pub server_tokens: Option<bool>,
+    /// `allow`/`deny` rules given in this block, in order.
+    pub access: Option<Vec<AccessRule>>,
     pub session: Option<bool>,
     pub session_timeout: Option<Duration>,
     /// `access_log TARGET [FORMAT]`, and where it stands (an unknown
@@ -111,6 +115,7 @@ impl Scope {
             expires: self.expires.or(outer.expires),
             status: self.status.or(outer.status),
             server_tokens: self.server_tokens.or(outer.server_tokens),
+            access: self.access.clone().or_else(|| outer.access.clone()),
             session: self.session.or(outer.session),
             session_timeout: self.session_timeout.or(outer.session_timeout),
             access_log: self.access_log.clone().or_else(|| outer.access_log.clone()),
@@ -476,6 +481,22 @@ pub(crate) static TABLE: &[Spec] = &[
         Kind::Flag(|b| &mut b.scope.gzip_static),
     ),
     directive("add_header", ANY, 2, 3, true, Kind::Custom(add_header)),
+    directive(
+        "allow",
+        SERVER | LOCATION,
+        1,
+        1,
+        true,
+        Kind::Custom(access_rule),
+    ),
+    directive(
+        "deny",
+        SERVER | LOCATION,
+        1,
+        1,
+        true,
+        Kind::Custom(access_rule),
+    ),
     directive("expires", ANY, 1, 1, false, Kind::Custom(expires)),
     directive(
         "status",
@@ -982,6 +1003,25 @@ fn add_header(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> 
         value: value.to_string(),
         always,
     });
+    Ok(())
+}
+
+/// `allow ADDR|CIDR|all;` and `deny ...;`, kept in order.
+fn access_rule(
+    _: &mut Place<'_>,
+    name: &str,
+    args: &[String],
+    b: &mut Block,
+) -> Result<(), String> {
+    let v = arg(args, 0);
+    let net = Net::parse(v).ok_or_else(|| invalid(v, name, ""))?;
+    b.scope
+        .access
+        .get_or_insert_with(Vec::new)
+        .push(AccessRule {
+            allow: name == "allow",
+            net,
+        });
     Ok(())
 }
 

@@ -23,7 +23,7 @@ mod route;
 mod tree;
 mod values;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -102,6 +102,85 @@ impl AccessLog {
             format: None,
         }
     }
+}
+
+/// One `allow` or `deny` rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessRule {
+    /// `allow` (else `deny`).
+    pub allow: bool,
+    pub net: Net,
+}
+
+/// The addresses a rule names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Net {
+    /// `all`.
+    All,
+    /// An IPv4 network: the address (its host bits zero) and prefix length.
+    V4(u32, u8),
+    /// An IPv6 network.
+    V6(u128, u8),
+}
+
+impl Net {
+    /// `all`, `ADDR` or `ADDR/BITS` (IPv4 or IPv6); the host bits of a
+    /// network are ignored. `None` when it is none of these.
+    pub fn parse(s: &str) -> Option<Net> {
+        if s == "all" {
+            return Some(Net::All);
+        }
+        let (addr, bits) = match s.split_once('/') {
+            Some((a, b)) => (a, Some(b.parse::<u8>().ok()?)),
+            None => (s, None),
+        };
+        match addr.parse::<IpAddr>().ok()? {
+            IpAddr::V4(a) => {
+                let bits = bits.unwrap_or(32);
+                (bits <= 32).then(|| Net::V4(u32::from(a) & mask32(bits), bits))
+            }
+            IpAddr::V6(a) => {
+                let bits = bits.unwrap_or(128);
+                (bits <= 128).then(|| Net::V6(u128::from(a) & mask128(bits), bits))
+            }
+        }
+    }
+
+    /// Whether `ip` lies in the network. An IPv4-mapped IPv6 address (a
+    /// v4 client of a `[::]` listener) is its IPv4 address, as nginx takes it.
+    pub fn contains(self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self, ip) {
+            (Net::All, _) => true,
+            (Net::V4(net, bits), IpAddr::V4(a)) => u32::from(a) & mask32(bits) == net,
+            (Net::V6(net, bits), IpAddr::V6(a)) => u128::from(a) & mask128(bits) == net,
+            _ => false,
+        }
+    }
+}
+
+fn mask32(bits: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(bits.min(32)))
+        .unwrap_or(0)
+}
+
+fn mask128(bits: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128 - u32::from(bits.min(128)))
+        .unwrap_or(0)
+}
+
+/// Whether `rules` let `ip` in: the first rule that matches decides;
+/// none matching (or no rules) allows.
+pub fn access_allows(rules: &[AccessRule], ip: IpAddr) -> bool {
+    rules
+        .iter()
+        .find(|r| r.net.contains(ip))
+        .is_none_or(|r| r.allow)
 }
 
 /// `error_log` levels, most verbose first.
@@ -269,6 +348,9 @@ pub struct Location {
     pub access_log: AccessLog,
     /// `server_tokens` (default on): the `Server` header names the version.
     pub server_tokens: bool,
+    /// `allow`/`deny` rules, in order (a block's own replace its outer
+    /// block's, as in nginx); empty: everyone.
+    pub access: Vec<AccessRule>,
 }
 
 /// The target of one `error_page CODE ... [=[NEW]] URI`.

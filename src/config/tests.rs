@@ -774,6 +774,54 @@ fn server_tokens_is_inherited_and_overridden() {
 }
 
 #[test]
+fn access_rules_first_match_wins() {
+    use crate::config::{AccessRule, Net, access_allows};
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(Net::parse("10.1.2.3/8"), Some(Net::V4(0x0a00_0000, 8)));
+    assert_eq!(Net::parse("all"), Some(Net::All));
+    assert_eq!(Net::parse("::1"), Some(Net::V6(1, 128)));
+    for bad in ["10.0.0.0/33", "::/129", "10.0.0", "x", "10.0.0.0/", ""] {
+        assert_eq!(Net::parse(bad), None, "{bad}");
+    }
+    let rule = |allow, s: &str| AccessRule {
+        allow,
+        net: Net::parse(s).unwrap(),
+    };
+    let rules = [
+        rule(false, "192.168.1.1"),
+        rule(true, "192.168.1.0/24"),
+        rule(true, "2001:db8::/32"),
+        rule(true, "127.0.0.1"),
+        rule(false, "all"),
+    ];
+    for (addr, want) in [
+        ("192.168.1.1", false),
+        ("192.168.1.2", true),
+        ("192.168.2.1", false),
+        ("2001:db8::5", true),
+        ("2001:db9::5", false),
+        ("127.0.0.1", true),
+        // A v4 client of a [::] listener is its IPv4 address.
+        ("::ffff:127.0.0.1", true),
+        ("::1", false),
+    ] {
+        assert_eq!(access_allows(&rules, ip(addr)), want, "{addr}");
+    }
+    assert!(access_allows(&[], ip("10.0.0.1")), "no rules: everyone");
+    // A location's own rules replace its server's.
+    let c = ok("server { deny all; location /open/ { allow all; } }");
+    let s = &c.servers[0];
+    let open = s.locations.iter().find(|l| l.prefix == "/open/").unwrap();
+    let root = s.locations.iter().find(|l| l.prefix == "/").unwrap();
+    assert_eq!(open.access, [rule(true, "all")]);
+    assert_eq!(root.access, [rule(false, "all")]);
+    assert_eq!(
+        errors("server { allow 10.0.0.0/40; }")[0].0,
+        "invalid value \"10.0.0.0/40\" in \"allow\" directive"
+    );
+}
+
+#[test]
 fn access_log_forms() {
     let cases: &[(&str, LogTarget)] = &[
         ("off", LogTarget::Off),

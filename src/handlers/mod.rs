@@ -547,12 +547,17 @@ fn locate<'c, 'p>(
     })
 }
 
-/// Apply the location's `return`, check the method (501, 405 with
-/// `Allow`) and the declared body size (413).
+/// Apply the location's `return` and its `allow`/`deny` (403), check the
+/// method (501, 405 with `Allow`) and the declared body size (413).
 #[allow(clippy::result_large_err)]
 fn admit<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, loc: &'c Location) -> Result<(), Reply<'c>> {
     if let Some(ret) = &loc.ret {
         return Err(redirect::reply(ctx, ret, loc));
+    }
+    // `allow`/`deny` come after `return`, as nginx's access phase follows
+    // its rewrite phase.
+    if !crate::config::access_allows(&loc.access, ctx.conn.peer.ip()) {
+        return Err(error_page::reply(ctx, 403, loc));
     }
     if req.method == Method::Other {
         return Err(error_page::reply(ctx, 501, loc));

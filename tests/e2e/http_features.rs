@@ -656,3 +656,53 @@ fn server_tokens_off_hides_the_version_on_normal_and_error_answers() {
     let on = srv.get("/v/b.txt");
     assert_eq!(on.header("Server"), Some(versioned.as_str()));
 }
+
+#[test]
+fn allow_and_deny_by_client_address_ipv4_and_ipv6() {
+    if let Err(e) = std::net::TcpListener::bind(("::1", 0)) {
+        skip(
+            "allow_and_deny_by_client_address_ipv4_and_ipv6",
+            &format!("[::1] ({e})"),
+        );
+        return;
+    }
+    let dir = TempDir::new("access-rules");
+    dir.write("www/a.txt", "a");
+    dir.write("www/six/b.txt", "b");
+    dir.write("www/status/x", "");
+    let srv = Server::start(
+        dir,
+        "server { listen 127.0.0.1:$P0; listen [::1]:$P0; root www;\n\
+           allow 127.0.0.1; deny all;\n\
+           location /six/ { deny 127.0.0.0/8; allow ::1; }\n\
+           location = /status { status on; allow 127.0.0.1; allow ::1; deny all; }\n\
+           error_page 403 /a.txt; }",
+    );
+    let port = srv.port(0);
+    let v6 = |path: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("::1", port)).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    // The server's rules: 127.0.0.1 in, ::1 out (with its error_page).
+    assert_status(&srv.get("/a.txt"), 200);
+    let denied = v6("/a.txt");
+    assert!(denied.starts_with("HTTP/1.1 403 "), "{denied}");
+    assert!(
+        denied.ends_with("\r\n\r\na"),
+        "the error_page serves 403: {denied}"
+    );
+    // A location's own rules replace them: the other way round.
+    assert_status(&srv.get("/six/b.txt"), 403);
+    assert!(v6("/six/b.txt").starts_with("HTTP/1.1 200 "));
+    // The README's example: the status page for loopback only.
+    assert_status(&srv.get("/status"), 200);
+    assert!(v6("/status").starts_with("HTTP/1.1 200 "));
+}
