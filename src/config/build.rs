@@ -511,6 +511,8 @@ fn location(prefix: &str, exact: bool, implicit: bool, s: &Scope) -> Location {
         cgi: s.cgi.clone(),
         upload_store: s.upload_store.clone(),
         gzip_static: s.gzip_static.unwrap_or(false),
+        brotli_static: s.brotli_static.unwrap_or(false),
+        zstd_static: s.zstd_static.unwrap_or(false),
         add_headers: s.add_headers.clone(),
         expires: s.expires.flatten(),
         status: s.status.unwrap_or(false),

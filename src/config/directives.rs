@@ -43,6 +43,8 @@ pub(crate) struct Scope {
     pub cgi: Vec<(String, PathBuf)>,
     pub upload_store: Option<PathBuf>,
     pub gzip_static: Option<bool>,
+    pub brotli_static: Option<bool>,
+    pub zstd_static: Option<bool>,
     pub add_headers: Vec<AddHeader>,
     /// `Some(None)` is `expires off`.
     pub expires: Option<Option<Duration>>,
@@ -95,6 +97,8 @@ impl Scope {
                 .clone()
                 .or_else(|| outer.upload_store.clone()),
             gzip_static: self.gzip_static.or(outer.gzip_static),
+            brotli_static: self.brotli_static.or(outer.brotli_static),
+            zstd_static: self.zstd_static.or(outer.zstd_static),
             add_headers: outer
                 .add_headers
                 .iter()
@@ -453,6 +457,22 @@ pub(crate) static TABLE: &[Spec] = &[
         1,
         false,
         Kind::Flag(|b| &mut b.scope.gzip_static),
+    ),
+    directive(
+        "brotli_static",
+        ANY,
+        1,
+        1,
+        false,
+        Kind::Flag(|b| &mut b.scope.brotli_static),
+    ),
+    directive(
+        "zstd_static",
+        ANY,
+        1,
+        1,
+        false,
+        Kind::Flag(|b| &mut b.scope.zstd_static),
     ),
     directive("add_header", ANY, 2, 3, true, Kind::Custom(add_header)),
     directive("expires", ANY, 1, 1, false, Kind::Custom(expires)),

@@ -232,6 +232,10 @@ pub struct Location {
     pub upload_store: Option<PathBuf>,
     /// Default off.
     pub gzip_static: bool,
+    /// `brotli_static`: `FILE.br` for clients that accept br. Default off.
+    pub brotli_static: bool,
+    /// `zstd_static`: `FILE.zst` for clients that accept zstd. Default off.
+    pub zstd_static: bool,
     /// Server entries first, then the location's own.
     pub add_headers: Vec<AddHeader>,
     /// `None` is `expires off` (the default).
