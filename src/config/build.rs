@@ -513,6 +513,7 @@ fn location(prefix: &str, exact: bool, implicit: bool, s: &Scope) -> Location {
         gzip_static: s.gzip_static.unwrap_or(false),
         brotli_static: s.brotli_static.unwrap_or(false),
         zstd_static: s.zstd_static.unwrap_or(false),
+        max_ranges: s.max_ranges,
         add_headers: s.add_headers.clone(),
         expires: s.expires.flatten(),
         status: s.status.unwrap_or(false),

@@ -28,6 +28,7 @@ use crate::sys::{Dir, File};
 
 #[cfg(test)]
 mod body_tests;
+pub mod byteranges;
 pub mod cgi;
 mod conditional;
 mod content_type;
@@ -159,6 +160,9 @@ pub enum Body {
         start: usize,
         len: usize,
     },
+    /// A `multipart/byteranges` body: part heads from memory, ranges of a
+    /// `File` or `Shared` body between them.
+    Parts(Box<byteranges::Parts>),
 }
 
 impl Body {
@@ -170,6 +174,7 @@ impl Body {
             Body::Bytes(b) => b.len() as u64,
             Body::File { len, .. } => *len,
             Body::Shared { len, .. } => *len as u64,
+            Body::Parts(p) => p.content_length(),
         }
     }
 

@@ -90,6 +90,7 @@ pub(super) fn owned(r: Reply<'_>) -> Got {
         Body::Static(b) => b.to_vec(),
         Body::Bytes(b) => b,
         Body::Shared { data, start, len } => data[start..start + len].to_vec(),
+        Body::Parts(p) => p.bytes(),
         Body::File { file, start, len } => {
             let mut buf = vec![0u8; usize::try_from(len).unwrap()];
             let n = file.read_at(&mut buf, start).unwrap();

@@ -314,6 +314,8 @@ struct Current {
     cgi: Option<Box<CgiProc>>,
     /// The access log line (only when its server logs).
     line: Option<Box<Pending>>,
+    /// The segments of a multipart body after the one in `Conn::body`.
+    parts: Option<Box<parts::PartQueue>>,
 }
 
 /// The socket options set so far, so each costs a `setsockopt` only when
@@ -511,6 +513,7 @@ impl<T: Transport> Conn<T> {
             pool.put(b);
         }
         self.body = OutBody::None;
+        self.cur.parts = None;
         self.cur.inbound = None;
         if let Some(mut c) = self.cur.cgi.take() {
             c.release(pool);
@@ -633,7 +636,7 @@ impl<T: Transport> Conn<T> {
             return Step::Budget;
         }
         *writes -= 1;
-        match self.write_out(env) {
+        match self.write_body(env) {
             WriteOutcome::Done => self.finish_exchange(env),
             WriteOutcome::Partial => {
                 self.deadline = env.now + ms(env.config.send_timeout);
@@ -853,7 +856,8 @@ impl<T: Transport> Conn<T> {
             if body.off < body.end {
                 return WriteOutcome::Partial;
             }
-            if self.tcp.corked {
+            // A multipart body stays corked to its end (`write_body`).
+            if self.tcp.corked && self.cur.parts.is_none() {
                 // A failure leaves the tail to the kernel's cork timer
                 // (200 ms); the bytes still go out.
                 let _ = self.io.set_cork(false);
@@ -1028,6 +1032,7 @@ impl<T: Transport> Conn<T> {
         let mut out = self.out.take().unwrap_or_else(|| env.shared.pool.get());
         out.push(&env.shared.heads.scratch);
         self.count_head(Some(p.status), env.shared.heads.scratch.len());
+        self.cur.parts = None;
         self.body = match p.body {
             Body::Empty => OutBody::None,
             Body::Static(b) if b.len() <= out.free() => {
@@ -1060,6 +1065,7 @@ impl<T: Transport> Conn<T> {
                 parked: false,
                 probe: true,
             }),
+            Body::Parts(parts) => self.start_parts(env, *parts),
         };
         self.out = Some(out);
         self.cur.ending = p.ending;
@@ -1182,6 +1188,7 @@ mod body;
 mod cgi;
 mod env;
 mod exchange;
+mod parts;
 #[cfg(test)]
 mod tests;
 
