@@ -562,6 +562,9 @@ fn defaults() {
     assert!(l.cgi.is_empty());
     assert_eq!(l.upload_store, None);
     assert!(!l.gzip_static);
+    assert!(!l.brotli_static);
+    assert!(!l.zstd_static);
+    assert_eq!(l.max_ranges, None);
     assert!(l.add_headers.is_empty());
     assert_eq!(l.expires, None);
     assert!(!l.status);
@@ -1241,4 +1244,72 @@ fn session_scopes_tell_server_blocks_apart_but_not_their_ports() {
     assert_eq!(scopes, ["a.test#0", "b.test#0", "#0", "#1"]);
     let moved = ok("server { listen 7; server_name a.test; }\n");
     assert_eq!(moved.servers[0].session_scope, "a.test#0");
+}
+
+#[test]
+fn precompressed_siblings_and_max_ranges_flow_down_and_are_checked() {
+    let c = ok("
+        brotli_static on;
+        max_ranges 4;
+        server {
+            zstd_static on;
+            location /a { }
+            location /b { brotli_static off; zstd_static off; gzip_static on; max_ranges 0; }
+        }
+        server { location /c { max_ranges 18446744073709551615; } }
+    ");
+    let l = c.servers[0].find_location("/a");
+    assert!(l.brotli_static && l.zstd_static && !l.gzip_static);
+    assert_eq!(l.max_ranges, Some(4));
+    let l = c.servers[0].find_location("/b");
+    assert!(!l.brotli_static && !l.zstd_static && l.gzip_static);
+    assert_eq!(l.max_ranges, Some(0));
+    let l = c.servers[1].find_location("/c");
+    assert!(l.brotli_static && !l.zstd_static);
+    assert_eq!(l.max_ranges, Some(u64::MAX));
+    let bad = [
+        (
+            "server {\n  brotli_static yes;\n}",
+            "invalid value \"yes\" in \"brotli_static\" directive, it must be \"on\" or \"off\"",
+            2,
+        ),
+        (
+            "zstd_static;",
+            "invalid number of arguments in \"zstd_static\" directive",
+            1,
+        ),
+        (
+            "\nzstd_static on off;",
+            "invalid number of arguments in \"zstd_static\" directive",
+            2,
+        ),
+        (
+            "server { location / {\n max_ranges -1; } }",
+            "invalid value \"-1\" in \"max_ranges\" directive",
+            2,
+        ),
+        (
+            "max_ranges many;",
+            "invalid value \"many\" in \"max_ranges\" directive",
+            1,
+        ),
+        (
+            "max_ranges 99999999999999999999;",
+            "invalid value \"99999999999999999999\" in \"max_ranges\" directive",
+            1,
+        ),
+        (
+            "max_ranges 1;\nmax_ranges 2;",
+            "\"max_ranges\" directive is duplicate",
+            2,
+        ),
+        (
+            "server { brotli_static on; brotli_static off; }",
+            "\"brotli_static\" directive is duplicate",
+            1,
+        ),
+    ];
+    for (text, message, line) in bad {
+        assert_eq!(errors(text), vec![(message.to_string(), line)], "{text:?}");
+    }
 }
