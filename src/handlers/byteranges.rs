@@ -99,7 +99,7 @@ pub(super) fn build(
     mut random: impl FnMut() -> Option<[u8; 16]>,
 ) -> Result<(Body, ArrayString<32>), Body> {
     let total = source.len();
-    let fits = |&(s, n): &(u64, u64)| s.checked_add(n).is_some_and(|e| e <= total);
+    let fits = |&(s, n): &(u64, u64)| n > 0 && s.checked_add(n).is_some_and(|e| e <= total);
     let file_body = matches!(source, Body::File { .. } | Body::Shared { .. });
     if !file_body || !ranges.iter().all(fits) {
         debug_assert!(false, "ranges {ranges:?} of a {total}-byte {source:?}");
