@@ -3,7 +3,7 @@
 # Usage: bench/run.sh [--quick] [--rounds N] [--only CASE,CASE...]
 #   full: 3 rounds, 10 s runs (~17-20 min)    --quick: 1 round, 3 s runs (~3-5 min)
 #   --only: just these cases (idle ka50 ka1000 close50 100k 10m 1g siege syscalls
-#   cold), to rerun one figure after a change; the table then holds only those rows.
+#   ranges cold), to rerun one figure after a change; the table then holds only those rows.
 #   cold (root, cgroup v1 blkio): downloads from a throttled disk and a fresh
 #   client meanwhile, with nginx `aio threads` as a fourth server; skipped,
 #   with the reason, where it cannot be set up.
@@ -481,6 +481,21 @@ code = 200 if d and all(x["http_code"] == 200 for x in d) else 0
 print(json.dumps({"http_code": code, "size": size, "time": time, "speed": size / time if time else 0, "n": len(d)}))' <<<"$out")
   record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"curl\",\"curl\":$out,\"expect\":$((n * size)),\"file_size\":$size,\"cached\":$cached,\"first\":$first,$(win_end)"
 }
+# Several ranges of one file in one request: 10 parts of 1,000 bytes, one in
+# each MiB of the 10 MiB file, so every server answers a 206
+# multipart/byteranges (none of them merges a range here). One curl first
+# checks that it does: a server answering 200 would send the whole file, and
+# its figure would mean something else (said on stderr and in the log).
+ranges_hdr="Range: bytes=$(python3 -c 'print(",".join(f"{i << 20}-{(i << 20) + 999}" for i in range(10)))')"
+run_ranges() { # CASE SERVER ROUND
+  local got
+  got=$(timeout 30 taskset -c 1 curl -s -o /dev/null -w '%{http_code} %{content_type} %{size_download}' \
+          -H "$ranges_hdr" "$(url "$2" 10m.bin)" || true)
+  [[ $got == "206 multipart/byteranges"* ]] ||
+    echo "  ($2 answered the ranges with \"$got\", not a multipart 206)" >&2
+  run_wrk "$1" "$2" "$3" 50 10m.bin -H "$ranges_hdr"
+  echo "check: $got" >> "$logs/$1.$2.$3.txt"
+}
 run_siege() { # CASE SERVER ROUND PATH
   local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out json rc try
   # siege 4.0.7 now and then hangs (on connections the server closed) or
@@ -584,7 +599,7 @@ run_cold() { # CASE SERVER ROUND
 # ---- the run -----------------------------------------------------------------------
 echo "bench: $mode run, $rounds round(s) of ${secs} s runs; localserver :$p_ls nginx :$p_nginx lighttpd :$p_lighttpd"
 warm=   # any case but cold: those share the three servers of the round
-for c in idle ka50 ka1000 close50 100k 10m 1g siege syscalls; do want "$c" && warm=1; done
+for c in idle ka50 ka1000 close50 100k 10m 1g siege syscalls ranges; do want "$c" && warm=1; done
 for r in $(seq "$rounds"); do
   if [ -n "$warm" ]; then
     start_servers   # fresh processes each round: the idle-memory case needs them
@@ -603,6 +618,7 @@ for r in $(seq "$rounds"); do
   if want 1g; then for s in "${servers[@]}"; do measure run_curl 1g "$s" "$r" 1g.bin; done; fi
   if want siege; then for s in "${servers[@]}"; do measure run_siege siege "$s" "$r" index.html; done; fi
   if want syscalls; then for s in "${servers[@]}"; do measure run_strace syscalls "$s" "$r"; done; fi
+  if want ranges; then for s in "${servers[@]}"; do measure run_ranges ranges "$s" "$r"; done; fi
   [ -z "$warm" ] || stop_servers
   if [ -n "$cold_ok" ]; then
     echo "round $r/$rounds: cold case, ~12 s per server"

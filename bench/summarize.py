@@ -31,6 +31,8 @@ CASES = {
     "syscalls": ("9. syscalls per keep-alive 1 KiB request (strace, wrk -c10 3 s)", "calls/req", ""),
     "cold": ("10. cold disk: 4 downloads of 256 MiB + a fresh 1 KiB client every 50 ms (p50, p99: the client's)",
              "MB/s", "ms/MB"),
+    "ranges": ("11. multipart ranges: 10 parts of 1,000 B of the 10 MiB file, 50 conns (wrk)",
+               "req/s", "µs/req"),
 }
 MB = 1e6
 
@@ -63,7 +65,7 @@ def figures(rec, clk_tck):
     # clock ticks, where one tick either way would be 2.5 %. Ticks if absent.
     cpu_s = rec["sched_ns"] / 1e9 if rec.get("sched_ns") else rec["ticks"] / clk_tck
     case, tool = rec["case"], rec["tool"]
-    if tool == "wrk" and case in ("ka50", "ka1000", "close50"):
+    if tool == "wrk" and case in ("ka50", "ka1000", "close50", "ranges"):
         w = rec["wrk"]
         secs = w["duration_us"] / 1e6
         errors = sum(w[k] for k in ("err_connect", "err_read", "err_write", "err_timeout", "err_status"))

@@ -41,7 +41,8 @@ server {
     root {DIR}/www;
     error_page 404 /errors/404.html;
     add_header X-Fuzz yes;
-    location / { index index.html; allowed_methods GET HEAD; gzip_static on; expires 1h; }
+    location / { index index.html; allowed_methods GET HEAD; gzip_static on; expires 1h;
+                 brotli_static on; zstd_static on; max_ranges 8; }
     location /files/ { autoindex on; add_header X-Always 1 always; }
     location /up/ { upload_store {DIR}/up; allowed_methods GET HEAD POST PUT DELETE;
                     client_max_body_size 4k; autoindex on; }
@@ -61,6 +62,7 @@ fn site() -> Vec<(&'static str, Vec<u8>)> {
         ("www/big.bin", big),
         ("www/style.css", b"body { color: red }".to_vec()),
         ("www/style.css.gz", b"\x1f\x8b not really gzip".to_vec()),
+        ("www/style.css.br", b"not really brotli".to_vec()),
         ("www/errors/404.html", b"<h1>not here</h1>".to_vec()),
         ("www/files/one.txt", b"one".to_vec()),
         ("www/files/two words.txt", b"two".to_vec()),
@@ -224,6 +226,10 @@ pub fn corpus() -> Vec<Vec<u8>> {
         "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nIf-Range: \"x\"\r\nRange: bytes=0-0\r\n\r\n".into(),
         "GET /style.css HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: br, gzip;q=0.5\r\n\r\n".into(),
         "HEAD /style.css HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip\r\n\r\n".into(),
+        "GET /style.css HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: zstd, gzip;q=0.5, br;q=0.9\r\nRange: bytes=0-1,4-\r\n\r\n".into(),
+        "GET /big.bin HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-9,100-199,-5,30000-\r\n\r\n".into(),
+        "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-0,2-2,4-4,1-1\r\n\r\n".into(),
+        "HEAD /big.bin HTTP/1.1\r\nHost: localhost\r\nRange: bytes=1-2,4-5\r\n\r\n".into(),
         "GET /files/ HTTP/1.1\r\nHost: localhost\r\n\r\n".into(),
         "GET /files HTTP/1.1\r\nHost: localhost\r\n\r\n".into(),
         "GET /old HTTP/1.1\r\nHost: localhost\r\n\r\n".into(),

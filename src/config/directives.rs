@@ -46,6 +46,9 @@ pub(crate) struct Scope {
     pub cgi: Vec<(String, PathBuf)>,
     pub upload_store: Option<PathBuf>,
     pub gzip_static: Option<bool>,
+    pub brotli_static: Option<bool>,
+    pub zstd_static: Option<bool>,
+    pub max_ranges: Option<u64>,
     pub add_headers: Vec<AddHeader>,
     /// `Some(None)` is `expires off`.
     pub expires: Option<Option<Duration>>,
@@ -106,6 +109,9 @@ impl Scope {
                 .clone()
                 .or_else(|| outer.upload_store.clone()),
             gzip_static: self.gzip_static.or(outer.gzip_static),
+            brotli_static: self.brotli_static.or(outer.brotli_static),
+            zstd_static: self.zstd_static.or(outer.zstd_static),
+            max_ranges: self.max_ranges.or(outer.max_ranges),
             add_headers: outer
                 .add_headers
                 .iter()
@@ -479,6 +485,30 @@ pub(crate) static TABLE: &[Spec] = &[
         1,
         false,
         Kind::Flag(|b| &mut b.scope.gzip_static),
+    ),
+    directive(
+        "brotli_static",
+        ANY,
+        1,
+        1,
+        false,
+        Kind::Flag(|b| &mut b.scope.brotli_static),
+    ),
+    directive(
+        "zstd_static",
+        ANY,
+        1,
+        1,
+        false,
+        Kind::Flag(|b| &mut b.scope.zstd_static),
+    ),
+    directive(
+        "max_ranges",
+        ANY,
+        1,
+        1,
+        false,
+        Kind::Count(0, |b| &mut b.scope.max_ranges),
     ),
     directive("add_header", ANY, 2, 3, true, Kind::Custom(add_header)),
     directive(

@@ -331,6 +331,13 @@ pub struct Location {
     pub upload_store: Option<PathBuf>,
     /// Default off.
     pub gzip_static: bool,
+    /// `brotli_static`: `FILE.br` for clients that accept br. Default off.
+    pub brotli_static: bool,
+    /// `zstd_static`: `FILE.zst` for clients that accept zstd. Default off.
+    pub zstd_static: bool,
+    /// `max_ranges N`: more satisfiable ranges than N get the whole file;
+    /// `None` (the default) is no limit.
+    pub max_ranges: Option<u64>,
     /// Server entries first, then the location's own.
     pub add_headers: Vec<AddHeader>,
     /// `None` is `expires off` (the default).

@@ -688,6 +688,9 @@ fn defaults() {
     assert!(l.cgi.is_empty());
     assert_eq!(l.upload_store, None);
     assert!(!l.gzip_static);
+    assert!(!l.brotli_static);
+    assert!(!l.zstd_static);
+    assert_eq!(l.max_ranges, None);
     assert!(l.add_headers.is_empty());
     assert_eq!(l.expires, None);
     assert!(!l.status);
@@ -1501,4 +1504,72 @@ fn internal_try_files_and_error_page_status() {
     assert_eq!(x.try_files.len(), 3);
     assert!(!x.internal);
     assert!(!s.find_location("/").internal);
+}
+
+#[test]
+fn precompressed_siblings_and_max_ranges_flow_down_and_are_checked() {
+    let c = ok("
+        brotli_static on;
+        max_ranges 4;
+        server {
+            zstd_static on;
+            location /a { }
+            location /b { brotli_static off; zstd_static off; gzip_static on; max_ranges 0; }
+        }
+        server { location /c { max_ranges 18446744073709551615; } }
+    ");
+    let l = c.servers[0].find_location("/a");
+    assert!(l.brotli_static && l.zstd_static && !l.gzip_static);
+    assert_eq!(l.max_ranges, Some(4));
+    let l = c.servers[0].find_location("/b");
+    assert!(!l.brotli_static && !l.zstd_static && l.gzip_static);
+    assert_eq!(l.max_ranges, Some(0));
+    let l = c.servers[1].find_location("/c");
+    assert!(l.brotli_static && !l.zstd_static);
+    assert_eq!(l.max_ranges, Some(u64::MAX));
+    let bad = [
+        (
+            "server {\n  brotli_static yes;\n}",
+            "invalid value \"yes\" in \"brotli_static\" directive, it must be \"on\" or \"off\"",
+            2,
+        ),
+        (
+            "zstd_static;",
+            "invalid number of arguments in \"zstd_static\" directive",
+            1,
+        ),
+        (
+            "\nzstd_static on off;",
+            "invalid number of arguments in \"zstd_static\" directive",
+            2,
+        ),
+        (
+            "server { location / {\n max_ranges -1; } }",
+            "invalid value \"-1\" in \"max_ranges\" directive",
+            2,
+        ),
+        (
+            "max_ranges many;",
+            "invalid value \"many\" in \"max_ranges\" directive",
+            1,
+        ),
+        (
+            "max_ranges 99999999999999999999;",
+            "invalid value \"99999999999999999999\" in \"max_ranges\" directive",
+            1,
+        ),
+        (
+            "max_ranges 1;\nmax_ranges 2;",
+            "\"max_ranges\" directive is duplicate",
+            2,
+        ),
+        (
+            "server { brotli_static on; brotli_static off; }",
+            "\"brotli_static\" directive is duplicate",
+            1,
+        ),
+    ];
+    for (text, message, line) in bad {
+        assert_eq!(errors(text), vec![(message.to_string(), line)], "{text:?}");
+    }
 }

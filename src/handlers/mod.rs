@@ -25,12 +25,13 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{AccessLog, AddHeader, Config, Location, Server};
 use crate::http::range::ContentRange;
-use crate::http::validators::{ETag, accepts_gzip};
+use crate::http::validators::{Coding, ETag, Enabled, negotiate};
 use crate::http::{Method, MethodSet, Request};
 use crate::sys::{Dir, File};
 
 #[cfg(test)]
 mod body_tests;
+pub mod byteranges;
 pub mod cgi;
 mod conditional;
 mod content_type;
@@ -163,6 +164,9 @@ pub enum Body {
         start: usize,
         len: usize,
     },
+    /// A `multipart/byteranges` body: part heads from memory, ranges of a
+    /// `File` or `Shared` body between them.
+    Parts(Box<byteranges::Parts>),
 }
 
 impl Body {
@@ -174,6 +178,7 @@ impl Body {
             Body::Bytes(b) => b.len() as u64,
             Body::File { len, .. } => *len,
             Body::Shared { len, .. } => *len as u64,
+            Body::Parts(p) => p.content_length(),
         }
     }
 
@@ -228,9 +233,11 @@ pub struct Reply<'c> {
     pub accept_ranges: bool,
     /// `Content-Range` of a 206 or a 416.
     pub content_range: Option<ContentRange>,
-    /// `Content-Encoding: gzip` (a `gzip_static` file).
-    pub gzip: bool,
-    /// `Vary: Accept-Encoding` (a file of a `gzip_static` route).
+    /// `Content-Encoding` of a precompressed sibling (`gzip_static`,
+    /// `brotli_static`, `zstd_static`).
+    pub encoding: Option<Coding>,
+    /// `Vary: Accept-Encoding` (a GET/HEAD answer of a route with one of
+    /// them on).
     pub vary_encoding: bool,
     /// `expires`: `Cache-Control: max-age=SECONDS` and `Expires` at this
     /// unix time.
@@ -267,7 +274,7 @@ impl<'c> Reply<'c> {
             etag: None,
             accept_ranges: false,
             content_range: None,
-            gzip: false,
+            encoding: None,
             vary_encoding: false,
             expires: None,
             body: Body::Empty,
@@ -575,8 +582,9 @@ fn admit<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, loc: &'c Location) -> Result<
 }
 
 /// Answer a routed request from the files beneath the route's `root` or
-/// `alias`: GET and HEAD get the file (or `FILE.gz` under `gzip_static`,
-/// then 304, 206 or 416 as its validators and `Range` say), index, listing
+/// `alias`: GET and HEAD get the file (or the precompressed sibling that
+/// `Accept-Encoding` chooses among those the route enables, then 304, 206
+/// or 416 as its validators and `Range` say), index, listing
 /// or folder redirect (the same reply for both; the server drops the body
 /// for HEAD); OPTIONS
 /// gets 204 with the route's methods; any other method 405, as nginx's
@@ -587,18 +595,23 @@ pub fn serve_static<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, route: &Route<'c, 
         Method::Get | Method::Head if loc.status => stub_status::reply(&ctx.stats, loc),
         Method::Get | Method::Head => {
             let config: &'c Config = ctx.config;
-            let gzip = loc.gzip_static && req.header("accept-encoding").is_some_and(accepts_gzip);
-            match static_file::serve(
+            let enabled = encodings(loc);
+            let codings = negotiate(req.header("accept-encoding").unwrap_or_default(), enabled);
+            let mut r = match static_file::serve(
                 ctx.roots,
                 &config.types,
                 loc,
                 route.path,
                 req.query,
-                Purpose::Request { gzip },
+                Purpose::Request { codings },
             ) {
                 Ok(r) => conditional::finish(ctx, req, loc, r),
                 Err(status) => error_page::reply(ctx, status.status(), loc),
-            }
+            };
+            // Which file answers (even whether one does: `FILE.gz` may
+            // exist alone) depends on `Accept-Encoding`.
+            r.vary_encoding = enabled.any();
+            r
         }
         Method::Options => {
             let mut r = Reply::status(204);
@@ -611,6 +624,15 @@ pub fn serve_static<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, route: &Route<'c, 
             r.allow = Some(static_methods(loc.methods));
             r
         }
+    }
+}
+
+/// The codings whose precompressed siblings route `loc` serves.
+fn encodings(loc: &Location) -> Enabled {
+    Enabled {
+        br: loc.brotli_static,
+        zstd: loc.zstd_static,
+        gzip: loc.gzip_static,
     }
 }
 

@@ -14,9 +14,12 @@
 //!
 //! A path ending in `/` is a folder: its first regular `index` file, else an
 //! `autoindex` listing, else 403. A folder asked for without the slash is
-//! redirected (301) to the path with it. Under `gzip_static`, a client that
-//! accepts gzip gets the regular file `FILE.gz` beside `FILE` when there is
-//! one, looked up like any file (beneath the anchor, through the cache).
+//! redirected (301) to the path with it. Under `brotli_static`,
+//! `zstd_static` and `gzip_static`, a client gets the regular file
+//! `FILE.br`, `FILE.zst` or `FILE.gz` beside `FILE` of the best coding its
+//! `Accept-Encoding` accepts (`validators::negotiate`) that exists, looked
+//! up like any file (beneath the anchor, through the cache); its `ETag`
+//! names the coding.
 
 use crate::handlers::Refusal;
 use std::borrow::Cow;
@@ -28,7 +31,7 @@ use super::file_cache::Cached;
 use super::{Body, Reply, RootCache, content_type, encode, error_page, listing};
 use crate::config::{Location, MimeTypes};
 use crate::http::request::MAX_REQUEST_LINE;
-use crate::http::validators::ETag;
+use crate::http::validators::{Coding, ETag, Preference};
 use crate::sys::file::{Opened, is_temp_name};
 use crate::sys::{Dir, FileKind};
 use std::rc::Rc;
@@ -39,10 +42,11 @@ const INDEX_PATH: usize = MAX_REQUEST_LINE + 512;
 /// Why a static lookup is made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Purpose {
-    /// A client's GET/HEAD: folders may redirect or be listed; `gzip`: the
-    /// route has `gzip_static on` and the client accepts gzip, so `FILE.gz`
-    /// is sent instead of `FILE` when it exists.
-    Request { gzip: bool },
+    /// A client's GET/HEAD: folders may redirect or be listed; `codings`:
+    /// the precompressed siblings to try, best first (those the route
+    /// enables and the client accepts), sent instead of `FILE` when one
+    /// exists.
+    Request { codings: Preference },
     /// The file of an `error_page`: only a regular file will do.
     ErrorPage,
 }
@@ -108,20 +112,23 @@ pub(super) fn serve<'c>(
             anchor(roots, base, rel.as_bytes(), false).map_err(|e| Refusal::of_lookup(&e))?;
         return folder(dir, types, loc, path, anchored, purpose);
     }
-    if purpose == (Purpose::Request { gzip: true }) && !rel.is_empty() {
-        let mut gz = String::with_capacity(rel.len() + 3);
-        gz.push_str(rel);
-        gz.push_str(".gz");
-        // Anything but a regular FILE.gz (missing, a folder, refused): the
-        // plain file, as nginx's gzip_static does.
-        if let Ok(Found::File(f)) = lookup(roots, base, &gz, false) {
-            let mut r = file_reply(types, loc, path, f);
-            r.gzip = true;
-            return Ok(r);
+    if let Purpose::Request { codings } = purpose
+        && !rel.is_empty()
+    {
+        for coding in codings.iter() {
+            let mut sibling = String::with_capacity(rel.len() + 4);
+            sibling.push_str(rel);
+            sibling.push_str(coding.suffix());
+            // Anything but a regular sibling (missing, a folder, refused):
+            // the next coding, then the plain file, as nginx's gzip_static
+            // does.
+            if let Ok(Found::File(f)) = lookup(roots, base, &sibling, false) {
+                return Ok(file_reply(types, loc, path, f, Some(coding)));
+            }
         }
     }
     match (lookup(roots, base, rel, alias)?, purpose) {
-        (Found::File(f), _) => Ok(file_reply(types, loc, path, f)),
+        (Found::File(f), _) => Ok(file_reply(types, loc, path, f, None)),
         (Found::Folder, Purpose::Request { .. }) => Ok(slash_redirect(loc, path, query)),
         (Found::Folder, Purpose::ErrorPage) => Err(Refusal::NotFound),
         (Found::Other, _) => Err(Refusal::Forbidden),
@@ -228,7 +235,7 @@ fn folder<'c>(
                     meta,
                     bytes: None,
                 };
-                return Ok(file_reply(types, loc, index, cached));
+                return Ok(file_reply(types, loc, index, cached, None));
             }
             // A folder or a FIFO named like the index is not an index (and
             // was not opened).
@@ -255,18 +262,27 @@ fn folder<'c>(
 }
 
 /// 200 with the whole regular `file`; its type from the extension of
-/// `name`, its validators (`Last-Modified`, `ETag`) from its `fstat`.
-fn file_reply<'c>(types: &'c MimeTypes, loc: &'c Location, name: &str, f: Cached) -> Reply<'c> {
+/// `name`, its validators (`Last-Modified`, `ETag`) from its `fstat`;
+/// `coding`: it is the precompressed sibling of `name` in that coding.
+fn file_reply<'c>(
+    types: &'c MimeTypes,
+    loc: &'c Location,
+    name: &str,
+    f: Cached,
+    coding: Option<Coding>,
+) -> Reply<'c> {
     let mut r = Reply::status(200);
     r.content_type = Some(content_type::content_type(types, name));
     r.last_modified = Some(f.meta.mtime);
     r.etag = Some(ETag {
         mtime: f.meta.mtime,
         size: f.meta.size,
+        coding,
     });
+    r.encoding = coding;
     r.accept_ranges = true;
     // nginx's gzip_static says `Vary` whichever file it sends.
-    r.vary_encoding = loc.gzip_static;
+    r.vary_encoding = loc.gzip_static || loc.brotli_static || loc.zstd_static;
     r.headers = &loc.add_headers;
     r.sandbox = loc.upload_store.is_some();
     r.body = match f.bytes {

@@ -69,7 +69,7 @@ pub(super) struct Got {
     pub(super) etag: Option<String>,
     pub(super) content_range: Option<String>,
     pub(super) accept_ranges: bool,
-    pub(super) gzip: bool,
+    pub(super) encoding: Option<&'static str>,
     pub(super) vary: bool,
     pub(super) expires: Option<(u64, i64)>,
     pub(super) body: Vec<u8>,
@@ -90,6 +90,7 @@ pub(super) fn owned(r: Reply<'_>) -> Got {
         Body::Static(b) => b.to_vec(),
         Body::Bytes(b) => b,
         Body::Shared { data, start, len } => data[start..start + len].to_vec(),
+        Body::Parts(p) => p.bytes(),
         Body::File { file, start, len } => {
             let mut buf = vec![0u8; usize::try_from(len).unwrap()];
             let n = file.read_at(&mut buf, start).unwrap();
@@ -118,7 +119,7 @@ pub(super) fn owned(r: Reply<'_>) -> Got {
         etag: r.etag.map(|e| e.text().to_string()),
         content_range: r.content_range.map(|c| c.text().to_string()),
         accept_ranges: r.accept_ranges,
-        gzip: r.gzip,
+        encoding: r.encoding.map(|c| c.name()),
         vary: r.vary_encoding,
         expires: r.expires,
         body,

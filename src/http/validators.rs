@@ -1,8 +1,9 @@
 //! Validators and content negotiation for static files: the `ETag` a file
 //! gets (nginx's strong `"<mtime hex>-<size hex>"`), `If-None-Match`
 //! (RFC 9110 §13.1.2, weak comparison), `If-Modified-Since` (§13.1.3),
-//! `If-Range` (§13.1.5, strong comparison) and whether `Accept-Encoding`
-//! (§12.5.3) accepts gzip.
+//! `If-Range` (§13.1.5, strong comparison) and which precompressed sibling
+//! `Accept-Encoding` (§12.5.3) chooses among those a route enables
+//! (`brotli_static`, `zstd_static`, `gzip_static`).
 
 use arrayvec::ArrayString;
 
@@ -10,28 +11,39 @@ use super::bytes::{list_elements, trim_ows};
 use super::date::parse_http_date;
 use super::response::hex_into;
 
-/// A file's entity tag, from what `fstat` says of it.
+/// A file's entity tag, from what `fstat` says of it, and the coding of
+/// the precompressed sibling it was sent as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ETag {
     pub mtime: i64,
     pub size: u64,
+    /// `None` for the file itself.
+    pub coding: Option<Coding>,
 }
 
-/// `"` + 16 + `-` + 16 + `"`.
-pub type ETagText = ArrayString<36>;
+/// `"` + 16 + `-` + 16 + `-zstd` + `"`.
+pub type ETagText = ArrayString<48>;
 
 impl ETag {
     /// The quoted tag as sent, e.g. `"5f1c2a3b-1a4"` (nginx's format; the
-    /// mtime is printed as its two's complement, as nginx's cast does).
+    /// mtime is printed as its two's complement, as nginx's cast does). A
+    /// precompressed sibling's tag ends in `-` and its coding
+    /// (`"5f1c2a3b-9c-br"`), so two representations never share a tag even
+    /// when their files have the same size and mtime (and a tag with two
+    /// dashes is never a plain file's).
     pub fn text(self) -> ETagText {
-        let mut bytes = arrayvec::ArrayVec::<u8, 36>::new();
+        let mut bytes = arrayvec::ArrayVec::<u8, 48>::new();
         let _ = bytes.try_push(b'"');
         hex_into(self.mtime as u64, &mut bytes);
         let _ = bytes.try_push(b'-');
         hex_into(self.size, &mut bytes);
+        if let Some(c) = self.coding {
+            let _ = bytes.try_push(b'-');
+            let _ = bytes.try_extend_from_slice(c.name().as_bytes());
+        }
         let _ = bytes.try_push(b'"');
         let mut s = ETagText::new();
-        // Only ASCII was written, and 36 bytes hold the longest form.
+        // Only ASCII was written, and 48 bytes hold the longest form.
         if let Ok(text) = std::str::from_utf8(&bytes) {
             let _ = s.try_push_str(text);
         }
@@ -124,12 +136,95 @@ fn qvalue(s: &[u8]) -> Option<u16> {
     }
 }
 
-/// Whether an `Accept-Encoding` value accepts gzip (RFC 9110 §12.5.3):
-/// `gzip` (or `x-gzip`) with q > 0, or, when gzip is not named, `*` with
-/// q > 0. `gzip;q=0` refuses it even beside `*`; a malformed qvalue counts
-/// as 0.
-pub fn accepts_gzip(value: &[u8]) -> bool {
-    let mut gzip: Option<u16> = None;
+/// A content coding a precompressed sibling file may have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Coding {
+    Br,
+    Zstd,
+    Gzip,
+}
+
+impl Coding {
+    /// Every coding, in the order that wins a tie of q-values (CONFIG.md:
+    /// br, then zstd, then gzip).
+    pub const ALL: [Coding; 3] = [Coding::Br, Coding::Zstd, Coding::Gzip];
+
+    /// The coding's name in `Accept-Encoding` and `Content-Encoding`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Coding::Br => "br",
+            Coding::Zstd => "zstd",
+            Coding::Gzip => "gzip",
+        }
+    }
+
+    /// The suffix of the sibling file (`FILE.br`, `FILE.zst`, `FILE.gz`).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Coding::Br => ".br",
+            Coding::Zstd => ".zst",
+            Coding::Gzip => ".gz",
+        }
+    }
+
+    /// Whether `token` names this coding (case-insensitive; `x-gzip` is
+    /// gzip, RFC 9110 §8.4.1.3).
+    fn named(self, token: &[u8]) -> bool {
+        token.eq_ignore_ascii_case(self.name().as_bytes())
+            || (self == Coding::Gzip && token.eq_ignore_ascii_case(b"x-gzip"))
+    }
+}
+
+/// The codings a route serves precompressed siblings for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Enabled {
+    pub br: bool,
+    pub zstd: bool,
+    pub gzip: bool,
+}
+
+impl Enabled {
+    /// Whether `c` is enabled.
+    pub fn has(self, c: Coding) -> bool {
+        match c {
+            Coding::Br => self.br,
+            Coding::Zstd => self.zstd,
+            Coding::Gzip => self.gzip,
+        }
+    }
+
+    /// Whether any coding is enabled (the route's file answers say
+    /// `Vary: Accept-Encoding`).
+    pub fn any(self) -> bool {
+        self.br || self.zstd || self.gzip
+    }
+}
+
+/// The codings to try, best first: the sibling of the first one that
+/// exists is sent, the file itself when none does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Preference {
+    order: [Option<Coding>; 3],
+}
+
+impl Preference {
+    /// The codings in the order to try.
+    pub fn iter(self) -> impl Iterator<Item = Coding> {
+        self.order.into_iter().flatten()
+    }
+}
+
+/// Which of the `enabled` codings an `Accept-Encoding` value accepts, best
+/// first (RFC 9110 §12.5.3): each coding's q-value is the highest given for
+/// its name, else that of `*`, else it is not acceptable; `q=0` refuses it
+/// (even beside `*`); a malformed qvalue counts as 0. Higher q first; ties
+/// in CONFIG.md's order (br, zstd, gzip). Identity is never listed: it is
+/// what is left when no sibling of these exists.
+pub fn negotiate(value: &[u8], enabled: Enabled) -> Preference {
+    if !enabled.any() {
+        return Preference::default();
+    }
+    let mut named: [Option<u16>; 3] = [None; 3];
     let mut star: Option<u16> = None;
     for elem in list_elements(value).filter(|e| !e.is_empty()) {
         let mut parts = elem.split(|&b| b == b';');
@@ -143,13 +238,42 @@ pub fn accepts_gzip(value: &[u8]) -> bool {
                 q = qvalue(v).unwrap_or(0);
             }
         }
-        if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") {
-            gzip = Some(gzip.map_or(q, |g| g.max(q)));
-        } else if coding == b"*" {
-            star = Some(q);
+        if coding == b"*" {
+            star = Some(star.map_or(q, |s| s.max(q)));
+        }
+        for (slot, c) in named.iter_mut().zip(Coding::ALL) {
+            if c.named(coding) {
+                *slot = Some(slot.map_or(q, |s| s.max(q)));
+            }
         }
     }
-    gzip.or(star).is_some_and(|q| q > 0)
+    let mut ranked: arrayvec::ArrayVec<(u16, usize, Coding), 3> = arrayvec::ArrayVec::new();
+    for (i, (q, c)) in named.into_iter().zip(Coding::ALL).enumerate() {
+        if let Some(q) = q.or(star).filter(|&q| q > 0)
+            && enabled.has(c)
+        {
+            ranked.push((q, i, c));
+        }
+    }
+    // Highest q first, then the tie order (the index in `Coding::ALL`).
+    ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut p = Preference::default();
+    for (slot, (_, _, c)) in p.order.iter_mut().zip(ranked) {
+        *slot = Some(c);
+    }
+    p
+}
+
+/// Whether an `Accept-Encoding` value accepts gzip (RFC 9110 §12.5.3):
+/// `gzip` (or `x-gzip`) with q > 0, or, when gzip is not named, `*` with
+/// q > 0. `gzip;q=0` refuses it even beside `*`; a malformed qvalue counts
+/// as 0.
+pub fn accepts_gzip(value: &[u8]) -> bool {
+    let gzip = Enabled {
+        gzip: true,
+        ..Enabled::default()
+    };
+    negotiate(value, gzip).iter().next() == Some(Coding::Gzip)
 }
 
 #[cfg(test)]
@@ -159,6 +283,7 @@ mod tests {
     const TAG: ETag = ETag {
         mtime: 0x5f1c_2a3b,
         size: 0x1a4,
+        coding: None,
     };
     /// Sat, 25 Jul 2020 12:48:59 GMT
     const MTIME_DATE: &str = "Sat, 25 Jul 2020 12:48:59 GMT";
@@ -166,12 +291,46 @@ mod tests {
     #[test]
     fn etag_text() {
         assert_eq!(TAG.text().as_str(), "\"5f1c2a3b-1a4\"");
-        assert_eq!(ETag { mtime: 0, size: 0 }.text().as_str(), "\"0-0\"");
+        assert_eq!(
+            ETag {
+                mtime: 0,
+                size: 0,
+                coding: None
+            }
+            .text()
+            .as_str(),
+            "\"0-0\""
+        );
         let max = ETag {
             mtime: -1,
             size: u64::MAX,
+            coding: None,
         };
         assert_eq!(max.text().as_str(), "\"ffffffffffffffff-ffffffffffffffff\"");
+        let longest = ETag {
+            coding: Some(Coding::Zstd),
+            ..max
+        };
+        assert_eq!(
+            longest.text().as_str(),
+            "\"ffffffffffffffff-ffffffffffffffff-zstd\""
+        );
+        for (c, text) in [
+            (Coding::Br, "\"5f1c2a3b-1a4-br\""),
+            (Coding::Zstd, "\"5f1c2a3b-1a4-zstd\""),
+            (Coding::Gzip, "\"5f1c2a3b-1a4-gzip\""),
+        ] {
+            let tag = ETag {
+                coding: Some(c),
+                ..TAG
+            };
+            assert_eq!(tag.text().as_str(), text);
+            // Each representation's tag is its own: none matches another's.
+            assert!(!none_match(TAG.text().as_bytes(), tag));
+            assert!(!if_range_matches(TAG.text().as_bytes(), tag));
+            assert!(if_range_matches(text.as_bytes(), tag));
+            assert!(!if_range_matches(text.as_bytes(), TAG));
+        }
     }
 
     #[test]
@@ -260,6 +419,71 @@ mod tests {
         for (v, want) in cases {
             assert_eq!(accepts_gzip(v.as_bytes()), *want, "{v:?}");
         }
+    }
+
+    #[test]
+    fn negotiation_table() {
+        use Coding::*;
+        let all = Enabled {
+            br: true,
+            zstd: true,
+            gzip: true,
+        };
+        let only = |br, zstd, gzip| Enabled { br, zstd, gzip };
+        let cases: &[(&str, Enabled, &[Coding])] = &[
+            // Ties (all q=1) go br, zstd, gzip, whatever the order written.
+            ("gzip, zstd, br", all, &[Br, Zstd, Gzip]),
+            ("br, gzip", all, &[Br, Gzip]),
+            ("gzip, zstd", all, &[Zstd, Gzip]),
+            ("gzip", all, &[Gzip]),
+            ("x-gzip", all, &[Gzip]),
+            ("BR, GZip", all, &[Br, Gzip]),
+            // Higher q wins over the tie order.
+            ("br;q=0.5, gzip", all, &[Gzip, Br]),
+            ("br;q=0.5, zstd;q=0.8, gzip;q=0.9", all, &[Gzip, Zstd, Br]),
+            ("br;q=0.9, zstd;q=0.9, gzip;q=1", all, &[Gzip, Br, Zstd]),
+            ("gzip;q=0.001, zstd;q=0.002", all, &[Zstd, Gzip]),
+            // q=0 refuses, even beside `*`.
+            ("br;q=0, gzip", all, &[Gzip]),
+            ("br;q=0, *", all, &[Zstd, Gzip]),
+            ("*;q=0", all, &[]),
+            ("*;q=0, zstd", all, &[Zstd]),
+            ("gzip;q=0, br;q=0, zstd;q=0", all, &[]),
+            ("br;q=0.000", all, &[]),
+            // `*` stands for codings not named, with its q.
+            ("*", all, &[Br, Zstd, Gzip]),
+            ("*;q=0.5, gzip", all, &[Gzip, Br, Zstd]),
+            ("gzip;q=0.2, *;q=0.5", all, &[Br, Zstd, Gzip]),
+            // The highest of repeated names counts.
+            ("gzip;q=0, gzip", all, &[Gzip]),
+            ("br;q=0.1, br;q=0.9, gzip;q=0.5", all, &[Br, Gzip]),
+            // Malformed qvalues count as 0.
+            ("br;q=2, gzip", all, &[Gzip]),
+            ("br;q=0.5555, zstd;q=x", all, &[]),
+            ("br ; q=0.5 , gzip ; q=0.4", all, &[Br, Gzip]),
+            // Identity and unknown codings are never listed.
+            ("identity, deflate", all, &[]),
+            ("", all, &[]),
+            ("brotli, zst, gz", all, &[]),
+            // Only the enabled codings.
+            ("br, zstd, gzip", only(false, false, true), &[Gzip]),
+            ("br, zstd, gzip", only(true, false, false), &[Br]),
+            ("br;q=0.1, zstd;q=0.5", only(true, false, true), &[Br]),
+            ("br, zstd, gzip", only(false, false, false), &[]),
+            ("*", only(false, true, true), &[Zstd, Gzip]),
+        ];
+        for (v, enabled, want) in cases {
+            let got: Vec<Coding> = negotiate(v.as_bytes(), *enabled).iter().collect();
+            assert_eq!(got, *want, "{v:?} {enabled:?}");
+        }
+    }
+
+    #[test]
+    fn coding_names_and_suffixes() {
+        assert_eq!(
+            Coding::ALL.map(|c| (c.name(), c.suffix())),
+            [("br", ".br"), ("zstd", ".zst"), ("gzip", ".gz")]
+        );
     }
 
     #[test]

@@ -187,6 +187,11 @@ fn test_flag_on_more_invalid_configs() {
             "server {\n    listen 127.0.0.1:8087;\n    location /r { return 1000 /x; }\n    location /m { allowed_methods GET FLY; }\n}\n",
             &[&[3], &[4]],
         ),
+        // brotli_static, zstd_static and max_ranges misused
+        (
+            "brotli_static yes;\nserver {\n    listen 127.0.0.1:8089;\n    location /a { zstd_static; }\n    location /b {\n        max_ranges -2;\n    }\n}\n",
+            &[&[1], &[4], &[6]],
+        ),
         // unterminated block
         ("server {\n    listen 127.0.0.1:8088;\n", &[]),
     ];

@@ -147,7 +147,7 @@ fn unsatisfiable_ranges_get_416_with_the_length() {
 }
 
 #[test]
-fn malformed_and_multiple_ranges_get_200_with_the_whole_file() {
+fn malformed_ranges_get_200_with_the_whole_file() {
     let srv = site();
     for path in ["/big.bin", "/small.txt"] {
         let data = file_bytes(path);
@@ -156,8 +156,7 @@ fn malformed_and_multiple_ranges_get_200_with_the_whole_file() {
             "items=0-1",
             "bytes=x-y",
             "bytes 0-1",
-            "bytes=0-1,5-6",
-            "bytes=0-99,50-149,-10",
+            "bytes=0-1,x",
         ] {
             let r = get_with(&srv, path, &format!("Range: {range}\r\n"));
             assert_status(&r, 200);
@@ -381,7 +380,7 @@ fn gzip_static_sends_the_gz_file_to_clients_that_accept_gzip() {
             assert_eq!(r.must_header("Content-Encoding"), "gzip", "{ae:?}");
             assert!(
                 r.must_header("ETag")
-                    .ends_with(&format!("-{:x}\"", gz.len()))
+                    .ends_with(&format!("-{:x}-gzip\"", gz.len()))
             );
         } else {
             assert_eq!(r.body, plain, "{ae:?}");

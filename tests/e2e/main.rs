@@ -26,6 +26,7 @@ mod orphans;
 mod paths;
 mod php;
 mod privileges;
+mod ranges_encodings;
 mod sessions;
 mod signals;
 mod site;

@@ -427,7 +427,10 @@ fn write_head_with(
         w.header("Allow", list.as_bytes());
     }
     if let Some(etag) = reply.etag {
-        w.header_etag(etag.mtime, etag.size);
+        match etag.coding {
+            None => w.header_etag(etag.mtime, etag.size),
+            Some(_) => w.header("ETag", etag.text().as_bytes()),
+        }
     }
     if let Some(cr) = reply.content_range {
         w.header("Content-Range", cr.text().as_bytes());
@@ -435,8 +438,8 @@ fn write_head_with(
     if reply.accept_ranges {
         w.line(b"Accept-Ranges: bytes\r\n");
     }
-    if reply.gzip {
-        w.line(b"Content-Encoding: gzip\r\n");
+    if let Some(coding) = reply.encoding {
+        w.header("Content-Encoding", coding.name().as_bytes());
     }
     if reply.vary_encoding {
         w.line(b"Vary: Accept-Encoding\r\n");

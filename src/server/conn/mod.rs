@@ -316,6 +316,8 @@ struct Current {
     cgi: Option<Box<CgiProc>>,
     /// The access log line (only when its server logs).
     line: Option<Box<Pending>>,
+    /// The segments of a multipart body after the one in `Conn::body`.
+    parts: Option<Box<parts::PartQueue>>,
 }
 
 /// The socket options set so far, so each costs a `setsockopt` only when
@@ -521,6 +523,7 @@ impl<T: Transport> Conn<T> {
             pool.put(b);
         }
         self.body = OutBody::None;
+        self.cur.parts = None;
         self.cur.inbound = None;
         if let Some(mut c) = self.cur.cgi.take() {
             c.release(pool);
@@ -649,7 +652,7 @@ impl<T: Transport> Conn<T> {
             return Step::Budget;
         }
         *writes -= 1;
-        match self.write_out(env) {
+        match self.write_body(env) {
             WriteOutcome::Done => self.finish_exchange(env),
             WriteOutcome::Partial => {
                 self.deadline = env.now + ms(env.config.send_timeout);
@@ -869,7 +872,8 @@ impl<T: Transport> Conn<T> {
             if body.off < body.end {
                 return WriteOutcome::Partial;
             }
-            if self.tcp.corked {
+            // A multipart body stays corked to its end (`write_body`).
+            if self.tcp.corked && self.cur.parts.is_none() {
                 // A failure leaves the tail to the kernel's cork timer
                 // (200 ms); the bytes still go out.
                 let _ = self.io.set_cork(false);
@@ -1047,6 +1051,7 @@ impl<T: Transport> Conn<T> {
         if let Some(line) = self.cur.line.as_mut() {
             env.shared.access.note_head(line, &env.shared.heads.scratch);
         }
+        self.cur.parts = None;
         self.body = match p.body {
             Body::Empty => OutBody::None,
             Body::Static(b) if b.len() <= out.free() => {
@@ -1079,6 +1084,7 @@ impl<T: Transport> Conn<T> {
                 parked: false,
                 probe: true,
             }),
+            Body::Parts(parts) => self.start_parts(env, *parts),
         };
         self.out = Some(out);
         self.cur.ending = p.ending;
@@ -1215,6 +1221,7 @@ mod body;
 mod cgi;
 mod env;
 mod exchange;
+mod parts;
 #[cfg(test)]
 mod tests;
 
