@@ -510,3 +510,60 @@ fn request_time_runs_from_the_first_byte_to_the_last_sent() {
         "three decimals: {lines:?}"
     );
 }
+
+#[test]
+fn tools_request_times_finds_the_slowest_request_in_a_timed_log() {
+    let srv = Server::start(
+        site("log-tools"),
+        "log_format timed '$remote_addr - $remote_user [$time_local] \"$request\" \
+         $status $body_bytes_sent $request_time';\n\
+         server { listen 127.0.0.1:$P0; root www; access_log t.log timed; }",
+    );
+    for _ in 0..3 {
+        assert_status(&srv.get("/hello.txt?fast"), 200);
+    }
+    let mut c = srv.connect(0);
+    c.send(b"GET /hello.txt?slow HTTP/1.1\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    c.send(b"Host: a\r\n\r\n");
+    assert_status(&c.read_response(), 200);
+    let log = srv.dir.join("t.log");
+    wait_lines(&log, 4);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/request-times.py");
+    let out = std::process::Command::new(script)
+        .args(["--top", "2"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("4 requests (0 lines skipped)\n"), "{text}");
+    let slowest: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("slowest"))
+        .skip(1)
+        .take(2)
+        .collect();
+    assert!(
+        slowest[0].ends_with("GET /hello.txt?slow HTTP/1.1"),
+        "{text}"
+    );
+    assert!(
+        slowest[1].ends_with("GET /hello.txt?fast HTTP/1.1"),
+        "{text}"
+    );
+    assert!(text.contains("histogram (ms):"), "{text}");
+    let uris = std::process::Command::new(script)
+        .args(["--uris", "--top", "5"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&uris.stdout),
+        "/hello.txt?slow\n/hello.txt?fast\n"
+    );
+}
