@@ -325,6 +325,11 @@ impl Builder {
                 listen: listen.iter().map(|(l, _)| l.clone()).collect(),
                 names,
                 session_scope,
+                real_ip_from: eff.real_ip_from.clone().unwrap_or_default(),
+                real_ip_header: eff
+                    .real_ip_header
+                    .clone()
+                    .unwrap_or_else(|| "x-real-ip".to_string()),
                 access_log: self.access_log(&main, &eff),
                 session: eff.session.unwrap_or(false),
                 session_timeout: eff.session_timeout.unwrap_or(Duration::from_secs(30 * 60)),

@@ -58,6 +58,9 @@ pub(crate) struct Scope {
     pub access: Option<Vec<AccessRule>>,
     pub session: Option<bool>,
     pub session_timeout: Option<Duration>,
+    /// `set_real_ip_from` entries given in this block.
+    pub real_ip_from: Option<Vec<Net>>,
+    pub real_ip_header: Option<String>,
     /// `access_log TARGET [FORMAT]`, and where it stands (an unknown
     /// format is reported there).
     pub access_log: Option<(LogTarget, Option<String>, Pos)>,
@@ -124,6 +127,14 @@ impl Scope {
             access: self.access.clone().or_else(|| outer.access.clone()),
             session: self.session.or(outer.session),
             session_timeout: self.session_timeout.or(outer.session_timeout),
+            real_ip_from: self
+                .real_ip_from
+                .clone()
+                .or_else(|| outer.real_ip_from.clone()),
+            real_ip_header: self
+                .real_ip_header
+                .clone()
+                .or_else(|| outer.real_ip_header.clone()),
             access_log: self.access_log.clone().or_else(|| outer.access_log.clone()),
             internal: self.internal,
             try_files: self.try_files.clone().or_else(|| outer.try_files.clone()),
@@ -452,6 +463,22 @@ pub(crate) static TABLE: &[Spec] = &[
         1,
         false,
         Kind::Time(|b| &mut b.scope.session_timeout),
+    ),
+    directive(
+        "set_real_ip_from",
+        MAIN | SERVER,
+        1,
+        1,
+        true,
+        Kind::Custom(set_real_ip_from),
+    ),
+    directive(
+        "real_ip_header",
+        MAIN | SERVER,
+        1,
+        1,
+        false,
+        Kind::Custom(real_ip_header),
     ),
     directive("location", SERVER, 1, 2, true, Kind::Location),
     // Location.
@@ -1033,6 +1060,40 @@ fn add_header(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> 
         value: value.to_string(),
         always,
     });
+    Ok(())
+}
+
+/// `set_real_ip_from ADDR|CIDR;` (repeatable).
+fn set_real_ip_from(
+    _: &mut Place<'_>,
+    name: &str,
+    args: &[String],
+    b: &mut Block,
+) -> Result<(), String> {
+    let v = arg(args, 0);
+    let net = Net::parse(v)
+        .filter(|n| *n != Net::All)
+        .ok_or_else(|| invalid(v, name, ""))?;
+    b.scope.real_ip_from.get_or_insert_with(Vec::new).push(net);
+    Ok(())
+}
+
+/// `real_ip_header NAME|proxy_protocol;`
+fn real_ip_header(
+    _: &mut Place<'_>,
+    name: &str,
+    args: &[String],
+    b: &mut Block,
+) -> Result<(), String> {
+    let v = arg(args, 0);
+    if v == "proxy_protocol" {
+        // The PROXY protocol (`listen ... proxy_protocol`) is not read yet.
+        return Err(invalid(v, name, "the PROXY protocol is not supported yet"));
+    }
+    if !values::is_token(v) {
+        return Err(invalid(v, name, "it must be a header field name"));
+    }
+    b.scope.real_ip_header = Some(v.to_ascii_lowercase());
     Ok(())
 }
 

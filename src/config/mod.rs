@@ -286,6 +286,11 @@ pub struct Server {
     /// blocks with the same names (stable across restarts and reloads that
     /// keep them, whatever the ports).
     pub session_scope: String,
+    /// `set_real_ip_from`: the proxies trusted to name the client.
+    pub real_ip_from: Vec<Net>,
+    /// `real_ip_header`, lowercased (default `x-real-ip`); `proxy_protocol`
+    /// names the connection's PROXY header instead of a field.
+    pub real_ip_header: String,
     /// Locations, with an implicit `location /` built from the server-level
     /// directives appended when the block has no `location /` of its own.
     pub locations: Vec<Location>,

@@ -825,6 +825,39 @@ fn access_rules_first_match_wins() {
 }
 
 #[test]
+fn real_ip_settings_are_inherited_and_checked() {
+    let c = ok("set_real_ip_from 10.0.0.0/8; server { } \
+                server { set_real_ip_from ::1; real_ip_header X-Forwarded-For; }");
+    assert_eq!(
+        c.servers[0].real_ip_from,
+        [crate::config::Net::V4(0x0a00_0000, 8)]
+    );
+    assert_eq!(c.servers[0].real_ip_header, "x-real-ip");
+    assert_eq!(c.servers[1].real_ip_from, [crate::config::Net::V6(1, 128)]);
+    assert_eq!(c.servers[1].real_ip_header, "x-forwarded-for");
+    for (text, message) in [
+        (
+            "set_real_ip_from all;",
+            "invalid value \"all\" in \"set_real_ip_from\" directive",
+        ),
+        (
+            "set_real_ip_from 10.0.0.0/99;",
+            "invalid value \"10.0.0.0/99\" in \"set_real_ip_from\" directive",
+        ),
+        (
+            "real_ip_header \"a b\";",
+            "invalid value \"a b\" in \"real_ip_header\" directive, it must be a header field name",
+        ),
+        (
+            "real_ip_header proxy_protocol;",
+            "invalid value \"proxy_protocol\" in \"real_ip_header\" directive, the PROXY protocol is not supported yet",
+        ),
+    ] {
+        assert_eq!(errors(text), vec![(message.to_string(), 1)], "{text}");
+    }
+}
+
+#[test]
 fn access_log_forms() {
     let cases: &[(&str, LogTarget)] = &[
         ("off", LogTarget::Off),

@@ -40,6 +40,7 @@ mod error_page;
 pub mod file_cache;
 pub mod internal;
 mod listing;
+mod real_ip;
 mod redirect;
 pub mod refusal;
 pub mod session;
@@ -49,6 +50,7 @@ pub mod stub_status;
 mod tests;
 pub mod upload;
 
+pub use real_ip::client as real_client;
 pub use refusal::Refusal;
 use static_file::Purpose;
 

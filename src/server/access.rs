@@ -184,6 +184,9 @@ pub struct Meta<'a> {
     pub serial: u64,
     /// `$connection_requests`: this request's rank on its connection.
     pub nth: u32,
+    /// `$remote_addr` when it is not the connection's (a trusted proxy
+    /// named the client).
+    pub client: Option<IpAddr>,
 }
 
 /// What is kept of a request from its head to the end of its exchange.
@@ -215,6 +218,8 @@ pub struct Pending {
     serial: u64,
     nth: u32,
     request_length: u64,
+    /// The client a trusted proxy named (else the connection's address).
+    client: Option<IpAddr>,
 }
 
 impl Pending {
@@ -326,6 +331,7 @@ impl AccessLogs {
         meta: &Meta<'_>,
     ) -> Option<Box<Pending>> {
         let mut p = self.take(&log.target)?;
+        p.client = meta.client;
         if let Some(format) = &log.format {
             p.began = meta.began;
             p.serial = meta.serial;
@@ -400,6 +406,7 @@ impl AccessLogs {
         p.serial = 0;
         p.nth = 0;
         p.request_length = 0;
+        p.client = None;
         Some(p)
     }
 
@@ -432,6 +439,7 @@ impl AccessLogs {
 
     /// Complete the line of an exchange that ended and add it to its log.
     pub fn finish(&mut self, p: Box<Pending>, peer: IpAddr, unix_now: i64, now: Millis) {
+        let peer = p.client.unwrap_or(peer);
         if self.time_secs != Some(unix_now) {
             let offset = crate::sys::utc_offset(unix_now);
             self.time_text = format_log_time(unix_now, offset);

@@ -726,3 +726,14 @@ fn route_add_headers_go_on_script_answers() {
         }
     }
 }
+
+#[test]
+fn remote_addr_is_the_client_a_trusted_proxy_names() {
+    let srv = cgi_site_with("set_real_ip_from 127.0.0.1; real_ip_header X-Forwarded-For;");
+    let r = srv.raw(
+        "GET /cgi-bin/env.py HTTP/1.1\r\nHost: localhost\r\n\
+         X-Forwarded-For: 203.0.113.9, 198.51.100.7, 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_status(&r, 200);
+    assert_eq!(var(&env_of(&r), "REMOTE_ADDR"), "198.51.100.7");
+}

@@ -567,3 +567,27 @@ fn tools_request_times_finds_the_slowest_request_in_a_timed_log() {
         "/hello.txt?slow\n/hello.txt?fast\n"
     );
 }
+
+#[test]
+fn a_trusted_proxys_client_is_logged_and_checked_by_allow_deny() {
+    let srv = Server::start(
+        site("log-real-ip"),
+        "set_real_ip_from 127.0.0.0/8;\n\
+         server { listen 127.0.0.1:$P0; root www; access_log access.log;\n\
+           location /inside/ { allow 10.0.0.0/8; deny all; } }",
+    );
+    let mut c = srv.connect(0);
+    c.send(b"GET /hello.txt HTTP/1.1\r\nHost: a\r\nX-Real-IP: 192.0.2.44\r\n\r\n");
+    assert_status(&c.read_response(), 200);
+    // allow/deny see the named client, not the proxy.
+    c.send(b"GET /inside/x HTTP/1.1\r\nHost: a\r\nX-Real-IP: 192.0.2.44\r\n\r\n");
+    assert_status(&c.read_response(), 403);
+    c.send(b"GET /inside/x HTTP/1.1\r\nHost: a\r\nX-Real-IP: 10.9.9.9\r\n\r\n");
+    assert_status(&c.read_response(), 404);
+    // No field: the connection's own address.
+    c.send(b"GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_status(&c.read_response(), 200);
+    let lines = wait_lines(&srv.dir.join("access.log"), 4);
+    let addrs: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(addrs, ["192.0.2.44", "192.0.2.44", "10.9.9.9", "127.0.0.1"]);
+}

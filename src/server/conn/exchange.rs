@@ -83,6 +83,12 @@ pub(super) fn start(
     } else {
         Stats::default()
     };
+    // Behind a trusted proxy the client is the one it names: for the
+    // handlers (allow/deny, REMOTE_ADDR) and the log line alike.
+    let info = ConnInfo {
+        peer: handlers::real_client(vhost, req, info.peer),
+        ..info
+    };
     let mut ctx = lend(config, &mut env.shared.site, vhost, info, env.unix_now);
     ctx.stats = stats;
     let decision = handlers::decide(&mut ctx, req);
@@ -98,6 +104,7 @@ pub(super) fn start(
             began: arrival.began,
             serial: arrival.serial,
             nth: u32::try_from(served + 1).unwrap_or(u32::MAX),
+            client: Some(info.peer.ip()),
         };
         *line = access.begin(decision.log, req, &meta);
     }

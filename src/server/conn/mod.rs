@@ -1181,6 +1181,7 @@ fn raw_meta<'c>(
         began: deadline.saturating_sub(ms(env.config.client_header_timeout)),
         serial,
         nth: requests.saturating_add(1),
+        client: None,
     }
 }
 
