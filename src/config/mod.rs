@@ -240,6 +240,29 @@ pub struct Location {
     pub status: bool,
     /// `session on`.
     pub session: bool,
+    /// `limit_rate`: bytes per second of a response body; 0 is no limit.
+    pub limit_rate: u64,
+    /// `limit_rate_after`: bytes of a body sent at full speed first.
+    pub limit_rate_after: u64,
+    /// `limit_conn N`: connections at once per client address.
+    pub limit_conn: Option<u32>,
+    /// `limit_req RATE [burst=N] [nodelay]`.
+    pub limit_req: Option<LimitReq>,
+    /// Default 503.
+    pub limit_conn_status: u16,
+    /// Default 503.
+    pub limit_req_status: u16,
+}
+
+/// `limit_req RATE [burst=N] [nodelay];` (nginx's leaky bucket).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitReq {
+    /// Thousandths of a request per second (`10r/s` and `600r/m` are 10000).
+    pub rate: u64,
+    /// Requests beyond the rate that may wait (or, with `nodelay`, pass).
+    pub burst: u32,
+    /// Excess requests within the burst are answered at once.
+    pub nodelay: bool,
 }
 
 /// One `add_header NAME VALUE [always];`.

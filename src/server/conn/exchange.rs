@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use crate::config::{Config, Server};
 use crate::handlers::stub_status::Stats;
-use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply};
+use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply, Throttle};
 use crate::http::response::{HeadBuf, HeadWriter};
 use crate::http::{Method, Request, Version, cookie};
 
@@ -47,19 +47,22 @@ pub(super) enum Started {
 }
 
 /// Start what the handlers decide for a parsed request on virtual server
-/// `server` (its index in `config.servers`).
+/// `server` (its index in `config.servers`), with the route's limits.
 pub(super) fn start(
     env: &mut Env<'_>,
     server: usize,
     served: u64,
     info: ConnInfo,
     req: &Request<'_>,
-) -> Started {
+) -> (Started, Throttle) {
     let config = env.config;
     env.shared.stats.requests += 1;
     let Some(vhost) = config.servers.get(server) else {
         debug_assert!(false, "server {server} chosen but not configured");
-        return Started::Reply(prepare_error(env, None, 500));
+        return (
+            Started::Reply(prepare_error(env, None, 500)),
+            Throttle::default(),
+        );
     };
     // Counting connections walks them all: only for a server with a
     // `status` route.
@@ -70,6 +73,7 @@ pub(super) fn start(
     };
     let mut ctx = lend(config, &mut env.shared.site, vhost, info, env.unix_now);
     ctx.stats = stats;
+    ctx.limits = env.shared.limits;
     let decision = handlers::decide(&mut ctx, req);
     let x = Exchange {
         version: req.version,
@@ -81,13 +85,15 @@ pub(super) fn start(
         session: decision.session,
     };
     let limit = decision.limit;
-    match decision.action {
+    let throttle = decision.throttle;
+    let started = match decision.action {
         Action::Reply(reply) => {
             Started::Reply(prepare(&mut env.shared.heads, env.unix_now, req, x, reply))
         }
         Action::Upload(sink) => receive(req, x, limit, Sink::Upload(sink), None),
         Action::Cgi(plan) => start_cgi(env, req, x, (plan, limit), info),
-    }
+    };
+    (started, throttle)
 }
 
 /// A request body to receive into `sink` (with the CGI it feeds, if one
@@ -147,6 +153,7 @@ fn lend<'a>(
         conn,
         stats: Stats::default(),
         sessions: site.sessions.as_mut(),
+        limits: None,
     }
 }
 
@@ -154,7 +161,12 @@ fn lend<'a>(
 fn snapshot(env: &Env<'_>) -> Stats {
     let g = (env.gauges)();
     let s = &env.shared.stats;
+    let (conn_rejected, req_rejected, req_delayed) =
+        env.shared.limits.map_or((0, 0, 0), |t| t.counters());
     Stats {
+        limit_conn_rejected: conn_rejected,
+        limit_req_rejected: req_rejected,
+        limit_req_delayed: req_delayed,
         accepted: s.accepted,
         handled: s.handled,
         requests: s.requests,
