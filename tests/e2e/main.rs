@@ -19,6 +19,7 @@ mod connections;
 mod errors;
 mod fs_attacks;
 mod http_features;
+mod limits;
 mod listeners;
 mod logs;
 mod orphans;
