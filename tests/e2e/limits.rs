@@ -411,7 +411,7 @@ fn misused_limit_directives_are_reported_with_file_and_line() {
         let out = run_cli(&["-t", "-c", conf], dir.path(), Duration::from_secs(10));
         assert_eq!(out.status.code(), Some(1), "{line}: {}", out.stderr);
         assert!(
-            out.stderr.contains(&format!("{message}")) && out.stderr.contains(&format!("{conf}:4")),
+            out.stderr.contains(message) && out.stderr.contains(&format!("{conf}:4")),
             "{line}: {}",
             out.stderr
         );
