@@ -427,3 +427,93 @@ fn misused_limit_directives_are_reported_with_file_and_line() {
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains(&format!("{conf}:1")), "{}", out.stderr);
 }
+
+/// The pids whose parent is `pid` (a master's workers).
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        if rest.split_whitespace().nth(1) == Some(&pid.to_string()) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn limit_conn_counts_of_a_killed_worker_are_forgotten() {
+    let srv = site(
+        "limit-conn-killed",
+        MIB,
+        "worker_processes 2;",
+        "    location /slow/ { limit_rate 32k; limit_conn 2; limit_conn_status 429; }",
+    );
+    let port = srv.port(0);
+    let mut held: Vec<Conn> = (0..2).map(|_| Conn::connect(port)).collect();
+    for c in &mut held {
+        c.send(&get("/slow/big.bin"));
+        assert_status(&c.read_head_response(), 200);
+    }
+    let mut third = Conn::connect(port);
+    third.send(&get("/slow/big.bin"));
+    assert_code(&third.read_head_response(), 429);
+    drop(third);
+    // Killed outright, the workers never give their counts back: the
+    // master sweeps their columns when it reaps them.
+    let workers = children(srv.pid());
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    for w in workers {
+        kill(w, "KILL");
+    }
+    drop(held);
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let fresh = children(srv.pid());
+            fresh.len() == 2
+        }),
+        "no new workers"
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        let mut cs: Vec<Conn> = (0..2).map(|_| Conn::connect(port)).collect();
+        cs.iter_mut().all(|c| {
+            c.send(&get("/slow/big.bin"));
+            c.read_head_response().status == 200
+        })
+    }));
+}
+
+#[test]
+fn limit_conn_count_goes_when_send_timeout_closes_a_stalled_download() {
+    let srv = site(
+        "limit-conn-timeout",
+        32 * MIB,
+        "send_timeout 1s;",
+        "    location /slow/ { limit_conn 1; }",
+    );
+    let port = srv.port(0);
+    // A client that reads the head and stops: its download stalls on a
+    // full socket, and send_timeout closes it.
+    let mut stalled = Conn::connect(port);
+    stalled.send(&get("/slow/big.bin"));
+    assert_status(&stalled.read_head_response(), 200);
+    let mut other = Conn::connect(port);
+    other.send(&get("/slow/big.bin"));
+    assert_status(&other.read_head_response(), 503);
+    drop(other);
+    assert!(wait_until(Duration::from_secs(10), || {
+        let mut c = Conn::connect(port);
+        c.send(&get("/req/a.txt"));
+        assert_status(&c.read_response(), 200);
+        c.send(&get("/slow/big.bin"));
+        c.read_head_response().status == 200
+    }));
+    drop(stalled);
+}
