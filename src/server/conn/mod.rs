@@ -493,8 +493,9 @@ impl<T: Transport> Conn<T> {
                 self.reply_error(env, 504);
             }
             // Not a timeout: the end of a `limit_rate` (or `limit_req`)
-            // sleep. From now on the write side's timeout runs again.
-            State::Send | State::Cgi | State::Body if self.sleeping() => {
+            // sleep. From now on the write side's timeout runs again. (A
+            // script past `cgi_timeout` is not woken but ended, below.)
+            State::Send | State::Cgi | State::Body if self.sleeping() && !cgi_late => {
                 if let Some(p) = self.pace.as_mut() {
                     p.until = 0;
                 }
@@ -647,6 +648,9 @@ impl<T: Transport> Conn<T> {
                 if self.peer_hup && self.io.writev(&[], false).is_err() {
                     return Step::Close;
                 }
+                // The timer is the sleep's (a body read and dropped
+                // first ran on its own timeout meanwhile).
+                self.deadline = p.until;
                 return Step::Wait;
             }
             p.until = 0;
@@ -1113,7 +1117,9 @@ impl<T: Transport> Conn<T> {
         match started {
             Started::Reply(p) => {
                 self.install(env, p);
-                if delay > 0 {
+                // (A body to discard first keeps its own timeout; the
+                // sleep is looked at once it is read.)
+                if delay > 0 && self.state == State::Send {
                     self.deadline = env.now + delay;
                 }
             }
