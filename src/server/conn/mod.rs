@@ -843,6 +843,7 @@ impl<T: Transport> Conn<T> {
             if let Some(p) = self.pace.as_mut() {
                 p.sent(n);
             }
+            cap = cap.map(|c| c.saturating_sub(n));
             let from_head = n.min(held);
             out.consume(from_head);
             self.body.advance(n - from_head);
