@@ -3,7 +3,7 @@
 # Usage: bench/run.sh [--quick] [--rounds N] [--only CASE,CASE...]
 #   full: 3 rounds, 10 s runs (~17-20 min)    --quick: 1 round, 3 s runs (~3-5 min)
 #   --only: just these cases (idle ka50 ka1000 close50 100k 10m 1g siege syscalls
-#   ranges cold), to rerun one figure after a change; the table then holds only those rows.
+#   ranges rate200 cold), to rerun one figure after a change; the table then holds only those rows.
 #   cold (root, cgroup v1 blkio): downloads from a throttled disk and a fresh
 #   client meanwhile, with nginx `aio threads` as a fourth server; skipped,
 #   with the reason, where it cannot be set up.
@@ -208,11 +208,12 @@ declare -A cold_port=([localserver]=$pc_ls [nginx]=$pc_nginx [nginx-aio]=$pc_aio
 
 # localserver: defaults (keepalive_timeout 75s, worker_connections 16384,
 # worker_processes 1) except keepalive_requests, raised as for the others.
+# /rate/ is the same root at limit_rate 256k (the rate200 case; nginx alike).
 ls_conf() { # PORT ROOT
   cat <<CONF
 error_log stderr error;
 keepalive_requests 1000000;
-server { listen 127.0.0.1:$1; root $2; }
+server { listen 127.0.0.1:$1; root $2; location /rate/ { alias $2/; limit_rate 256k; } }
 CONF
 }
 
@@ -237,7 +238,7 @@ http {
     client_body_temp_path $3/body; proxy_temp_path $3/proxy;
     fastcgi_temp_path $3/fastcgi; uwsgi_temp_path $3/uwsgi;
     scgi_temp_path $3/scgi;
-    server { listen 127.0.0.1:$1; root $2; }
+    server { listen 127.0.0.1:$1; root $2; location /rate/ { alias $2/; limit_rate 256k; } }
 }
 CONF
 }
@@ -517,6 +518,18 @@ print(json.dumps(json.loads(m.group(0))))' <<<"$out" 2>/dev/null); then
   done
   record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"siege\",\"siege\":{\"availability\":0,\"failed\":\"no summary from siege\"}"
 }
+# 200 connections each downloading 10 MiB at limit_rate 256k for secs
+# seconds (bench/rate_conns.py): the server's CPU per connection-second of
+# paced sending. localserver and nginx (lighttpd's rate limit is another
+# mechanism, per second of its own loop: left out).
+run_rate() { # CASE SERVER ROUND
+  local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out
+  before=$(cpu "$pid")
+  out=$(timeout $((secs + 60)) taskset -c 1 python3 bench/rate_conns.py "${port[$s]}" 200 /rate/10m.bin "$secs")
+  after=$(cpu "$pid")
+  echo "$out" > "$logs/$c.$s.$r.txt"
+  record "$c" "$s" "$r" "$(delta "$before" "$after")" "\"tool\":\"rate\",\"rate\":$out"
+}
 run_idle() { # CASE SERVER ROUND
   local c=$1 s=$2 r=$3 pid=${spid[$2]} before after out
   before=$(cpu "$pid")
@@ -599,7 +612,7 @@ run_cold() { # CASE SERVER ROUND
 # ---- the run -----------------------------------------------------------------------
 echo "bench: $mode run, $rounds round(s) of ${secs} s runs; localserver :$p_ls nginx :$p_nginx lighttpd :$p_lighttpd"
 warm=   # any case but cold: those share the three servers of the round
-for c in idle ka50 ka1000 close50 100k 10m 1g siege syscalls ranges; do want "$c" && warm=1; done
+for c in idle ka50 ka1000 close50 100k 10m 1g siege syscalls ranges rate200; do want "$c" && warm=1; done
 for r in $(seq "$rounds"); do
   if [ -n "$warm" ]; then
     start_servers   # fresh processes each round: the idle-memory case needs them
@@ -619,6 +632,7 @@ for r in $(seq "$rounds"); do
   if want siege; then for s in "${servers[@]}"; do measure run_siege siege "$s" "$r" index.html; done; fi
   if want syscalls; then for s in "${servers[@]}"; do measure run_strace syscalls "$s" "$r"; done; fi
   if want ranges; then for s in "${servers[@]}"; do measure run_ranges ranges "$s" "$r"; done; fi
+  if want rate200; then for s in localserver nginx; do measure run_rate rate200 "$s" "$r"; done; fi
   [ -z "$warm" ] || stop_servers
   if [ -n "$cold_ok" ]; then
     echo "round $r/$rounds: cold case, ~12 s per server"

@@ -29,6 +29,7 @@ CASES = {
     "siege": ("7. siege -b -c 255, 1 KiB", "trans/s", "µs/trans"),
     "idle": ("8. 10,000 idle keep-alive conns: RSS growth", "B/conn", ""),
     "syscalls": ("9. syscalls per keep-alive 1 KiB request (strace, wrk -c10 3 s)", "calls/req", ""),
+    "rate200": ("11. limit_rate 256k, 200 conns downloading at once", "MB/s", "ms/conn·s"),
     "cold": ("10. cold disk: 4 downloads of 256 MiB + a fresh 1 KiB client every 50 ms (p50, p99: the client's)",
              "MB/s", "ms/MB"),
     "ranges": ("11. multipart ranges: 10 parts of 1,000 B of the 10 MiB file, 50 conns (wrk)",
@@ -114,6 +115,11 @@ def figures(rec, clk_tck):
         note = "" if cached == 0 else "fincore failed" if cached < 0 else \
             f"{cached / 2**20:.1f} MiB of the files cached at the start"
         return c["mbps"], c["p50_ms"], c["p99_ms"], failed + c["probe_errors"], cpu, note
+    if tool == "rate":
+        x = rec["rate"]
+        cpu = cpu_s * 1e3 / x["conn_secs"] if x["conn_secs"] else None
+        note = f"{x['ok']} of {x['conns']} paced (256 KiB/s each: {x['conns'] * 0.262144:.1f} MB/s in all)"
+        return x["bytes"] / MB / x["secs"] if x["secs"] else None, None, None, x["errors"], cpu, note
     if tool == "strace":
         w = rec["wrk"]
         total = sum(rec["calls"].values())

@@ -569,6 +569,12 @@ fn location(prefix: &str, exact: bool, implicit: bool, s: &Scope, log: AccessLog
         internal: s.internal,
         try_files: s.try_files.clone().unwrap_or_default(),
         access_log: log,
+        limit_rate: s.limit_rate.unwrap_or(0),
+        limit_rate_after: s.limit_rate_after.unwrap_or(0),
+        limit_conn: s.limit_conn,
+        limit_req: s.limit_req,
+        limit_conn_status: s.limit_conn_status.unwrap_or(503),
+        limit_req_status: s.limit_req_status.unwrap_or(503),
     }
 }
 

@@ -15,7 +15,8 @@ use std::time::Duration;
 use super::log_format::{Escape, LogFormat, compile, escape_arg};
 use super::values;
 use super::{
-    AccessRule, AddHeader, ErrorPage, ErrorStatus, Level, Listen, LogTarget, Net, Return, TryFile,
+    AccessRule, AddHeader, ErrorPage, ErrorStatus, Level, LimitReq, Listen, LogTarget, Net, Return,
+    TryFile,
 };
 use crate::http::{Method, MethodSet};
 
@@ -67,6 +68,12 @@ pub(crate) struct Scope {
     /// `internal` (a location's own, never inherited).
     pub internal: bool,
     pub try_files: Option<Vec<TryFile>>,
+    pub limit_rate: Option<u64>,
+    pub limit_rate_after: Option<u64>,
+    pub limit_conn: Option<u32>,
+    pub limit_req: Option<LimitReq>,
+    pub limit_conn_status: Option<u16>,
+    pub limit_req_status: Option<u16>,
     /// The folders this block's own `root`, `alias` and `upload_store`
     /// serve, with the directive's name and place (not inherited: for the
     /// check that no `session_store` lies inside one).
@@ -138,6 +145,12 @@ impl Scope {
             access_log: self.access_log.clone().or_else(|| outer.access_log.clone()),
             internal: self.internal,
             try_files: self.try_files.clone().or_else(|| outer.try_files.clone()),
+            limit_rate: self.limit_rate.or(outer.limit_rate),
+            limit_rate_after: self.limit_rate_after.or(outer.limit_rate_after),
+            limit_conn: self.limit_conn.or(outer.limit_conn),
+            limit_req: self.limit_req.or(outer.limit_req),
+            limit_conn_status: self.limit_conn_status.or(outer.limit_conn_status),
+            limit_req_status: self.limit_req_status.or(outer.limit_req_status),
             served: self.served.clone(),
         }
     }
@@ -571,6 +584,48 @@ pub(crate) static TABLE: &[Spec] = &[
         MANY,
         false,
         Kind::Custom(try_files),
+    ),
+    // Traffic control (CONFIG.md "More directives").
+    directive("limit_rate", ANY, 1, 1, false, Kind::Custom(limit_rate)),
+    directive(
+        "limit_rate_after",
+        ANY,
+        1,
+        1,
+        false,
+        Kind::Custom(limit_rate),
+    ),
+    directive(
+        "limit_conn",
+        SERVER | LOCATION,
+        1,
+        1,
+        false,
+        Kind::Custom(limit_conn),
+    ),
+    directive(
+        "limit_req",
+        SERVER | LOCATION,
+        1,
+        3,
+        false,
+        Kind::Custom(limit_req),
+    ),
+    directive(
+        "limit_conn_status",
+        ANY,
+        1,
+        1,
+        false,
+        Kind::Custom(limit_status),
+    ),
+    directive(
+        "limit_req_status",
+        ANY,
+        1,
+        1,
+        false,
+        Kind::Custom(limit_status),
     ),
 ];
 
@@ -1123,6 +1178,76 @@ fn expires(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Res
     } else {
         Some(values::duration(v).ok_or_else(|| invalid(v, name, ""))?)
     });
+    Ok(())
+}
+
+/// `limit_rate RATE;` and `limit_rate_after SIZE;`: a size (`0` is off).
+fn limit_rate(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+    let v = arg(args, 0);
+    let n =
+        values::size(v).ok_or_else(|| invalid(v, name, "it must be a size such as 500k or 2m"))?;
+    if name == "limit_rate" {
+        b.scope.limit_rate = Some(n);
+    } else {
+        b.scope.limit_rate_after = Some(n);
+    }
+    Ok(())
+}
+
+/// `limit_conn N;`: connections at once from one client address.
+fn limit_conn(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+    let v = arg(args, 0);
+    let n = values::number(v)
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| invalid(v, name, "it must be a number of at least 1"))?;
+    b.scope.limit_conn = Some(n);
+    Ok(())
+}
+
+/// `limit_req RATE [burst=N] [nodelay];`.
+fn limit_req(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+    let v = arg(args, 0);
+    let rate = values::request_rate(v)
+        .ok_or_else(|| invalid(v, name, "the rate must be like 10r/s or 600r/m"))?;
+    let mut req = LimitReq {
+        rate,
+        burst: 0,
+        nodelay: false,
+    };
+    for a in args.iter().skip(1) {
+        if a == "nodelay" && !req.nodelay {
+            req.nodelay = true;
+        } else if let Some(n) = a.strip_prefix("burst=") {
+            req.burst = values::number(n)
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|&n| n <= 1_000_000)
+                .ok_or_else(|| invalid(a, name, "burst must be a number"))?;
+        } else {
+            return Err(invalid(a, name, ""));
+        }
+    }
+    b.scope.limit_req = Some(req);
+    Ok(())
+}
+
+/// `limit_conn_status CODE;` and `limit_req_status CODE;` (400..=599, as nginx).
+fn limit_status(
+    _: &mut Place<'_>,
+    name: &str,
+    args: &[String],
+    b: &mut Block,
+) -> Result<(), String> {
+    let v = arg(args, 0);
+    let code = values::number(v)
+        .and_then(|n| u16::try_from(n).ok())
+        .filter(|c| (400..=599).contains(c))
+        .ok_or_else(|| invalid(v, name, "the code must be between 400 and 599"))?;
+    if name == "limit_conn_status" {
+        b.scope.limit_conn_status = Some(code);
+    } else {
+        b.scope.limit_req_status = Some(code);
+    }
     Ok(())
 }
 

@@ -363,6 +363,18 @@ pub struct Location {
     /// `allow`/`deny` rules, in order (a block's own replace its outer
     /// block's, as in nginx); empty: everyone.
     pub access: Vec<AccessRule>,
+    /// `limit_rate`: bytes per second of a response body; 0 is no limit.
+    pub limit_rate: u64,
+    /// `limit_rate_after`: bytes of a body sent at full speed first.
+    pub limit_rate_after: u64,
+    /// `limit_conn N`: connections at once per client address.
+    pub limit_conn: Option<u32>,
+    /// `limit_req RATE [burst=N] [nodelay]`.
+    pub limit_req: Option<LimitReq>,
+    /// Default 503.
+    pub limit_conn_status: u16,
+    /// Default 503.
+    pub limit_req_status: u16,
 }
 
 /// The target of one `error_page CODE ... [=[NEW]] URI`.
@@ -404,6 +416,17 @@ pub enum TryFile {
     Status(u16),
     /// The last argument URI: an internal redirect.
     Redirect(String),
+}
+
+/// `limit_req RATE [burst=N] [nodelay];` (nginx's leaky bucket).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitReq {
+    /// Thousandths of a request per second (`10r/s` and `600r/m` are 10000).
+    pub rate: u64,
+    /// Requests beyond the rate that may wait (or, with `nodelay`, pass).
+    pub burst: u32,
+    /// Excess requests within the burst are answered at once.
+    pub nodelay: bool,
 }
 
 /// One `add_header NAME VALUE [always];`.

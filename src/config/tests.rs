@@ -1606,3 +1606,40 @@ fn precompressed_siblings_and_max_ranges_flow_down_and_are_checked() {
         assert_eq!(errors(text), vec![(message.to_string(), line)], "{text:?}");
     }
 }
+
+#[test]
+fn limit_directives_inherit_and_are_checked() {
+    let c = ok(
+        "limit_rate 1m;\nlimit_req_status 429;\nserver {\n listen 80;\n limit_rate_after 2m;\n limit_conn 3;\n\
+                location /a/ { limit_rate 500k; limit_req 600r/m burst=5 nodelay; limit_conn_status 444; }\n\
+                location /b/ { limit_req 1r/s; }\n}\n",
+    );
+    let s = &c.servers[0];
+    let a = s.find_location("/a/x");
+    assert_eq!((a.limit_rate, a.limit_rate_after), (500 << 10, 2 << 20));
+    assert_eq!(a.limit_conn, Some(3));
+    assert_eq!(
+        a.limit_req,
+        Some(LimitReq {
+            rate: 10_000,
+            burst: 5,
+            nodelay: true
+        })
+    );
+    assert_eq!((a.limit_conn_status, a.limit_req_status), (444, 429));
+    let b = s.find_location("/b/x");
+    assert_eq!((b.limit_rate, b.limit_conn_status), (1 << 20, 503));
+    assert_eq!(
+        b.limit_req.map(|r| (r.rate, r.burst, r.nodelay)),
+        Some((1000, 0, false))
+    );
+    let root = s.find_location("/");
+    assert_eq!((root.limit_rate, root.limit_req), (1 << 20, None));
+    // Misuse, each at its line.
+    let got = errors(
+        "limit_conn 2;\nserver {\n listen 80;\n limit_req 5r/s burst=2 burst=3 x;\n limit_rate 1q;\n\
+         limit_conn_status 99;\n location / { limit_req 0r/s; limit_conn 1; limit_conn 2; }\n}\n",
+    );
+    let lines: Vec<u32> = got.iter().map(|(_, l)| *l).collect();
+    assert_eq!(lines, [1, 4, 5, 6, 7, 7], "{got:?}");
+}

@@ -29,6 +29,21 @@ pub(crate) fn size(s: &str) -> Option<u64> {
     number(digits)?.checked_mul(unit)
 }
 
+/// `limit_req`'s rate, `Nr/s` or `Nr/m`, in thousandths of a request per
+/// second (nginx's unit: `600r/m` and `10r/s` are both 10000). At least
+/// one thousandth, at most a million requests a second.
+pub(crate) fn request_rate(s: &str) -> Option<u64> {
+    let (digits, scale) = if let Some(d) = s.strip_suffix("r/s") {
+        (d, 1)
+    } else if let Some(d) = s.strip_suffix("r/m") {
+        (d, 60)
+    } else {
+        return None;
+    };
+    let n = number(digits).filter(|&n| n <= 1_000_000)?;
+    Some(n * 1000 / scale).filter(|&r| r > 0)
+}
+
 /// A duration: a bare number of seconds, or one or more `NUMBER UNIT` parts
 /// with units `d`, `h`, `m`, `s`, `ms` from largest to smallest, each at
 /// most once (nginx: `1m30s`, `1h30m`, `500ms`).
@@ -172,6 +187,28 @@ pub(crate) fn is_field_value(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_rates() {
+        assert_eq!(request_rate("10r/s"), Some(10_000));
+        assert_eq!(request_rate("600r/m"), Some(10_000));
+        assert_eq!(request_rate("5r/s"), Some(5_000));
+        assert_eq!(request_rate("1r/m"), Some(16));
+        for bad in [
+            "",
+            "r/s",
+            "10",
+            "10r",
+            "10r/h",
+            "-1r/s",
+            "0r/s",
+            "0r/m",
+            "1.5r/s",
+            "2000000r/s",
+        ] {
+            assert_eq!(request_rate(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn sizes() {

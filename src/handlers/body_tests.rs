@@ -42,6 +42,7 @@ fn act_raw(cfg: &Config, raw: &str) -> Out {
         conn: conn(),
         stats: Default::default(),
         sessions: None,
+        limits: None,
     };
     match decide(&mut ctx, &req).action {
         Action::Reply(r) => Out::Reply(owned(r)),
@@ -91,6 +92,7 @@ fn finish(cfg: &Config, sink: UploadSink) -> Got {
         conn: conn(),
         stats: Default::default(),
         sessions: None,
+        limits: None,
     };
     owned(sink.finish(&mut ctx))
 }

@@ -171,6 +171,7 @@ mod tests {
             conn: Default::default(),
             stats: Default::default(),
             sessions: None,
+            limits: None,
         };
         match decide(&mut ctx, &req).action {
             Action::Reply(r) => owned(r),
@@ -196,6 +197,7 @@ mod tests {
             conn: Default::default(),
             stats: Default::default(),
             sessions: None,
+            limits: None,
         };
         owned(super::super::accel(&mut ctx, uri.as_bytes(), &kept))
     }

@@ -39,6 +39,7 @@ mod encode;
 mod error_page;
 pub mod file_cache;
 pub mod internal;
+pub mod limits;
 mod listing;
 mod real_ip;
 mod redirect;
@@ -104,6 +105,9 @@ pub struct Ctx<'c> {
     /// The session store, when some route has `session on` (and it could
     /// be opened).
     pub sessions: Option<&'c mut session::SessionStore>,
+    /// The `limit_conn`/`limit_req` table shared by the workers (`None`
+    /// where there is none, as in most unit tests: no limit applies).
+    pub limits: Option<limits::LimitTable>,
 }
 
 impl Ctx<'_> {
@@ -345,6 +349,23 @@ pub struct Decision<'c> {
     pub log: &'c AccessLog,
     /// The location's `server_tokens` (the server's when none was found).
     pub tokens: bool,
+    /// What the route's `limit_*` directives ask of the connection.
+    pub throttle: Throttle,
+}
+
+/// What a route's traffic limits ask of the connection for one request,
+/// decided with the rest so that the connection never routes again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Throttle {
+    /// `limit_rate`: bytes per second of the answer; 0 is no limit.
+    pub rate: u64,
+    /// `limit_rate_after`: bytes sent at full speed first.
+    pub after: u64,
+    /// `limit_req` without `nodelay`: milliseconds to wait before answering.
+    pub delay: u64,
+    /// The `limit_conn` slot counted for this request, given back when its
+    /// exchange ends or its connection closes (`LimitTable::release`).
+    pub counted: Option<u32>,
 }
 
 /// Decide what a parsed request becomes, routing it once: CONFIG.md's
@@ -366,6 +387,7 @@ pub fn decide<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Decision<'c> {
         session: None,
         log: &server.access_log,
         tokens: true,
+        throttle: Throttle::default(),
     };
     decision.action = match locate(ctx, req, room.get(req.path.len())) {
         Ok(route) => {
@@ -373,6 +395,14 @@ pub fn decide<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Decision<'c> {
             decision.limit = loc.client_max_body_size;
             decision.log = &loc.access_log;
             decision.tokens = loc.server_tokens;
+            decision.throttle.rate = loc.limit_rate;
+            decision.throttle.after = loc.limit_rate_after;
+            if let Err(reply) = limit(ctx, loc, &mut decision.throttle) {
+                return Decision {
+                    action: Action::Reply(reply),
+                    ..decision
+                };
+            }
             if loc.session
                 && let Some(store) = ctx.sessions.as_deref_mut()
             {
@@ -405,6 +435,36 @@ pub fn decide<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Decision<'c> {
         Action::Upload(_) => {}
     }
     decision
+}
+
+/// `limit_req`, then `limit_conn`, for the client's address on route
+/// `loc` (after `return`, which answers before any limit, as nginx's
+/// rewrite phase comes before its limits). `Err` is the refusal.
+#[allow(clippy::result_large_err)]
+fn limit<'c>(ctx: &mut Ctx<'c>, loc: &'c Location, t: &mut Throttle) -> Result<(), Reply<'c>> {
+    let Some(table) = ctx.limits else {
+        return Ok(());
+    };
+    if loc.ret.is_some() {
+        return Ok(());
+    }
+    let ip = ctx.conn.peer.ip();
+    if let Some(req) = &loc.limit_req {
+        match table.request(ip, req, crate::sys::shared::monotonic_ms()) {
+            limits::ReqVerdict::Pass => {}
+            limits::ReqVerdict::Delay(ms) => t.delay = ms,
+            limits::ReqVerdict::Reject => {
+                return Err(error_page::reply(ctx, loc.limit_req_status, loc));
+            }
+        }
+    }
+    if let Some(max) = loc.limit_conn {
+        match table.acquire(ip, max) {
+            Some(slot) => t.counted = Some(slot),
+            None => return Err(error_page::reply(ctx, loc.limit_conn_status, loc)),
+        }
+    }
+    Ok(())
 }
 
 /// What a routed request becomes (see [`decide`]): first the route's

@@ -27,10 +27,17 @@ pub struct Stats {
     /// Times a connection stepped aside because the next pages of its file
     /// were on disk (one per wait, however many tries it took).
     pub deferred: u64,
+    /// Requests refused by `limit_conn`, over all workers.
+    pub limit_conn_rejected: u64,
+    /// Requests refused by `limit_req`, over all workers.
+    pub limit_req_rejected: u64,
+    /// Requests `limit_req` delayed (within the burst), over all workers.
+    pub limit_req_delayed: u64,
 }
 
-/// nginx's `stub_status` text, trailing spaces included, then one line of
-/// localserver's own. It comes last because the tools that read this page
+/// nginx's `stub_status` text, trailing spaces included, then lines of
+/// localserver's own (deferred reads; `limit_conn`/`limit_req` refusals
+/// and `limit_req` delays). They come last because the tools that read this page
 /// (collectd, Telegraf, the Prometheus exporter) take nginx's four lines
 /// by position and read no further.
 pub fn text(s: &Stats) -> String {
@@ -39,8 +46,19 @@ pub fn text(s: &Stats) -> String {
     let _ = write!(
         t,
         "Active connections: {} \nserver accepts handled requests\n {} {} {} \n\
-         Reading: {} Writing: {} Waiting: {} \nDeferred reads: {} \n",
-        s.active, s.accepted, s.handled, s.requests, s.reading, s.writing, s.waiting, s.deferred
+         Reading: {} Writing: {} Waiting: {} \nDeferred reads: {} \n\
+         Limited: conn {} req {} delayed {} \n",
+        s.active,
+        s.accepted,
+        s.handled,
+        s.requests,
+        s.reading,
+        s.writing,
+        s.waiting,
+        s.deferred,
+        s.limit_conn_rejected,
+        s.limit_req_rejected,
+        s.limit_req_delayed,
     );
     t
 }
@@ -69,11 +87,15 @@ mod tests {
             writing: 1,
             waiting: 2,
             deferred: 7,
+            limit_conn_rejected: 4,
+            limit_req_rejected: 5,
+            limit_req_delayed: 6,
         };
         assert_eq!(
             text(&s),
             "Active connections: 3 \nserver accepts handled requests\n 10 10 25 \n\
-             Reading: 0 Writing: 1 Waiting: 2 \nDeferred reads: 7 \n"
+             Reading: 0 Writing: 1 Waiting: 2 \nDeferred reads: 7 \n\
+             Limited: conn 4 req 5 delayed 6 \n"
         );
     }
 }

@@ -143,6 +143,7 @@ fn send(cfg: &Config, method: &str, target: &str, extra: &str) -> Got {
         conn: Default::default(),
         stats: Default::default(),
         sessions: None,
+        limits: None,
     };
     owned(handle(&mut ctx, &req))
 }
@@ -640,6 +641,7 @@ fn error_page_served_with_original_status() {
         conn: Default::default(),
         stats: Default::default(),
         sessions: None,
+        limits: None,
     };
     let r = owned(error_reply(&mut ctx, 500));
     assert_eq!(r.status, 500);

@@ -29,17 +29,24 @@
 //! are forked and before `SIGUSR1` is passed on, so a worker running as
 //! NAME can open each file again by name even in a folder only root may
 //! write.
+//!
+//! `limit_conn`/`limit_req`: the master maps their table once, before the
+//! first fork, so every worker (of every configuration) shares it. Each
+//! worker counts its connections in a column of its own; when the master
+//! reaps a worker, it sweeps that column, so the connections of a worker
+//! that died are not counted for ever.
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::handlers::limits::{LimitTable, OWNERS};
 use crate::sys::{self, Epoll, Events, Forked, Interest, Listener, SignalFd};
 
 use super::Source;
 use super::log::Log;
-use super::reactor::{Bound, LISTEN_BACKLOG, Mode, Reactor};
+use super::reactor::{Bound, LISTEN_BACKLOG, Mode, Reactor, new_limit_table};
 
 /// Signals the master handles.
 const SIGNALS: [libc::c_int; 6] = [
@@ -82,6 +89,11 @@ struct Master {
     stop_deadline: Option<Instant>,
     signals: Option<SignalFd>,
     epoll: Option<Epoll>,
+    /// The `limit_conn`/`limit_req` table all workers share.
+    limits: Option<LimitTable>,
+    /// The worker counting in each column of `limits` (the last column is
+    /// shared by any worker past `OWNERS - 1`, and never swept).
+    columns: Vec<Option<libc::pid_t>>,
 }
 
 /// Run the master until every worker is gone after a stop. Returns the
@@ -128,7 +140,10 @@ pub fn run(config: Config, source: Source, log: Log) -> i32 {
         stop_deadline: None,
         signals: Some(signals),
         epoll: Some(epoll),
+        limits: None,
+        columns: vec![None; OWNERS - 1],
     };
+    m.limits = new_limit_table(&m.log);
     for slot in 0..n {
         m.start_worker(slot);
     }
@@ -282,6 +297,7 @@ impl Master {
     /// Collect exited workers; replace current ones that died unexpectedly.
     fn reap(&mut self) {
         while let Some((pid, status)) = sys::reap() {
+            self.free_column(pid);
             if let Some(pos) = self.retiring.iter().position(|&p| p == pid) {
                 self.retiring.swap_remove(pos);
                 continue;
@@ -379,9 +395,33 @@ impl Master {
         ));
     }
 
+    /// A reaped worker's column: swept, and free for the next worker.
+    fn free_column(&mut self, pid: libc::pid_t) {
+        if let Some(c) = self.columns.iter().position(|&p| p == Some(pid)) {
+            if let Some(t) = self.limits {
+                t.clear_owner(c);
+            }
+            if let Some(col) = self.columns.get_mut(c) {
+                *col = None;
+            }
+        }
+    }
+
     fn start_worker(&mut self, slot: usize) {
+        // Its column, swept before it starts (the last one is shared).
+        let column = self
+            .columns
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(OWNERS - 1);
+        if let Some(t) = self.limits {
+            t.clear_owner(column);
+        }
         match sys::fork() {
             Ok(Forked::Parent(pid)) => {
+                if let Some(c) = self.columns.get_mut(column) {
+                    *c = Some(pid);
+                }
                 if let Some(w) = self.workers.get_mut(slot) {
                     *w = Some(Worker {
                         pid,
@@ -390,6 +430,7 @@ impl Master {
                 }
             }
             Ok(Forked::Child) => {
+                self.limits = self.limits.map(|t| t.with_owner(column));
                 let code = self.worker_main(slot);
                 std::process::exit(code);
             }
@@ -436,8 +477,14 @@ impl Master {
             .try_clone()
             .unwrap_or_else(|| Log::open(&self.config.error_log, self.config.error_log_level));
         let config = self.config.clone();
-        let mut reactor = match Reactor::new(config, self.source.clone(), log, bound, Mode::Worker)
-        {
+        let limits = self.limits;
+        let mut reactor = match Reactor::new(
+            config,
+            self.source.clone(),
+            log,
+            bound,
+            (Mode::Worker, limits),
+        ) {
             Ok(r) => r,
             Err(e) => {
                 self.log.error(format_args!("worker cannot start: {e}"));

@@ -111,14 +111,14 @@ pub fn run(config: Config, source: Source) -> i32 {
         eprintln!("localserver: [emerg] {e}");
         return 1;
     }
-    let mut reactor = match reactor::Reactor::new(config, source, log, bound, reactor::Mode::Single)
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("localserver: [emerg] {e}");
-            return 1;
-        }
-    };
+    let mut reactor =
+        match reactor::Reactor::new(config, source, log, bound, (reactor::Mode::Single, None)) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("localserver: [emerg] {e}");
+                return 1;
+            }
+        };
     match reactor.run() {
         Ok(()) => 0,
         Err(e) => {

@@ -33,6 +33,7 @@ use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, ListenerSpec};
+use crate::handlers::limits::LimitTable;
 use crate::handlers::stub_status::Stats;
 use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, SignalFd, Socket, classify};
 
@@ -260,13 +261,15 @@ fn env<'a>(
 
 impl Reactor {
     /// Bind every listener of `config` (logging those that fail) and set up
-    /// the loop. Fails only if no listener at all could be bound.
+    /// the loop, counting `limit_conn` in `limits` (the master's table and
+    /// this worker's column; a single process makes its own when `None`).
+    /// Fails only if no listener at all could be bound.
     pub fn new(
         config: Config,
         source: Source,
         log: Log,
         bound: Vec<Bound>,
-        mode: Mode,
+        (mode, limits): (Mode, Option<LimitTable>),
     ) -> io::Result<Reactor> {
         let epoll = Epoll::new()?;
         let signals = SignalFd::new(&[
@@ -308,6 +311,7 @@ impl Reactor {
         shared.access = access;
         shared.site.sessions = sessions;
         shared.splice = std::env::var_os("LOCALSERVER_SPLICE").is_none_or(|v| v != "0");
+        shared.limits = limits.or_else(|| new_limit_table(&shared.log));
         Ok(Reactor {
             mode,
             loaded: vec![Some(Rc::clone(&first))],
@@ -561,6 +565,10 @@ impl Reactor {
         let cfg = s.cfg;
         if let Some(conn) = s.conn.as_mut() {
             conn.release(&mut self.shared.pool);
+            // However the connection ends, its limit_conn count goes once.
+            if let (Some(slot), Some(table)) = (conn.take_counted(), self.shared.limits) {
+                table.release(slot);
+            }
             if conn.is_streaming() {
                 self.shared.streams = self.shared.streams.saturating_sub(1);
             }
@@ -932,6 +940,24 @@ impl Reactor {
             let mut env = env(&mut self.shared, &cfgs, (now, unix_now), id, &others);
             let result = conn.on_timeout(&mut env);
             self.after_drive(e.slot, result);
+        }
+    }
+}
+
+/// A `limit_conn`/`limit_req` table with a random hash seed; `None` (no
+/// limit applies, logged) if it cannot be mapped.
+pub fn new_limit_table(log: &Log) -> Option<LimitTable> {
+    let mut seed = [0u8; 8];
+    if crate::sys::random_bytes(&mut seed).is_err() {
+        seed = unix_time().to_le_bytes();
+    }
+    match LimitTable::new(u64::from_le_bytes(seed)) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            log.error(format_args!(
+                "mmap() of the limit_conn/limit_req table failed ({e}): no such limit applies"
+            ));
+            None
         }
     }
 }

@@ -1,7 +1,9 @@
 //! A counter shared by every process that maps the same file: one `u64` in
 //! a `MAP_SHARED` mapping, read and changed only with atomic operations.
 //! The session store counts its stored sessions in one so that
-//! `session_max` bounds them over all workers.
+//! `session_max` bounds them over all workers. Also an anonymous shared
+//! mapping of words ([`anonymous_words`]), made before the workers are
+//! forked so that they all see it: the `limit_conn`/`limit_req` table.
 
 use std::fs;
 use std::io;
@@ -73,6 +75,61 @@ impl Drop for SharedCounter {
     }
 }
 
+/// `n` zeroed words in a fresh anonymous `MAP_SHARED` mapping, kept for the
+/// life of the process (never unmapped: a forked child inherits it and
+/// shares it with its parent and siblings). Pages are given by the kernel
+/// as they are first touched, so a large, mostly idle table costs little.
+pub fn anonymous_words(n: usize) -> io::Result<&'static [AtomicU64]> {
+    let len = n
+        .checked_mul(std::mem::size_of::<AtomicU64>())
+        .filter(|&l| l > 0)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: a fresh anonymous shared mapping; the kernel picks the
+    // address; no file descriptor is involved.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `ptr` is a page-aligned mapping of `len` zeroed bytes, which
+    // is `n` valid AtomicU64s; it is never unmapped, so the slice may live
+    // for 'static; every process touches it only through atomic operations.
+    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<AtomicU64>(), n) })
+}
+
+/// Milliseconds of `CLOCK_MONOTONIC`: one clock for every process of the
+/// machine (an `Instant` cannot be shared between processes).
+pub fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a live timespec for the call; CLOCK_MONOTONIC is
+    // always supported on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
+    secs.saturating_mul(1000).saturating_add(nanos / 1_000_000)
+}
+
+/// Whether process `pid` still exists (a zombie counts).
+pub fn process_exists(pid: libc::pid_t) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 takes no pointers and sends nothing.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +155,27 @@ mod tests {
             7
         );
         fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn an_anonymous_mapping_is_shared_with_a_forked_child() {
+        let words = anonymous_words(4).unwrap();
+        words[1].store(3, Ordering::SeqCst);
+        match crate::sys::fork().unwrap() {
+            crate::sys::Forked::Child => {
+                words[1].fetch_add(4, Ordering::SeqCst);
+                // SAFETY: the forked copy of the test process leaves at
+                // once, running nothing of the harness's.
+                unsafe { libc::_exit(0) };
+            }
+            crate::sys::Forked::Parent(pid) => {
+                assert!(process_exists(pid) || words[1].load(Ordering::SeqCst) == 7);
+                while !crate::sys::reap_pid(pid) {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+        }
+        assert_eq!(words[1].load(Ordering::SeqCst), 7);
+        assert!(monotonic_ms() > 0);
     }
 }

@@ -730,8 +730,13 @@ pub struct Conn {
 
 impl Conn {
     pub fn connect(port: u16) -> Conn {
-        let stream = TcpStream::connect(("127.0.0.1", port))
-            .unwrap_or_else(|e| panic!("cannot connect to 127.0.0.1:{port}: {e}"));
+        Conn::connect_to("127.0.0.1", port)
+    }
+
+    /// A connection from and to another loopback address (`"::1"`).
+    pub fn connect_to(host: &str, port: u16) -> Conn {
+        let stream = TcpStream::connect((host, port))
+            .unwrap_or_else(|e| panic!("cannot connect to {host} port {port}: {e}"));
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();

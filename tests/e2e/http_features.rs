@@ -520,12 +520,13 @@ fn add_header_at_server_and_location_level_goes_on_every_response() {
 
 /// The numbers of a stub_status page, checking its exact shape (nginx's
 /// trailing spaces included): active, accepts, handled, requests, reading,
-/// writing, waiting; then localserver's own line after nginx's four:
-/// deferred reads.
+/// writing, waiting; then localserver's own lines after nginx's four:
+/// deferred reads, and the limits' refusals (`limits::status_limited`).
 pub fn status_numbers(body: &str) -> [u64; 8] {
     let lines: Vec<&str> = body.split('\n').collect();
-    assert_eq!(lines.len(), 6, "{body:?}");
-    assert_eq!(lines[5], "", "{body:?}");
+    assert_eq!(lines.len(), 7, "{body:?}");
+    assert!(lines[5].starts_with("Limited: conn "), "{body:?}");
+    assert_eq!(lines[6], "", "{body:?}");
     let num = |s: &str| {
         s.parse::<u64>()
             .unwrap_or_else(|_| panic!("{s:?} in {body:?}"))

@@ -20,6 +20,7 @@ mod errors;
 mod fs_attacks;
 mod http_features;
 mod internal_redirects;
+mod limits;
 mod listeners;
 mod logs;
 mod orphans;

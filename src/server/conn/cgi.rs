@@ -20,6 +20,7 @@ use super::exchange::{
     self, Started, finish_head, overflow_head, prepare_error, receive, refuse_busy,
     set_cookie_header,
 };
+use super::pace::Pace;
 use super::{Conn, Env, Exchange, ReadOutcome, State, Step, WriteOutcome, ms};
 
 /// Room kept in the output buffer for a chunk's size line and CRLFs.
@@ -67,7 +68,13 @@ impl<T: Transport> Conn<T> {
                 }
             }
             let pending = self.out.as_ref().is_some_and(|b| !b.is_empty());
-            if pending && self.writable {
+            // Asleep for `limit_rate`: the script's output waits in the
+            // buffers (and, once they are full, in its pipe).
+            let asleep = self.pace.as_ref().is_some_and(|p| p.until > env.now);
+            if pending && self.writable && !asleep {
+                if let Some(p) = self.pace.as_mut() {
+                    p.until = 0;
+                }
                 if *writes == 0 {
                     budget_left_over = true;
                 } else {
@@ -76,6 +83,10 @@ impl<T: Transport> Conn<T> {
                         WriteOutcome::Closed => return Some(Step::Close),
                         WriteOutcome::Partial => {
                             self.deadline = env.now + ms(env.config.send_timeout);
+                            self.clamp_deadline_to_cgi();
+                        }
+                        WriteOutcome::Throttled(delay) => {
+                            self.sleep(env.now, delay);
                             self.clamp_deadline_to_cgi();
                         }
                         // A file body is only ever sent in `Send`, never
@@ -154,7 +165,8 @@ impl<T: Transport> Conn<T> {
                         }
                         Ok(Some((head, used))) => {
                             let (framing, close) = write_cgi_head(env, x, &head, cgi.location);
-                            Some(Ok((framing, close, used, head.status)))
+                            let rate = accel_limit_rate(&head);
+                            Some(Ok((framing, close, used, head.status, rate)))
                         }
                         Ok(None) if b.is_full() || cgi.eof => Some(Err(())),
                         Ok(None) => None,
@@ -175,9 +187,16 @@ impl<T: Transport> Conn<T> {
                     self.reply_error(env, 502);
                     return Some(Step::Continue);
                 }
-                Some(Ok((framing, close, used, status))) => {
+                Some(Ok((framing, close, used, status, rate))) => {
                     if let Some(b) = cgi.buf.as_mut() {
                         b.consume(used);
+                    }
+                    // `X-Accel-Limit-Rate`: this answer's `limit_rate`.
+                    if let Some(rate) = rate {
+                        match self.pace.as_mut() {
+                            Some(p) => p.set_rate(rate),
+                            None => self.pace = Some(Box::new(Pace::new(rate, 0, env.now, 0))),
+                        }
                     }
                     cgi.framing = framing;
                     self.cur.ending.close |= close;
@@ -375,6 +394,23 @@ pub(super) fn spawn(
     .map_err(|_| NotStarted::Failed)?;
     shared.cgi.running.insert(cgi.pid, env.id);
     Ok(cgi)
+}
+
+/// `X-Accel-Limit-Rate`, which never reaches the client.
+fn is_accel_limit_rate(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"x-accel-limit-rate")
+}
+
+/// The rate a script's `X-Accel-Limit-Rate: N` sets for its answer (bytes
+/// per second, `0` or `off` for none), as nginx reads it; a malformed value
+/// is ignored.
+fn accel_limit_rate(head: &CgiHead<'_>) -> Option<u64> {
+    let (_, v) = head.headers.iter().find(|(n, _)| is_accel_limit_rate(n))?;
+    let v = std::str::from_utf8(v).ok()?.trim();
+    if v.eq_ignore_ascii_case("off") {
+        return Some(0);
+    }
+    v.parse().ok()
 }
 
 /// The framing a CGI body gets when the script gives no `Content-Length`.

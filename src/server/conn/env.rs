@@ -10,6 +10,7 @@
 
 use crate::config::{Config, ListenerSpec};
 use crate::handlers::RootCache;
+use crate::handlers::limits::LimitTable;
 use crate::handlers::session::SessionStore;
 use crate::handlers::stub_status::Stats;
 use crate::http::date::DateCache;
@@ -61,6 +62,9 @@ pub struct Shared {
     pub streams: usize,
     /// The error log (also every CGI's stderr).
     pub log: Log,
+    /// The `limit_conn`/`limit_req` table shared by every worker (`None`
+    /// only where none could be mapped, and in tests).
+    pub limits: Option<LimitTable>,
 }
 
 impl Shared {
@@ -81,6 +85,7 @@ impl Shared {
             sendfile_left: usize::MAX,
             streams: 0,
             log,
+            limits: None,
         }
     }
 }

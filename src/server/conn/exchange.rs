@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use crate::config::{Config, Server};
 use crate::handlers::stub_status::Stats;
-use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply};
+use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply, Throttle};
 use crate::http::response::{HeadBuf, HeadWriter};
 use crate::http::{Method, Request, Version, cookie};
 
@@ -61,20 +61,24 @@ pub(super) struct Arrival {
 }
 
 /// Start what the handlers decide for a parsed request on virtual server
-/// `server` (its index in `config.servers`), and its access log line.
+/// `server` (its index in `config.servers`), its access log line and the
+/// route's limits.
 pub(super) fn start(
     env: &mut Env<'_>,
     server: usize,
     info: ConnInfo,
     req: &Request<'_>,
     (arrival, line): (&Arrival, &mut Option<Box<Pending>>),
-) -> Started {
+) -> (Started, Throttle) {
     let served = arrival.served;
     let config = env.config;
     env.shared.stats.requests += 1;
     let Some(vhost) = config.servers.get(server) else {
         debug_assert!(false, "server {server} chosen but not configured");
-        return Started::Reply(prepare_error(env, None, 500));
+        return (
+            Started::Reply(prepare_error(env, None, 500)),
+            Throttle::default(),
+        );
     };
     // Counting connections walks them all: only for a server with a
     // `status` route.
@@ -91,6 +95,7 @@ pub(super) fn start(
     };
     let mut ctx = lend(config, &mut env.shared.site, vhost, info, env.unix_now);
     ctx.stats = stats;
+    ctx.limits = env.shared.limits;
     let decision = handlers::decide(&mut ctx, req);
     let access = &mut env.shared.access;
     if access.is_on() {
@@ -119,13 +124,15 @@ pub(super) fn start(
         tokens: decision.tokens,
     };
     let limit = decision.limit;
-    match decision.action {
+    let throttle = decision.throttle;
+    let started = match decision.action {
         Action::Reply(reply) => {
             Started::Reply(prepare(&mut env.shared.heads, env.unix_now, req, x, reply))
         }
         Action::Upload(sink) => receive(req, x, limit, Sink::Upload(sink), None),
         Action::Cgi(plan) => start_cgi(env, req, x, (plan, limit), info),
-    }
+    };
+    (started, throttle)
 }
 
 /// A request body to receive into `sink` (with the CGI it feeds, if one
@@ -185,6 +192,7 @@ fn lend<'a>(
         conn,
         stats: Stats::default(),
         sessions: site.sessions.as_mut(),
+        limits: None,
     }
 }
 
@@ -192,7 +200,12 @@ fn lend<'a>(
 fn snapshot(env: &Env<'_>) -> Stats {
     let g = (env.gauges)();
     let s = &env.shared.stats;
+    let (conn_rejected, req_rejected, req_delayed) =
+        env.shared.limits.map_or((0, 0, 0), |t| t.counters());
     Stats {
+        limit_conn_rejected: conn_rejected,
+        limit_req_rejected: req_rejected,
+        limit_req_delayed: req_delayed,
         accepted: s.accepted,
         handled: s.handled,
         requests: s.requests,

@@ -28,7 +28,7 @@
 use std::io::IoSlice;
 use std::rc::Rc;
 
-use crate::handlers::{Body, ConnInfo};
+use crate::handlers::{Body, ConnInfo, Throttle};
 use crate::http::{Parse, Version, parse_head};
 use crate::sys::socket::NOTSENT_LOWAT;
 use crate::sys::{ErrorKind, File, Residency, classify};
@@ -42,6 +42,7 @@ use super::transport::Transport;
 use crate::handlers::session::Held;
 pub use env::{Env, Shared};
 use exchange::{Prepared, Started};
+use pace::Pace;
 
 /// Most bytes one `sendfile` call may move (nginx's `sendfile_max_chunk`
 /// is 2m): half the per-turn budget ([`Env::sendfile_left`], shared by all
@@ -363,6 +364,11 @@ pub struct Conn<T> {
     lingered: u32,
     /// The connection's serial number (`$connection`), given by the loop.
     serial: u64,
+    /// `limit_rate` (or a `limit_req` delay) of the answer under way.
+    pace: Option<Box<Pace>>,
+    /// The `limit_conn` slot this exchange holds (`LimitTable::release`d
+    /// when the exchange ends, or by the loop when the connection closes).
+    counted: Option<u32>,
 }
 
 impl<T: Transport> Conn<T> {
@@ -385,6 +391,8 @@ impl<T: Transport> Conn<T> {
             tcp: Tcp::default(),
             lingered: 0,
             serial: 0,
+            pace: None,
+            counted: None,
         }
     }
 
@@ -496,6 +504,18 @@ impl<T: Transport> Conn<T> {
             State::Body | State::Cgi if cgi_late && !cgi_started => {
                 self.reply_error(env, 504);
             }
+            // Not a timeout: the end of a `limit_rate` (or `limit_req`)
+            // sleep. From now on the write side's timeout runs again. (A
+            // script past `cgi_timeout` is not woken but ended, below.)
+            State::Send | State::Cgi | State::Body if self.sleeping() && !cgi_late => {
+                if let Some(p) = self.pace.as_mut() {
+                    p.until = 0;
+                }
+                self.deadline = env.now + ms(env.config.send_timeout);
+                if self.state != State::Send {
+                    self.clamp_deadline_to_cgi();
+                }
+            }
             State::Body if !cgi_started => self.reply_error(env, 408),
             // Not a timeout: the time to look at a file's pages again.
             State::Send if self.body.is_parked() => {}
@@ -512,6 +532,17 @@ impl<T: Transport> Conn<T> {
     /// takes it off the count when the connection closes mid-body).
     pub fn is_streaming(&self) -> bool {
         self.tcp.corked
+    }
+
+    /// Asleep on the timer for `limit_rate` or a `limit_req` delay.
+    fn sleeping(&self) -> bool {
+        self.pace.as_ref().is_some_and(|p| p.until != 0)
+    }
+
+    /// The `limit_conn` slot still counted for this connection, taken (the
+    /// loop gives it back when the connection closes: exactly once).
+    pub fn take_counted(&mut self) -> Option<u32> {
+        self.counted.take()
     }
 
     /// Give every pooled buffer back (the connection is closing).
@@ -557,8 +588,9 @@ impl<T: Transport> Conn<T> {
                         serial: self.serial,
                     };
                     let line = &mut self.cur.line;
-                    let started = exchange::start(env, server, info, &req, (&arrival, line));
-                    HeadOutcome::Started(started, used)
+                    let (started, throttle) =
+                        exchange::start(env, server, info, &req, (&arrival, line));
+                    HeadOutcome::Started(started, throttle, used)
                 }
                 // A full buffer without the end of the head: over MAX_HEAD (rule 14).
                 Ok(Parse::Partial) if full => HeadOutcome::Refused(431),
@@ -566,10 +598,10 @@ impl<T: Transport> Conn<T> {
                 Err(e) => HeadOutcome::Refused(e.status()),
             };
             match outcome {
-                HeadOutcome::Started(started, used) => {
+                HeadOutcome::Started(started, throttle, used) => {
                     buf.consume(used);
                     buf.reset_parse();
-                    self.begin(env, started);
+                    self.begin(env, started, throttle);
                     return Step::Continue;
                 }
                 HeadOutcome::More => {}
@@ -628,6 +660,21 @@ impl<T: Transport> Conn<T> {
     }
 
     fn step_send(&mut self, env: &mut Env<'_>, writes: &mut u8) -> Step {
+        if let Some(p) = self.pace.as_mut().filter(|p| p.until != 0) {
+            if env.now < p.until {
+                // Asleep (`limit_rate`, `limit_req`): an event is no
+                // reason to write; a client that left is let go now.
+                if self.peer_hup && self.io.writev(&[], false).is_err() {
+                    return Step::Close;
+                }
+                // The timer is the sleep's (a body read and dropped
+                // first ran on its own timeout meanwhile).
+                self.deadline = p.until;
+                return Step::Wait;
+            }
+            p.until = 0;
+            self.deadline = env.now + ms(env.config.send_timeout);
+        }
         if let OutBody::File(body) = &mut self.body
             && body.parked
         {
@@ -668,8 +715,31 @@ impl<T: Transport> Conn<T> {
                 self.deadline = env.now + delay;
                 Step::Wait
             }
+            WriteOutcome::Throttled(delay) => {
+                // Likewise: `limit_rate` sleeps on the timer, at no CPU.
+                self.sleep(env.now, delay);
+                Step::Wait
+            }
             WriteOutcome::Closed => Step::Close,
         }
+    }
+
+    /// Sleep `delay` ms on the timer (`limit_rate`).
+    fn sleep(&mut self, now: Millis, delay: Millis) {
+        if let Some(p) = self.pace.as_mut() {
+            p.until = now + delay;
+            self.deadline = p.until;
+        }
+    }
+
+    /// Bytes of the answer still to send (for the size of a wake-up).
+    fn left_to_send(&self) -> u64 {
+        let held = self.out.as_ref().map_or(0, Buf::len) as u64;
+        let body = match &self.body {
+            OutBody::File(f) => f.end - f.off,
+            b => b.in_memory().len() as u64,
+        };
+        held + body
     }
 
     fn step_linger(&mut self, reads: &mut u8) -> Step {
@@ -749,6 +819,16 @@ impl<T: Transport> Conn<T> {
     /// One write step: the head (and an in-memory body) with one `writev`,
     /// then at most one capped `sendfile`.
     fn write_out(&mut self, env: &mut Env<'_>) -> WriteOutcome {
+        // `limit_rate`: what may go now (`None`: no limit).
+        let mut cap = match self.pace.as_ref().and_then(|p| p.allowance(env.now)) {
+            Some(0) => {
+                let left = self.left_to_send();
+                return WriteOutcome::Throttled(
+                    self.pace.as_ref().map_or(1, |p| p.wait(env.now, left)),
+                );
+            }
+            c => c.map(|c| usize::try_from(c).unwrap_or(usize::MAX)),
+        };
         self.nagle_off_unless_one_shot();
         self.tcp.wrote = true;
         if let Some(out) = self.out.as_mut() {
@@ -760,6 +840,13 @@ impl<T: Transport> Conn<T> {
             let held = head.len() + wrapped.len();
             let total = held + extra.len();
             let more = matches!(self.body, OutBody::File(_));
+            let mut room = cap.unwrap_or(usize::MAX);
+            let [head, wrapped, extra] = [head, wrapped, extra].map(|s| {
+                let part = s.get(..s.len().min(room)).unwrap_or(s);
+                room -= part.len();
+                part
+            });
+            let allowed = head.len() + wrapped.len() + extra.len();
             let n = match self.io.writev(
                 &[
                     IoSlice::new(head),
@@ -772,12 +859,19 @@ impl<T: Transport> Conn<T> {
                 Err(e) => return self.write_error(&e),
             };
             count_sent(&mut self.cur.line, n);
+            if let Some(p) = self.pace.as_mut() {
+                p.sent(n);
+            }
+            cap = cap.map(|c| c.saturating_sub(n));
             let from_head = n.min(held);
             out.consume(from_head);
             self.body.advance(n - from_head);
-            if n < total {
+            if n < allowed {
                 self.writable = false;
                 return WriteOutcome::Partial;
+            }
+            if n < total {
+                return self.throttled(env.now);
             }
             if let Some(b) = self.out.take() {
                 env.shared.pool.put(b);
@@ -785,21 +879,33 @@ impl<T: Transport> Conn<T> {
         } else if !self.body.in_memory().is_empty() {
             let rest = self.body.in_memory();
             let left = rest.len();
-            let n = match self.io.writev(&[IoSlice::new(rest)], false) {
+            let allowed = left.min(cap.unwrap_or(usize::MAX));
+            let n = match self
+                .io
+                .writev(&[IoSlice::new(rest.get(..allowed).unwrap_or(rest))], false)
+            {
                 Ok(n) => n,
                 Err(e) => return self.write_error(&e),
             };
             count_sent(&mut self.cur.line, n);
+            self.paced(&mut cap, n);
             self.body.advance(n);
-            if n < left {
+            if n < allowed {
                 self.writable = false;
                 return WriteOutcome::Partial;
             }
+            if n < left {
+                return self.throttled(env.now);
+            }
+        }
+        if cap == Some(0) && matches!(&self.body, OutBody::File(f) if f.off < f.end) {
+            return self.throttled(env.now);
         }
         if let OutBody::File(body) = &mut self.body {
             let FileBody { off, end, .. } = *body;
             let left = usize::try_from(end - off).unwrap_or(usize::MAX);
-            let want = left.min(SENDFILE_CHUNK).min(env.shared.sendfile_left);
+            let unpaced = left.min(SENDFILE_CHUNK).min(env.shared.sendfile_left);
+            let want = unpaced.min(cap.unwrap_or(usize::MAX));
             if want > 0 {
                 // The loop never waits for the disk: `sendfile` of a page
                 // that is not in memory would read it there and then.
@@ -833,7 +939,7 @@ impl<T: Transport> Conn<T> {
                 // each turn that ran out of budget) would end in a short
                 // segment. Uncorked at its end below, which sends the last
                 // partial segment at once.
-                if left > SENDFILE_CHUNK && !self.tcp.corked {
+                if left > SENDFILE_CHUNK && !self.tcp.corked && cap.is_none() {
                     // Several large bodies at once: cap each one's unsent
                     // queue, so the sending happens in our own `sendfile`
                     // calls; a lone one keeps the kernel's deep queue,
@@ -852,6 +958,9 @@ impl<T: Transport> Conn<T> {
                 if let Ok(n) = &sent {
                     env.shared.sendfile_left = env.shared.sendfile_left.saturating_sub(*n);
                     count_sent(&mut self.cur.line, *n);
+                    if let Some(p) = self.pace.as_mut() {
+                        p.sent(*n);
+                    }
                 }
                 match sent {
                     // The file shrank under us: the promised length cannot be
@@ -870,6 +979,9 @@ impl<T: Transport> Conn<T> {
                 }
             }
             if body.off < body.end {
+                if want < unpaced || (want == 0 && cap == Some(0)) {
+                    return self.throttled(env.now);
+                }
                 return WriteOutcome::Partial;
             }
             // A multipart body stays corked to its end (`write_body`).
@@ -883,6 +995,23 @@ impl<T: Transport> Conn<T> {
         }
         self.body = OutBody::None;
         WriteOutcome::Done
+    }
+
+    /// `n` bytes went out under the pace (if any): counted, and taken off
+    /// what this call may still write.
+    fn paced(&mut self, cap: &mut Option<usize>, n: usize) {
+        if let Some(p) = self.pace.as_mut() {
+            p.sent(n);
+        }
+        if let Some(c) = cap.as_mut() {
+            *c = c.saturating_sub(n);
+        }
+    }
+
+    /// The allowance is spent: sleep until a quantum may go.
+    fn throttled(&self, now: Millis) -> WriteOutcome {
+        let left = self.left_to_send();
+        WriteOutcome::Throttled(self.pace.as_ref().map_or(1, |p| p.wait(now, left)))
     }
 
     /// Nagle's algorithm holds a short segment back while earlier bytes are
@@ -922,6 +1051,11 @@ impl<T: Transport> Conn<T> {
     /// or close.
     fn finish_exchange(&mut self, env: &mut Env<'_>) -> Step {
         self.requests = self.requests.saturating_add(1);
+        // The next request may go to another route, with other limits.
+        self.pace = None;
+        if let (Some(slot), Some(table)) = (self.counted.take(), env.shared.limits) {
+            table.release(slot);
+        }
         if let Some(line) = self.cur.line.take() {
             env.shared
                 .access
@@ -974,6 +1108,8 @@ impl<T: Transport> Conn<T> {
         if let Some(b) = self.inbuf.take() {
             env.shared.pool.put(b);
         }
+        // An error goes out at once, not paced.
+        self.pace = None;
         // A body in flight is abandoned (an upload's temporary file goes
         // with it) and a CGI still running is killed.
         self.cur.inbound = None;
@@ -984,10 +1120,30 @@ impl<T: Transport> Conn<T> {
         self.install(env, prepared);
     }
 
-    /// Start what the head asked for.
-    fn begin(&mut self, env: &mut Env<'_>, started: Started) {
+    /// Start what the head asked for, under the route's limits.
+    fn begin(&mut self, env: &mut Env<'_>, started: Started, throttle: Throttle) {
+        debug_assert!(self.counted.is_none(), "a limit_conn slot left counted");
+        if let (Some(slot), Some(table)) = (self.counted.take(), env.shared.limits) {
+            table.release(slot);
+        }
+        self.counted = throttle.counted;
+        // nginx delays a request before its content handler runs; here a
+        // script or an upload has started already, so only a reply waits.
+        let delay = match started {
+            Started::Reply(_) => throttle.delay,
+            _ => 0,
+        };
+        self.pace = (throttle.rate > 0 || delay > 0)
+            .then(|| Box::new(Pace::new(throttle.rate, throttle.after, env.now, delay)));
         match started {
-            Started::Reply(p) => self.install(env, p),
+            Started::Reply(p) => {
+                self.install(env, p);
+                // (A body to discard first keeps its own timeout; the
+                // sleep is looked at once it is read.)
+                if delay > 0 && self.state == State::Send {
+                    self.deadline = env.now + delay;
+                }
+            }
             Started::Body {
                 inbound,
                 cgi,
@@ -1194,8 +1350,8 @@ fn count_sent(line: &mut Option<Box<Pending>>, n: usize) {
 
 /// What the bytes of a head so far amount to.
 enum HeadOutcome {
-    /// A request, started, and the bytes its head took.
-    Started(Started, usize),
+    /// A request, started, its route's limits, and the bytes its head took.
+    Started(Started, Throttle, usize),
     /// Not a whole head yet.
     More,
     /// Not a request: answered with this status, then closed.
@@ -1215,6 +1371,8 @@ enum WriteOutcome {
     /// A file body's next pages are on disk: their reading has started;
     /// try again after this long.
     Deferred(Millis),
+    /// `limit_rate`: nothing more may go before this long.
+    Throttled(Millis),
     Closed,
 }
 
@@ -1222,6 +1380,7 @@ mod body;
 mod cgi;
 mod env;
 mod exchange;
+mod pace;
 mod parts;
 #[cfg(test)]
 mod tests;

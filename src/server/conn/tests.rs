@@ -79,6 +79,7 @@ impl World {
                         && c.writable
                         && c.state() == State::Send
                         && !c.waits_for_disk()
+                        && !c.sleeping()
                     {
                         continue;
                     }
@@ -1194,4 +1195,71 @@ fn a_multipart_body_yields_to_the_others_when_the_turn_budget_is_spent() {
     for (i, p) in parts.iter().enumerate() {
         assert!(p[..] == want[i * 5000..i * 5000 + 10], "part {i}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// limit_rate: a throttled connection sleeps on its timer, off the pending
+// list, and its bytes follow nginx's arithmetic (simulated time here).
+// ---------------------------------------------------------------------------
+
+/// Fire the timer until the answer is out; the simulated milliseconds it
+/// took and the number of wake-ups.
+fn paced_to_the_end(w: &mut World, c: &mut Conn<MemTransport>, t0: Millis) -> (Millis, u32) {
+    let mut wakes = 0;
+    while c.state() == State::Send {
+        assert!(c.sleeping(), "a throttled connection waits on its timer");
+        let before = c.io.output.len();
+        // An event before the timer writes nothing.
+        c.writable = true;
+        assert_eq!(c.drive(&mut w.env()), Drive::Wait);
+        assert_eq!(c.io.output.len(), before);
+        assert!(c.deadline > w.now);
+        assert_ne!(fire(w, c), Drive::Again);
+        wakes += 1;
+        assert!(wakes < 1000, "too many wake-ups");
+    }
+    (w.now - t0, wakes)
+}
+
+#[test]
+fn limit_rate_paces_an_in_memory_body_one_second_ahead() {
+    // 100,000 bytes at 20,000 B/s, one second's worth at once: the last
+    // byte may go 4 s (and the head's bytes) after the start.
+    let mut w = World::new("pace-mem", "limit_rate 20000;");
+    let mut c = w.conn();
+    let t0 = w.now;
+    assert_eq!(
+        w.run(&mut c, b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Drive::Wait
+    );
+    assert_eq!(
+        c.io.output.len(),
+        20_000,
+        "one second's worth, head included"
+    );
+    let (took, wakes) = paced_to_the_end(&mut w, &mut c, t0);
+    assert!((4_000..4_200).contains(&took), "{took} ms");
+    // A wake-up sends a quantum (half a second's worth), not a packet.
+    assert!(wakes <= 10, "{wakes} wake-ups");
+    let r = responses(&c.io.output);
+    assert_eq!(r[0].0, 200);
+    assert_eq!(r[0].2.len(), 100_000);
+    assert!(c.pace.is_none(), "the next request starts unpaced");
+}
+
+#[test]
+fn limit_rate_after_sends_a_file_body_at_full_speed_first() {
+    let len = 3 * MIB as usize;
+    let (mut w, want) = cold_world("pace-file", "limit_rate 1m; limit_rate_after 512k;", len);
+    let mut c = w.conn();
+    let t0 = w.now;
+    assert_eq!(w.run(&mut c, GET_COLD), Drive::Wait);
+    // 512 KiB, then one second's worth (1 MiB) at once.
+    assert_eq!(c.io.output.len() as u64, 3 * MIB / 2);
+    let (took, _) = paced_to_the_end(&mut w, &mut c, t0);
+    // The rest (1.5 MiB and the head) at 1 MiB/s after the first second.
+    assert!((1_500..1_700).contains(&took), "{took} ms");
+    let r = responses(&c.io.output);
+    assert_eq!(r[0].0, 200);
+    assert!(r[0].2 == want, "the body differs");
 }
