@@ -148,6 +148,32 @@ fn x_accel_limit_rate_paces_a_cgi_answer_and_is_not_passed_on() {
     );
 }
 
+#[test]
+fn x_accel_limit_rate_paces_an_x_accel_redirect_answer() {
+    let dir = TempDir::new("accel-redirect-limit-rate");
+    dir.write("www/files/data.bin", &"z".repeat(196_608));
+    dir.write_script(
+        "www/cgi/get.sh",
+        "#!/bin/sh\nprintf 'X-Accel-Redirect: /files/data.bin\\r\\nX-Accel-Limit-Rate: 65536\\r\\n\\r\\n'\n",
+    );
+    let srv = Server::start(
+        dir,
+        "server { listen 127.0.0.1:$P0; root www; location /cgi/ { cgi .sh /bin/sh; }\n\
+           location /files/ { internal; } }",
+    );
+    let t0 = Instant::now();
+    let r = srv.get("/cgi/get.sh");
+    let took = t0.elapsed();
+    assert_status(&r, 200);
+    assert_eq!(r.body.len(), 196_608);
+    assert_eq!(r.header("x-accel-limit-rate"), None, "{}", r.describe());
+    // 192 KiB at 64 KiB/s, one second's worth at once: 2 s.
+    assert!(
+        took >= Duration::from_millis(1700) && took <= Duration::from_secs(8),
+        "192 KiB at 64 KiB/s took {took:?}"
+    );
+}
+
 /// Whether this machine has an IPv6 loopback (else the test is skipped).
 fn has_ipv6(test: &str) -> bool {
     match std::net::TcpListener::bind(("::1", 0)) {

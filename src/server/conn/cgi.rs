@@ -160,7 +160,8 @@ impl<T: Transport> Conn<T> {
                             let mut x = x;
                             apply_session_headers(env, &mut x, &head);
                             let uri = accel_target(&head).unwrap_or_default().to_vec();
-                            accel = Some((x, uri, accel_kept_headers(&head)));
+                            let rate = accel_limit_rate(&head);
+                            accel = Some((x, uri, accel_kept_headers(&head), rate));
                             None
                         }
                         Ok(Some((head, used))) => {
@@ -176,8 +177,13 @@ impl<T: Transport> Conn<T> {
                 _ if cgi.eof => Some(Err(())),
                 _ => None,
             };
-            if let Some((x, uri, extra)) = accel {
+            if let Some((x, uri, extra, rate)) = accel {
                 self.serve_accel(env, x, &uri, &extra);
+                // CONFIG.md: `X-Accel-Limit-Rate` sets a `limit_rate` for
+                // the handed-over answer too.
+                if let Some(rate) = rate {
+                    set_answer_rate(&mut self.pace, env.now, rate);
+                }
                 return Some(Step::Continue);
             }
             match outcome {
@@ -193,10 +199,7 @@ impl<T: Transport> Conn<T> {
                     }
                     // `X-Accel-Limit-Rate`: this answer's `limit_rate`.
                     if let Some(rate) = rate {
-                        match self.pace.as_mut() {
-                            Some(p) => p.set_rate(rate),
-                            None => self.pace = Some(Box::new(Pace::new(rate, 0, env.now, 0))),
-                        }
+                        set_answer_rate(&mut self.pace, env.now, rate);
                     }
                     cgi.framing = framing;
                     self.cur.ending.close |= close;
@@ -394,6 +397,15 @@ pub(super) fn spawn(
     .map_err(|_| NotStarted::Failed)?;
     shared.cgi.running.insert(cgi.pid, env.id);
     Ok(cgi)
+}
+
+/// A script's `X-Accel-Limit-Rate`: the rest of its answer at `rate` bytes
+/// per second (0: unlimited).
+fn set_answer_rate(pace: &mut Option<Box<Pace>>, now: super::super::timer::Millis, rate: u64) {
+    match pace.as_mut() {
+        Some(p) => p.set_rate(rate),
+        None => *pace = Some(Box::new(Pace::new(rate, 0, now, 0))),
+    }
 }
 
 /// `X-Accel-Limit-Rate`, which never reaches the client.
