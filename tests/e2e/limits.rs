@@ -151,7 +151,7 @@ fn x_accel_limit_rate_paces_a_cgi_answer_and_is_not_passed_on() {
 #[test]
 fn x_accel_limit_rate_paces_an_x_accel_redirect_answer() {
     let dir = TempDir::new("accel-redirect-limit-rate");
-    dir.write("www/files/data.bin", &"z".repeat(196_608));
+    dir.write("www/files/data.bin", "z".repeat(196_608));
     dir.write_script(
         "www/cgi/get.sh",
         "#!/bin/sh\nprintf 'X-Accel-Redirect: /files/data.bin\\r\\nX-Accel-Limit-Rate: 65536\\r\\n\\r\\n'\n",
