@@ -49,6 +49,10 @@ use pace::Pace;
 /// connections), so a turn serves at least two downloads. On a 1 GiB
 /// download 256 KiB and 2 MiB chunks cost the same CPU per MB.
 pub const SENDFILE_CHUNK: usize = 512 * 1024;
+/// A body longer than this is corked only when another large body is being
+/// sent too (see `begin_stream`): alone, its last segment's delay is
+/// nothing beside its length.
+pub const CORK_ALONE_MAX: usize = 32 << 20;
 /// How long a connection lingers after an error reply, reading and
 /// discarding, so the client reads the reply instead of a reset.
 pub const LINGER_MS: Millis = 5_000;
@@ -329,12 +333,56 @@ struct Tcp {
     wrote: bool,
     /// `TCP_NODELAY` is set.
     nodelay: bool,
-    /// `TCP_CORK` is set: a file body longer than one `sendfile` call is
-    /// being sent (see `write_out`).
+    /// `TCP_CORK` is set (see `begin_stream`).
     corked: bool,
+    /// A large body is being sent, counted in `Shared::streams` (corked or
+    /// not).
+    streaming: bool,
     /// `TCP_NOTSENT_LOWAT` is set on the socket (kept across keep-alive
     /// exchanges, changed only when the next large body wants otherwise).
     capped: bool,
+}
+
+impl Tcp {
+    /// A body longer than one `sendfile` call starts: counted in
+    /// [`Shared::streams`], its unsent queue capped while another is being
+    /// sent (`NOTSENT_LOWAT`), and corked as nginx's `tcp_nopush` does
+    /// (with Nagle off, each capped call, and each turn that ran out of
+    /// budget, would end in a short segment; uncorking at the end sends the
+    /// last partial segment at once) when `cork` says so.
+    fn begin_stream<T: Transport>(&mut self, io: &mut T, streams: &mut usize, cork: bool) {
+        if self.streaming {
+            return;
+        }
+        // Several large bodies at once: cap each one's unsent queue, so
+        // the sending happens in our own `sendfile` calls; a lone one keeps
+        // the kernel's deep queue, which costs it fewer wakeups.
+        let cap = *streams > 0;
+        if cap != self.capped {
+            let bytes = if cap { NOTSENT_LOWAT } else { 0 };
+            if io.set_notsent_lowat(bytes).is_ok() {
+                self.capped = cap;
+            }
+        }
+        if cork {
+            self.corked = io.set_cork(true).is_ok();
+        }
+        self.streaming = true;
+        *streams += 1;
+    }
+
+    /// The large body's last byte is queued: uncork (a failure leaves the
+    /// tail to the kernel's cork timer, 200 ms; the bytes still go out).
+    fn end_stream<T: Transport>(&mut self, io: &mut T, streams: &mut usize) {
+        if self.corked {
+            let _ = io.set_cork(false);
+            self.corked = false;
+        }
+        if self.streaming {
+            self.streaming = false;
+            *streams = streams.saturating_sub(1);
+        }
+    }
 }
 
 /// One client connection over a transport `T`.
@@ -531,7 +579,7 @@ impl<T: Transport> Conn<T> {
     /// Sending a large file body, counted in [`Env::streams`] (the loop
     /// takes it off the count when the connection closes mid-body).
     pub fn is_streaming(&self) -> bool {
-        self.tcp.corked
+        self.tcp.streaming
     }
 
     /// Asleep on the timer for `limit_rate` or a `limit_req` delay.
@@ -939,20 +987,14 @@ impl<T: Transport> Conn<T> {
                 // each turn that ran out of budget) would end in a short
                 // segment. Uncorked at its end below, which sends the last
                 // partial segment at once.
-                if left > SENDFILE_CHUNK && !self.tcp.corked && cap.is_none() {
-                    // Several large bodies at once: cap each one's unsent
-                    // queue, so the sending happens in our own `sendfile`
-                    // calls; a lone one keeps the kernel's deep queue,
-                    // which costs it fewer wakeups.
-                    let cap = env.shared.streams > 0;
-                    if cap != self.tcp.capped {
-                        let bytes = if cap { NOTSENT_LOWAT } else { 0 };
-                        if self.io.set_notsent_lowat(bytes).is_ok() {
-                            self.tcp.capped = cap;
-                        }
-                    }
-                    self.tcp.corked = self.io.set_cork(true).is_ok();
-                    env.shared.streams += usize::from(self.tcp.corked);
+                if left > SENDFILE_CHUNK && cap.is_none() {
+                    // A lone very large body is not corked: it has no tail
+                    // worth waiting for, and corked a lone 1 GiB download
+                    // ran 1.14-1.28x slower (bench/raw/2026-12-03-issue13-
+                    // measurements.md).
+                    let cork = left <= CORK_ALONE_MAX || env.shared.streams > 0;
+                    self.tcp
+                        .begin_stream(&mut self.io, &mut env.shared.streams, cork);
                 }
                 let sent = self.io.sendfile(&body.file, &mut body.off, want);
                 if let Ok(n) = &sent {
@@ -985,12 +1027,8 @@ impl<T: Transport> Conn<T> {
                 return WriteOutcome::Partial;
             }
             // A multipart body stays corked to its end (`write_body`).
-            if self.tcp.corked && self.cur.parts.is_none() {
-                // A failure leaves the tail to the kernel's cork timer
-                // (200 ms); the bytes still go out.
-                let _ = self.io.set_cork(false);
-                self.tcp.corked = false;
-                env.shared.streams = env.shared.streams.saturating_sub(1);
+            if self.cur.parts.is_none() {
+                self.tcp.end_stream(&mut self.io, &mut env.shared.streams);
             }
         }
         self.body = OutBody::None;

@@ -105,10 +105,8 @@ impl<T: Transport> Conn<T> {
         let mut queue = PartQueue::new(parts);
         let first = queue.next_segment().unwrap_or(OutBody::None);
         self.cur.parts = Some(Box::new(queue));
-        if !self.tcp.corked {
-            self.tcp.corked = self.io.set_cork(true).is_ok();
-            env.shared.streams += usize::from(self.tcp.corked);
-        }
+        self.tcp
+            .begin_stream(&mut self.io, &mut env.shared.streams, true);
         first
     }
 
@@ -129,12 +127,8 @@ impl<T: Transport> Conn<T> {
                 Some(next) => self.body = next,
                 None => {
                     self.cur.parts = None;
-                    if self.tcp.corked {
-                        // As `write_out` does at the end of a file body.
-                        let _ = self.io.set_cork(false);
-                        self.tcp.corked = false;
-                        env.shared.streams = env.shared.streams.saturating_sub(1);
-                    }
+                    // As `write_out` does at the end of a file body.
+                    self.tcp.end_stream(&mut self.io, &mut env.shared.streams);
                     return outcome;
                 }
             }

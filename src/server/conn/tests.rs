@@ -1075,6 +1075,30 @@ fn a_large_body_caps_its_unsent_queue_only_while_another_is_being_sent() {
     assert_eq!(w.lent.shared.streams, 0);
 }
 
+#[test]
+fn a_lone_very_large_body_is_not_corked_but_one_beside_others_is() {
+    let mut w = World::new("cork-alone", "");
+    let size = super::CORK_ALONE_MAX + 1;
+    let f = std::fs::File::create(w.dir.join("www/huge.bin")).unwrap();
+    f.set_len(size as u64).unwrap();
+    let get = b"GET /huge.bin HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut c = w.conn();
+    w.run(&mut c, get);
+    assert_eq!(responses(&c.io.output)[0].2.len(), size);
+    assert!(c.io.corks.is_empty(), "{:?}", c.io.corks);
+    assert_eq!(
+        w.lent.shared.streams, 0,
+        "counted while it was sent, not after"
+    );
+    // Beside another large body it is corked (and capped), as a smaller one is.
+    w.lent.shared.streams = 1;
+    let mut c = w.conn();
+    w.run(&mut c, get);
+    let total = c.io.output.len();
+    assert_eq!(c.io.corks, [(true, total - size), (false, total)]);
+    assert_eq!(w.lent.shared.streams, 1);
+}
+
 /// The parts of a multipart body whose head is `head`: each part's bytes
 /// after its blank line, split on the boundary the head names.
 fn multipart_parts(head: &str, body: &[u8]) -> Vec<Vec<u8>> {
