@@ -113,8 +113,8 @@ pub struct Ctx<'c> {
 impl Ctx<'_> {
     /// The `SID` cookie an answer carries for `held`: one made or rotated
     /// by this request.
-    pub fn new_cookie(&self, held: Option<session::Held>) -> Option<session::CookieValue> {
-        session::new_cookie(self.sessions.as_deref()?, self.server, held?)
+    pub fn new_cookie(&self, held: Option<session::Held>) -> Option<Box<session::CookieValue>> {
+        session::new_cookie(self.sessions.as_deref()?, self.server, held?).map(Box::new)
     }
 }
 
@@ -255,7 +255,8 @@ pub struct Reply<'c> {
     /// [`SANDBOX_HEADERS`].
     pub sandbox: bool,
     /// `Set-Cookie` of a session made (or rotated) by this request.
-    pub set_cookie: Option<session::CookieValue>,
+    /// (Boxed: rare, and 76 bytes that every reply would carry and move.)
+    pub set_cookie: Option<Box<session::CookieValue>>,
 }
 
 /// What every answer serving a file from an `upload_store` carries (CONFIG.md
@@ -381,52 +382,50 @@ pub fn decide<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Decision<'c> {
     ctx.roots.files.set_now(ctx.now);
     let mut room = PathRoom::new();
     let server: &'c Server = ctx.server;
-    let mut decision = Decision {
-        action: Action::Reply(Reply::status(500)),
-        limit: 0,
-        session: None,
-        log: &server.access_log,
-        tokens: true,
-        throttle: Throttle::default(),
-    };
-    decision.action = match locate(ctx, req, room.get(req.path.len())) {
+    // Built once at the end: a placeholder reply made and dropped on every
+    // request showed in instruction counts.
+    let mut limit_size = 0;
+    let mut session = None;
+    let mut log = &server.access_log;
+    let tokens;
+    let mut throttle = Throttle::default();
+    let mut action = match locate(ctx, req, room.get(req.path.len())) {
         Ok(route) => {
             let loc = route.location;
-            decision.limit = loc.client_max_body_size;
-            decision.log = &loc.access_log;
-            decision.tokens = loc.server_tokens;
-            decision.throttle.rate = loc.limit_rate;
-            decision.throttle.after = loc.limit_rate_after;
-            if let Err(reply) = limit(ctx, loc, &mut decision.throttle) {
-                return Decision {
-                    action: Action::Reply(reply),
-                    ..decision
-                };
-            }
-            if loc.session
-                && let Some(store) = ctx.sessions.as_deref_mut()
-            {
-                decision.session = session::find_or_issue(store, req, ctx.server, ctx.now);
-            }
-            if loc.internal {
-                // Only error_page, try_files and X-Accel-Redirect reach it.
-                Action::Reply(error_page::reply(ctx, 404, loc))
-            } else {
-                match admit(ctx, req, loc) {
-                    Ok(()) => act(ctx, req, &route, 0),
-                    Err(reply) => Action::Reply(reply),
+            limit_size = loc.client_max_body_size;
+            log = &loc.access_log;
+            tokens = loc.server_tokens;
+            throttle.rate = loc.limit_rate;
+            throttle.after = loc.limit_rate_after;
+            match limit(ctx, loc, &mut throttle) {
+                Err(reply) => Action::Reply(reply),
+                Ok(()) => {
+                    if loc.session
+                        && let Some(store) = ctx.sessions.as_deref_mut()
+                    {
+                        session = session::find_or_issue(store, req, ctx.server, ctx.now);
+                    }
+                    if loc.internal {
+                        // Only error_page, try_files and X-Accel-Redirect reach it.
+                        Action::Reply(error_page::reply(ctx, 404, loc))
+                    } else {
+                        match admit(ctx, req, loc) {
+                            Ok(()) => act(ctx, req, &route, 0),
+                            Err(reply) => Action::Reply(reply),
+                        }
+                    }
                 }
             }
         }
         Err(reply) => {
-            decision.tokens = server_tokens(server);
+            tokens = server_tokens(server);
             Action::Reply(reply)
         }
     };
-    match &mut decision.action {
-        Action::Reply(reply) => reply.set_cookie = ctx.new_cookie(decision.session),
+    match &mut action {
+        Action::Reply(reply) => reply.set_cookie = ctx.new_cookie(session),
         Action::Cgi(plan) => {
-            if let (Some(store), Some(held)) = (ctx.sessions.as_deref(), decision.session) {
+            if let (Some(store), Some(held)) = (ctx.sessions.as_deref(), session) {
                 session::cgi_env(store, ctx.server, held, |k, v| {
                     plan.set_env(k, v);
                 });
@@ -434,7 +433,14 @@ pub fn decide<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>) -> Decision<'c> {
         }
         Action::Upload(_) => {}
     }
-    decision
+    Decision {
+        action,
+        limit: limit_size,
+        session,
+        log,
+        tokens,
+        throttle,
+    }
 }
 
 /// `limit_req`, then `limit_conn`, for the client's address on route
@@ -658,7 +664,12 @@ pub fn serve_static<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, route: &Route<'c, 
         Method::Get | Method::Head => {
             let config: &'c Config = ctx.config;
             let enabled = encodings(loc);
-            let codings = negotiate(req.header("accept-encoding").unwrap_or_default(), enabled);
+            // The header is looked for only on a route with a sibling coding.
+            let codings = if enabled.any() {
+                negotiate(req.header("accept-encoding").unwrap_or_default(), enabled)
+            } else {
+                Default::default()
+            };
             let mut r = match static_file::serve(
                 ctx.roots,
                 &config.types,

@@ -18,7 +18,7 @@ use super::super::inbound::{Inbound, Sink};
 use super::super::timer::Millis;
 use super::cgi::start_cgi;
 use super::env::{Heads, Site};
-use super::{Ending, Env, Exchange, MAX_DISCARD};
+use super::{Ending, Env, Exchange, MAX_DISCARD, ms};
 
 /// A reply turned into a head (in `Env::scratch`) and what follows it.
 pub(super) struct Prepared {
@@ -54,8 +54,9 @@ pub(super) struct Arrival {
     pub served: u64,
     /// Bytes of the head.
     pub head_len: usize,
-    /// When the head's first byte arrived.
-    pub began: Millis,
+    /// The head's deadline: `client_header_timeout` after its first byte
+    /// (so when that byte arrived, for `$request_time`).
+    pub deadline: Millis,
     /// The connection's serial number.
     pub serial: u64,
 }
@@ -106,7 +107,9 @@ pub(super) fn start(
             server_name: vhost.names.first().map_or("", String::as_str),
             port: info.local.port(),
             head_len: arrival.head_len,
-            began: arrival.began,
+            began: arrival
+                .deadline
+                .saturating_sub(ms(config.client_header_timeout)),
             serial: arrival.serial,
             nth: u32::try_from(served + 1).unwrap_or(u32::MAX),
             client: Some(info.peer.ip()),
@@ -422,7 +425,7 @@ fn write_head_with(
 ) -> bool {
     let date = heads.dates.get(now);
     let mut w = HeadWriter::start(&mut heads.scratch, version, reply.status, date, tokens);
-    set_cookie_header(&mut w, reply.set_cookie.as_deref());
+    set_cookie_header(&mut w, reply.set_cookie.as_deref().map(|c| c.as_str()));
     if let Some(ct) = &reply.content_type {
         w.header("Content-Type", ct.as_bytes());
     }

@@ -629,10 +629,7 @@ impl<T: Transport> Conn<T> {
                     let arrival = exchange::Arrival {
                         served: u64::from(self.requests),
                         head_len: used,
-                        // The header timeout runs from the head's first byte.
-                        began: self
-                            .deadline
-                            .saturating_sub(ms(env.config.client_header_timeout)),
+                        deadline: self.deadline,
                         serial: self.serial,
                     };
                     let line = &mut self.cur.line;
