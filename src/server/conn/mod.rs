@@ -708,8 +708,12 @@ impl<T: Transport> Conn<T> {
         if let Some(p) = self.pace.as_mut().filter(|p| p.until != 0) {
             if env.now < p.until {
                 // Asleep (`limit_rate`, `limit_req`): an event is no
-                // reason to write; a client that left is let go now.
-                if self.peer_hup && self.io.writev(&[], false).is_err() {
+                // reason to write. A client that hung up is let go now,
+                // a clean close (FIN) as well as a reset, as nginx ends a
+                // paced answer whose client closed: waiting for the next
+                // quantum's write to fail held its `limit_conn` slot (and
+                // its descriptor) for a second or more.
+                if self.peer_hup {
                     return Step::Close;
                 }
                 // The timer is the sleep's (a body read and dropped

@@ -1272,6 +1272,22 @@ fn limit_rate_paces_an_in_memory_body_one_second_ahead() {
 }
 
 #[test]
+fn a_paced_answer_whose_client_hung_up_closes_at_once() {
+    // A clean close (FIN) as well as a reset: the `limit_conn` slot and the
+    // descriptor are not held until the next quantum's write fails.
+    let mut w = World::new("pace-hup", "limit_rate 20000;");
+    let mut c = w.conn();
+    assert_eq!(
+        w.run(&mut c, b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Drive::Wait
+    );
+    assert!(c.sleeping());
+    c.peer_hup = true;
+    c.readable = true;
+    assert_eq!(c.drive(&mut w.env()), Drive::Close);
+}
+
+#[test]
 fn limit_rate_after_sends_a_file_body_at_full_speed_first() {
     let len = 3 * MIB as usize;
     let (mut w, want) = cold_world("pace-file", "limit_rate 1m; limit_rate_after 512k;", len);
