@@ -111,25 +111,51 @@ fn local_civil(unix_secs: i64, offset: i64) -> (u32, u32, u32, u32) {
     (year.clamp(0, 9999) as u32, month, day, sod)
 }
 
+/// The digits of a local time: `YYYY`, `MM`, `DD`, `hh`, `mm`, `ss`, and the
+/// month's number (1-12).
+struct LocalDigits {
+    year: [u8; 4],
+    month: u32,
+    mon: [u8; 2],
+    day: [u8; 2],
+    hour: [u8; 2],
+    min: [u8; 2],
+    sec: [u8; 2],
+}
+
+fn local_digits(unix_secs: i64, offset: i64) -> LocalDigits {
+    let (y, month, day, sod) = local_civil(unix_secs, offset);
+    let [y0, y1] = two_digits(y / 100);
+    let [y2, y3] = two_digits(y % 100);
+    LocalDigits {
+        year: [y0, y1, y2, y3],
+        month,
+        mon: two_digits(month),
+        day: two_digits(day),
+        hour: two_digits(sod / 3600),
+        min: two_digits(sod / 60 % 60),
+        sec: two_digits(sod % 60),
+    }
+}
+
+/// The zone offset's sign, hours and minutes (`+`, `01`, `00`).
+fn offset_digits(offset: i64) -> (u8, [u8; 2], [u8; 2]) {
+    let sign = if offset < 0 { b'-' } else { b'+' };
+    let off_min = (offset.unsigned_abs() / 60).min(99 * 60 + 59) as u32;
+    (sign, two_digits(off_min / 60), two_digits(off_min % 60))
+}
+
 /// nginx's `$time_local` for the access log: `26/Nov/2026:00:14:34 +0100`,
 /// `unix_secs` seen in a zone `offset` seconds east of UTC.
 pub fn format_log_time(unix_secs: i64, offset: i64) -> [u8; 26] {
-    let (y, month, day, sod) = local_civil(unix_secs, offset);
+    let t = local_digits(unix_secs, offset);
     let mo = MONTHS
-        .get(month.saturating_sub(1) as usize)
+        .get(t.month.saturating_sub(1) as usize)
         .copied()
         .unwrap_or(b"Jan");
-    let [n0, n1, n2] = *mo;
-    let [y0, y1] = two_digits(y / 100);
-    let [y2, y3] = two_digits(y % 100);
-    let [d0, d1] = two_digits(day);
-    let [h0, h1] = two_digits(sod / 3600);
-    let [m0, m1] = two_digits(sod / 60 % 60);
-    let [s0, s1] = two_digits(sod % 60);
-    let sign = if offset < 0 { b'-' } else { b'+' };
-    let off_min = (offset.unsigned_abs() / 60).min(99 * 60 + 59) as u32;
-    let [oh0, oh1] = two_digits(off_min / 60);
-    let [om0, om1] = two_digits(off_min % 60);
+    let ([y0, y1, y2, y3], [n0, n1, n2], [d0, d1]) = (t.year, *mo, t.day);
+    let ([h0, h1], [m0, m1], [s0, s1]) = (t.hour, t.min, t.sec);
+    let (sign, [oh0, oh1], [om0, om1]) = offset_digits(offset);
     [
         d0, d1, b'/', n0, n1, n2, b'/', y0, y1, y2, y3, b':', h0, h1, b':', m0, m1, b':', s0, s1,
         b' ', sign, oh0, oh1, om0, om1,
@@ -138,18 +164,10 @@ pub fn format_log_time(unix_secs: i64, offset: i64) -> [u8; 26] {
 
 /// `$time_iso8601`: `2026-11-26T00:14:34+01:00`, local time.
 pub fn format_iso8601(unix_secs: i64, offset: i64) -> [u8; 25] {
-    let (y, month, day, sod) = local_civil(unix_secs, offset);
-    let [y0, y1] = two_digits(y / 100);
-    let [y2, y3] = two_digits(y % 100);
-    let [mo0, mo1] = two_digits(month);
-    let [d0, d1] = two_digits(day);
-    let [h0, h1] = two_digits(sod / 3600);
-    let [m0, m1] = two_digits(sod / 60 % 60);
-    let [s0, s1] = two_digits(sod % 60);
-    let sign = if offset < 0 { b'-' } else { b'+' };
-    let off_min = (offset.unsigned_abs() / 60).min(99 * 60 + 59) as u32;
-    let [oh0, oh1] = two_digits(off_min / 60);
-    let [om0, om1] = two_digits(off_min % 60);
+    let t = local_digits(unix_secs, offset);
+    let ([y0, y1, y2, y3], [mo0, mo1], [d0, d1]) = (t.year, t.mon, t.day);
+    let ([h0, h1], [m0, m1], [s0, s1]) = (t.hour, t.min, t.sec);
+    let (sign, [oh0, oh1], [om0, om1]) = offset_digits(offset);
     [
         y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', m0, m1, b':', s0, s1,
         sign, oh0, oh1, b':', om0, om1,
@@ -158,14 +176,9 @@ pub fn format_iso8601(unix_secs: i64, offset: i64) -> [u8; 25] {
 
 /// nginx's error log timestamp: `2026/11/26 00:14:34`, local time.
 pub fn format_error_log_time(unix_secs: i64, offset: i64) -> [u8; 19] {
-    let (y, month, day, sod) = local_civil(unix_secs, offset);
-    let [y0, y1] = two_digits(y / 100);
-    let [y2, y3] = two_digits(y % 100);
-    let [mo0, mo1] = two_digits(month);
-    let [d0, d1] = two_digits(day);
-    let [h0, h1] = two_digits(sod / 3600);
-    let [m0, m1] = two_digits(sod / 60 % 60);
-    let [s0, s1] = two_digits(sod % 60);
+    let t = local_digits(unix_secs, offset);
+    let ([y0, y1, y2, y3], [mo0, mo1], [d0, d1]) = (t.year, t.mon, t.day);
+    let ([h0, h1], [m0, m1], [s0, s1]) = (t.hour, t.min, t.sec);
     [
         y0, y1, y2, y3, b'/', mo0, mo1, b'/', d0, d1, b' ', h0, h1, b':', m0, m1, b':', s0, s1,
     ]
