@@ -167,15 +167,29 @@ pub(super) fn refuse_busy(
     x: Exchange,
     info: ConnInfo,
 ) -> Started {
-    let config = env.config;
-    let Some(vhost) = config.servers.get(x.server) else {
-        debug_assert!(false, "server {} of an exchange not configured", x.server);
+    let Some(mut ctx) = lend_again(env.config, &mut env.shared.site, &x, (info, env.unix_now))
+    else {
         return Started::Reply(prepare_error(env, None, 503));
     };
-    let mut ctx = lend(config, &mut env.shared.site, vhost, info, env.unix_now);
     let mut reply = handlers::error_reply(&mut ctx, 503);
     reply.set_cookie = ctx.new_cookie(x.session);
     Started::Reply(prepare(&mut env.shared.heads, env.unix_now, req, x, reply))
+}
+
+/// [`lend`] for a later answer of exchange `x` (an upload's, a refusal, a
+/// hand-over), on its server; `None` if that server is gone, which the
+/// exchange's configuration generation rules out.
+fn lend_again<'a>(
+    config: &'a Config,
+    site: &'a mut Site,
+    x: &Exchange,
+    (conn, now): (ConnInfo, i64),
+) -> Option<Ctx<'a>> {
+    let Some(server) = config.servers.get(x.server) else {
+        debug_assert!(false, "server {} of an exchange not configured", x.server);
+        return None;
+    };
+    Some(lend(config, site, server, conn, now))
 }
 
 /// The handlers' view of the loop for a request on `server` (borrowing
@@ -240,10 +254,7 @@ fn prepare(
         close: true,
         linger: true,
     };
-    let mut ending = Ending {
-        close: reply.close || !x.keep_alive,
-        linger: reply.close,
-    };
+    let mut ending = Ending::of(&x, reply.close);
     // The handler took no body: a small declared one is read and dropped
     // first so the connection stays in step; anything else closes
     // (HTTP.md rule 19).
@@ -350,17 +361,12 @@ pub(super) fn finish_upload(
     info: ConnInfo,
     sink: crate::handlers::upload::UploadSink,
 ) -> Prepared {
-    let config = env.config;
-    let Some(server) = config.servers.get(x.server) else {
-        debug_assert!(false, "server {} of an exchange not configured", x.server);
+    let Some(mut ctx) = lend_again(env.config, &mut env.shared.site, &x, (info, env.unix_now))
+    else {
         return prepare_error(env, None, 500);
     };
-    let mut ctx = lend(config, &mut env.shared.site, server, info, env.unix_now);
     let reply = handlers::finish_upload(&mut ctx, sink, x.session);
-    let ending = Ending {
-        close: reply.close || !x.keep_alive,
-        linger: reply.close,
-    };
+    let ending = Ending::of(&x, reply.close);
     finish_prepare(&mut env.shared.heads, env.unix_now, x, reply, (ending, 0))
 }
 
@@ -376,22 +382,17 @@ pub(super) fn accel(
     (uri, kept): (&[u8], &crate::handlers::internal::Kept),
     extra: &[(&'static str, Vec<u8>)],
 ) -> Prepared {
-    let config = env.config;
-    let Some(server) = config.servers.get(x.server) else {
-        debug_assert!(false, "server {} of an exchange not configured", x.server);
+    let Some(mut ctx) = lend_again(env.config, &mut env.shared.site, &x, (info, env.unix_now))
+    else {
         return prepare_error(env, None, 500);
     };
-    let mut ctx = lend(config, &mut env.shared.site, server, info, env.unix_now);
     let mut reply = handlers::accel(&mut ctx, uri, kept);
     reply.set_cookie = ctx.new_cookie(x.session);
     // The script's own Cache-Control wins over the route's `expires`.
     if extra.iter().any(|(n, _)| *n == "Cache-Control") {
         reply.expires = None;
     }
-    let ending = Ending {
-        close: reply.close || !x.keep_alive,
-        linger: reply.close,
-    };
+    let ending = Ending::of(&x, reply.close);
     finish_prepare_with(
         &mut env.shared.heads,
         env.unix_now,

@@ -291,6 +291,17 @@ struct Ending {
     linger: bool,
 }
 
+impl Ending {
+    /// The ending of an answer of exchange `x`: it closes when the reply
+    /// demands it (and then lingers) or the connection may not be kept.
+    fn of(x: &Exchange, reply_close: bool) -> Ending {
+        Ending {
+            close: reply_close || !x.keep_alive,
+            linger: reply_close,
+        }
+    }
+}
+
 /// What is remembered of the request while its body or a CGI runs.
 #[derive(Clone, Copy, Debug)]
 struct Exchange {
