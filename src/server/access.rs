@@ -99,15 +99,16 @@ pub fn push_escaped(out: &mut Vec<u8>, v: &[u8]) {
 /// into `out`; `-` when there is none, it does not decode, or it is empty.
 fn push_basic_user(out: &mut Vec<u8>, value: Option<&[u8]>) {
     let start = out.len();
-    if !decode_basic_user(out, value.unwrap_or(&[])) || out.len() == start {
+    let decoded = decode_basic_user(value.unwrap_or(&[]), |b| push_escaped_byte(out, b));
+    if !decoded || out.len() == start {
         out.truncate(start);
         out.push(b'-');
     }
 }
 
-/// Decode `Basic <base64 of user:password>` and escape the user into
-/// `out`; `false` unless it decodes and holds a `:` (as nginx requires).
-fn decode_basic_user(out: &mut Vec<u8>, v: &[u8]) -> bool {
+/// Decode `Basic <base64 of user:password>`, handing each byte of the user
+/// to `emit`; `false` unless it decodes and holds a `:` (as nginx requires).
+fn decode_basic_user(v: &[u8], mut emit: impl FnMut(u8)) -> bool {
     let Some(scheme) = v.get(..6) else {
         return false;
     };
@@ -139,7 +140,7 @@ fn decode_basic_user(out: &mut Vec<u8>, v: &[u8]) -> bool {
             if byte == b':' {
                 return true;
             }
-            push_escaped_byte(out, byte);
+            emit(byte);
         }
     }
     false
@@ -627,8 +628,10 @@ fn keep_head_values(p: &mut Pending, format: &LogFormat, head: Head<'_, '_>, met
                 push_basic_user(text, r.header("authorization"));
             }
             (Var::RemoteUser, Some(r)) => {
+                // Raw bytes: `push_value` escapes them as the format says.
                 let mut user = Vec::new();
-                if decode_basic_user(&mut user, r.header("authorization").unwrap_or(&[])) {
+                let auth = r.header("authorization").unwrap_or(&[]);
+                if decode_basic_user(auth, |b| user.push(b)) {
                     push_value(text, &user, esc);
                 } else {
                     push_value(text, &[], esc);
@@ -920,6 +923,20 @@ mod tests {
             push_millis(&mut out, ms);
             assert_eq!(out, want.as_bytes());
         }
+    }
+
+    #[test]
+    fn a_json_remote_user_is_escaped_once() {
+        use crate::config::log_format::{LogFormat, compile};
+        let format = LogFormat::new("j", Escape::Json, compile("$remote_user").unwrap());
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic YSJiOnB3\r\n\r\n";
+        let Ok(Parse::Complete(req, _)) = parse_head(head, &mut ParseState::default()) else {
+            panic!("unparsed");
+        };
+        let mut p = Pending::default();
+        keep_head_values(&mut p, &format, Head::Parsed(&req), &Meta::default());
+        // The user `a"b`: JSON's `\"`, not the default escape's `\x22` escaped again.
+        assert_eq!(p.text, b"a\\\"b");
     }
 
     /// An access log in `combined` to `target`.
