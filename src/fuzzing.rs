@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config, Level, ListenerSpec, LogTarget};
 use crate::handlers::RootCache;
-use crate::handlers::stub_status::Stats;
+use crate::server::board::Board;
 use crate::server::buffer::BufPool;
 use crate::server::cgi::CgiTable;
-use crate::server::conn::{Conn, Drive, Env, RETRY_MAX_MS, Shared, State};
+use crate::server::conn::{Conn, Drive, Env, Phase, RETRY_MAX_MS, Shared, State};
 use crate::server::log::Log;
 use crate::server::timer::Millis;
 use crate::server::transport::MemTransport;
@@ -69,14 +69,6 @@ fn site() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-/// What a `status` route would count of the other connections: none.
-fn alone() -> Stats {
-    Stats {
-        active: 1,
-        ..Default::default()
-    }
-}
-
 /// What an event loop lends a connection for one `drive`, in memory: its
 /// own [`Shared`] (with an epoll instance nobody waits on: CGI pipes are
 /// tried at every drive; no sessions, no access log).
@@ -98,7 +90,7 @@ impl Lent {
         Ok(Lent {
             specs: config.listeners(),
             config,
-            shared: Shared::new(Epoll::new()?, log, 8),
+            shared: Shared::new(Epoll::new()?, log, 8, Board::new()?),
             now: 1_000,
         })
     }
@@ -112,7 +104,7 @@ impl Lent {
             now: self.now,
             unix_now: 1_700_000_000,
             id: crate::server::token::ConnId::default(),
-            gauges: &alone,
+            counted: Phase::Waiting,
         }
     }
 }
@@ -175,7 +167,7 @@ impl World {
         self.lent.shared.pool = BufPool::new(8);
         self.lent.shared.site.roots = RootCache::default();
         self.lent.shared.cgi = CgiTable::default();
-        self.lent.shared.stats = Stats::default();
+        self.lent.shared.board = Board::new()?;
         self.lent.now = 1_000;
         for e in std::fs::read_dir(self.dir.join("up"))? {
             let e = e?;

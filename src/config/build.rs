@@ -562,7 +562,7 @@ fn location(prefix: &str, exact: bool, implicit: bool, s: &Scope, log: AccessLog
         max_ranges: s.max_ranges,
         add_headers: s.add_headers.clone(),
         expires: s.expires.flatten(),
-        status: s.status.unwrap_or(false),
+        status: s.status.unwrap_or_default(),
         session: s.session.unwrap_or(false),
         server_tokens: s.server_tokens.unwrap_or(true),
         access: s.access.clone().unwrap_or_default(),

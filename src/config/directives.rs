@@ -16,7 +16,7 @@ use super::log_format::{Escape, LogFormat, compile, escape_arg};
 use super::values;
 use super::{
     AccessRule, AddHeader, ErrorPage, ErrorStatus, Level, LimitReq, Listen, LogTarget, Net, Return,
-    TryFile,
+    StatusPage, TryFile,
 };
 use crate::http::{Method, MethodSet};
 
@@ -53,7 +53,7 @@ pub(crate) struct Scope {
     pub add_headers: Vec<AddHeader>,
     /// `Some(None)` is `expires off`.
     pub expires: Option<Option<Duration>>,
-    pub status: Option<bool>,
+    pub status: Option<StatusPage>,
     pub server_tokens: Option<bool>,
     /// `allow`/`deny` rules given in this block, in order.
     pub access: Option<Vec<AccessRule>>,
@@ -568,14 +568,7 @@ pub(crate) static TABLE: &[Spec] = &[
         Kind::Custom(access_rule),
     ),
     directive("expires", ANY, 1, 1, false, Kind::Custom(expires)),
-    directive(
-        "status",
-        ANY,
-        1,
-        1,
-        false,
-        Kind::Flag(|b| &mut b.scope.status),
-    ),
+    directive("status", ANY, 1, 1, false, Kind::Custom(status)),
     directive("internal", LOCATION, 0, 0, false, Kind::Custom(internal)),
     directive(
         "try_files",
@@ -1177,6 +1170,24 @@ fn expires(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Res
         None
     } else {
         Some(values::duration(v).ok_or_else(|| invalid(v, name, ""))?)
+    });
+    Ok(())
+}
+
+/// `status on|off|prometheus;`
+fn status(_: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
+    let v = arg(args, 0);
+    b.scope.status = Some(match v {
+        "on" => StatusPage::Text,
+        "off" => StatusPage::Off,
+        "prometheus" => StatusPage::Prometheus,
+        _ => {
+            return Err(invalid(
+                v,
+                name,
+                "it must be \"on\", \"off\" or \"prometheus\"",
+            ));
+        }
     });
     Ok(())
 }

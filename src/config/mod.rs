@@ -305,6 +305,18 @@ pub struct Return {
     pub text: Option<String>,
 }
 
+/// What a `status` route answers (CONFIG.md `status on|prometheus`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StatusPage {
+    /// Not a status route.
+    #[default]
+    Off,
+    /// `on`: nginx `stub_status` text.
+    Text,
+    /// `prometheus`: the same counters, and more, for a Prometheus scrape.
+    Prometheus,
+}
+
 /// One `location [=] PREFIX { }` block, with every inherited value resolved.
 #[derive(Clone, Debug)]
 pub struct Location {
@@ -347,8 +359,8 @@ pub struct Location {
     pub add_headers: Vec<AddHeader>,
     /// `None` is `expires off` (the default).
     pub expires: Option<Duration>,
-    /// `status on`: answer with stub_status text.
-    pub status: bool,
+    /// `status on|prometheus`: answer with the server's counters.
+    pub status: StatusPage,
     /// `session on`.
     pub session: bool,
     /// `internal`: a client's own request answers 404; only `error_page`,

@@ -412,6 +412,12 @@ fn invalid_cases_with_lines() {
             1,
         ),
         (
+            "bad status",
+            "server {\n location /s { status json; }\n}",
+            "invalid value \"json\" in \"status\" directive, it must be \"on\", \"off\" or \"prometheus\"",
+            2,
+        ),
+        (
             "bad worker_processes",
             "worker_processes many;",
             "invalid value \"many\" in \"worker_processes\" directive, it must be a number of at least 1 or \"auto\"",
@@ -693,7 +699,7 @@ fn defaults() {
     assert_eq!(l.max_ranges, None);
     assert!(l.add_headers.is_empty());
     assert_eq!(l.expires, None);
-    assert!(!l.status);
+    assert_eq!(l.status, StatusPage::Off);
     assert!(!l.session);
     assert!(!l.internal);
     assert!(l.try_files.is_empty());
@@ -936,7 +942,7 @@ fn inheritance_top_server_location() {
     assert_eq!(l.expires, None);
     assert!(l.gzip_static);
     assert_eq!(l.upload_store, Some(PathBuf::from("/up")));
-    assert!(l.status);
+    assert_eq!(l.status, StatusPage::Text);
     assert_eq!(
         l.ret,
         Some(Return {
@@ -1642,4 +1648,17 @@ fn limit_directives_inherit_and_are_checked() {
     );
     let lines: Vec<u32> = got.iter().map(|(_, l)| *l).collect();
     assert_eq!(lines, [1, 4, 5, 6, 7, 7], "{got:?}");
+}
+
+#[test]
+fn status_takes_on_off_or_prometheus_and_is_inherited() {
+    let c = ok(
+        "server { status prometheus; location /a/ { } location /b/ { status off; } \
+                location /c/ { status on; } }",
+    );
+    let s = &c.servers[0];
+    let by = |p: &str| s.locations.iter().find(|l| l.prefix == p).unwrap().status;
+    assert_eq!(by("/a/"), StatusPage::Prometheus);
+    assert_eq!(by("/b/"), StatusPage::Off);
+    assert_eq!(by("/c/"), StatusPage::Text);
 }

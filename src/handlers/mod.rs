@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::config::{AccessLog, AddHeader, Config, Location, Server};
+use crate::config::{AccessLog, AddHeader, Config, Location, Server, StatusPage};
 use crate::http::range::ContentRange;
 use crate::http::validators::{Coding, ETag, Enabled, negotiate};
 use crate::http::{Method, MethodSet, Request};
@@ -100,8 +100,9 @@ pub struct Ctx<'c> {
     pub now: i64,
     /// The connection's addresses (for CGI and logs).
     pub conn: ConnInfo,
-    /// The server's counters, for a `status on` route (zero elsewhere).
-    pub stats: stub_status::Stats,
+    /// The server's counters, read when a `status` route answers (`None`:
+    /// all zero, as in unit tests).
+    pub stats: Option<&'c dyn Fn() -> stub_status::Stats>,
     /// The session store, when some route has `session on` (and it could
     /// be opened).
     pub sessions: Option<&'c mut session::SessionStore>,
@@ -660,7 +661,10 @@ fn admit<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, loc: &'c Location) -> Result<
 pub fn serve_static<'c>(ctx: &mut Ctx<'c>, req: &Request<'_>, route: &Route<'c, '_>) -> Reply<'c> {
     let loc = route.location;
     match req.method {
-        Method::Get | Method::Head if loc.status => stub_status::reply(&ctx.stats, loc),
+        Method::Get | Method::Head if loc.status != StatusPage::Off => {
+            let stats = ctx.stats.map_or_else(Default::default, |read| read());
+            stub_status::reply(&stats, loc)
+        }
         Method::Get | Method::Head => {
             let config: &'c Config = ctx.config;
             let enabled = encodings(loc);

@@ -1,11 +1,13 @@
-//! `status on;`: nginx's `stub_status` page, from a snapshot of the
-//! server's counters that the loop hands over in `Ctx::stats`.
+//! `status on|prometheus;`: nginx's `stub_status` page, or the same
+//! counters and a few more in Prometheus text format, from a snapshot of
+//! the server's counters (summed over the workers) that the loop lends in
+//! `Ctx::stats`.
 
 use std::borrow::Cow;
 use std::fmt::Write;
 
 use super::{Body, Reply};
-use crate::config::Location;
+use crate::config::{Location, StatusPage};
 
 /// The server's counters, as `stub_status` shows them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,6 +35,8 @@ pub struct Stats {
     pub limit_req_rejected: u64,
     /// Requests `limit_req` delayed (within the burst), over all workers.
     pub limit_req_delayed: u64,
+    /// Running CGI processes.
+    pub cgi: u64,
 }
 
 /// nginx's `stub_status` text, trailing spaces included, then lines of
@@ -63,12 +67,123 @@ pub fn text(s: &Stats) -> String {
     t
 }
 
-/// 200 `text/plain` with the status text, and the route's `add_header`s.
+/// One metric of the Prometheus page: its name, type, help, and the
+/// samples (label set, value).
+struct Metric<'a> {
+    name: &'a str,
+    kind: &'a str,
+    help: &'a str,
+    samples: &'a [(&'a str, u64)],
+}
+
+/// The counters in the Prometheus text exposition format (version 0.0.4),
+/// each with its `# HELP` and `# TYPE`. The names of nginx's figures are
+/// those of nginx-prometheus-exporter with `localserver_` for `nginx_`,
+/// except that every counter ends in `_total`, as Prometheus's own naming
+/// rules ask (and its client library's parser reads the exporter's
+/// `nginx_connections_accepted` as `..._accepted_total` anyway).
+pub fn prometheus(s: &Stats) -> String {
+    let metrics = [
+        Metric {
+            name: "localserver_connections_active",
+            kind: "gauge",
+            help: "Open client connections.",
+            samples: &[("", s.active)],
+        },
+        Metric {
+            name: "localserver_connections_reading",
+            kind: "gauge",
+            help: "Connections receiving a request head or body.",
+            samples: &[("", s.reading)],
+        },
+        Metric {
+            name: "localserver_connections_writing",
+            kind: "gauge",
+            help: "Connections sending an answer or running the CGI that makes it.",
+            samples: &[("", s.writing)],
+        },
+        Metric {
+            name: "localserver_connections_waiting",
+            kind: "gauge",
+            help: "Idle keep-alive connections, and new ones that sent nothing yet.",
+            samples: &[("", s.waiting)],
+        },
+        Metric {
+            name: "localserver_connections_accepted_total",
+            kind: "counter",
+            help: "Client connections accepted.",
+            samples: &[("", s.accepted)],
+        },
+        Metric {
+            name: "localserver_connections_handled_total",
+            kind: "counter",
+            help: "Client connections handled.",
+            samples: &[("", s.handled)],
+        },
+        Metric {
+            name: "localserver_http_requests_total",
+            kind: "counter",
+            help: "Requests received.",
+            samples: &[("", s.requests)],
+        },
+        Metric {
+            name: "localserver_deferred_reads_total",
+            kind: "counter",
+            help: "Times an answer waited for its file's pages to be read from disk.",
+            samples: &[("", s.deferred)],
+        },
+        Metric {
+            name: "localserver_limit_rejected_total",
+            kind: "counter",
+            help: "Requests refused by limit_conn or limit_req.",
+            samples: &[
+                ("{limit=\"conn\"}", s.limit_conn_rejected),
+                ("{limit=\"req\"}", s.limit_req_rejected),
+            ],
+        },
+        Metric {
+            name: "localserver_limit_req_delayed_total",
+            kind: "counter",
+            help: "Requests limit_req delayed within its burst.",
+            samples: &[("", s.limit_req_delayed)],
+        },
+        Metric {
+            name: "localserver_cgi_processes",
+            kind: "gauge",
+            help: "Running CGI processes.",
+            samples: &[("", s.cgi)],
+        },
+    ];
+    let mut t = String::with_capacity(1600);
+    for m in metrics {
+        // Writing to a String cannot fail.
+        let _ = write!(
+            t,
+            "# HELP {0} {1}\n# TYPE {0} {2}\n",
+            m.name, m.help, m.kind
+        );
+        for (labels, v) in m.samples {
+            let _ = writeln!(t, "{}{labels} {v}", m.name);
+        }
+    }
+    t
+}
+
+/// 200 with the route's page (`text/plain` status text, or the Prometheus
+/// text format), and the route's `add_header`s.
 pub(super) fn reply<'c>(stats: &Stats, loc: &'c Location) -> Reply<'c> {
     let mut r = Reply::status(200);
-    r.content_type = Some(Cow::Borrowed("text/plain"));
+    let (kind, body) = if loc.status == StatusPage::Prometheus {
+        (
+            "text/plain; version=0.0.4; charset=utf-8",
+            prometheus(stats),
+        )
+    } else {
+        ("text/plain", text(stats))
+    };
+    r.content_type = Some(Cow::Borrowed(kind));
     r.headers = &loc.add_headers;
-    r.body = Body::Bytes(text(stats).into_bytes());
+    r.body = Body::Bytes(body.into_bytes());
     r
 }
 
@@ -90,6 +205,7 @@ mod tests {
             limit_conn_rejected: 4,
             limit_req_rejected: 5,
             limit_req_delayed: 6,
+            cgi: 2,
         };
         assert_eq!(
             text(&s),
@@ -97,5 +213,45 @@ mod tests {
              Reading: 0 Writing: 1 Waiting: 2 \nDeferred reads: 7 \n\
              Limited: conn 4 req 5 delayed 6 \n"
         );
+    }
+
+    #[test]
+    fn the_prometheus_page_has_help_type_and_every_figure() {
+        let s = Stats {
+            accepted: 10,
+            handled: 9,
+            requests: 25,
+            active: 3,
+            reading: 1,
+            writing: 1,
+            waiting: 1,
+            deferred: 7,
+            limit_conn_rejected: 4,
+            limit_req_rejected: 5,
+            limit_req_delayed: 6,
+            cgi: 2,
+        };
+        let page = prometheus(&s);
+        for want in [
+            "# HELP localserver_connections_active Open client connections.\n\
+             # TYPE localserver_connections_active gauge\n\
+             localserver_connections_active 3\n",
+            "# TYPE localserver_connections_accepted_total counter\n\
+             localserver_connections_accepted_total 10\n",
+            "localserver_connections_handled_total 9\n",
+            "# TYPE localserver_http_requests_total counter\nlocalserver_http_requests_total 25\n",
+            "localserver_connections_reading 1\n",
+            "localserver_deferred_reads_total 7\n",
+            "localserver_limit_rejected_total{limit=\"conn\"} 4\n\
+             localserver_limit_rejected_total{limit=\"req\"} 5\n",
+            "localserver_limit_req_delayed_total 6\n",
+            "# TYPE localserver_cgi_processes gauge\nlocalserver_cgi_processes 2\n",
+        ] {
+            assert!(page.contains(want), "{want:?} not in\n{page}");
+        }
+        // Every metric has one HELP and one TYPE, and every line ends.
+        assert_eq!(page.matches("# HELP ").count(), 11);
+        assert_eq!(page.matches("# TYPE ").count(), 11);
+        assert!(page.ends_with('\n'));
     }
 }

@@ -26,6 +26,9 @@ use super::token::{ConnId, Token};
 #[derive(Default)]
 pub struct CgiTable {
     pub running: HashMap<libc::pid_t, ConnId>,
+    /// How many of them the status board counts (brought up to date once
+    /// a turn, `Shared::publish_cgi`).
+    pub published: usize,
 }
 
 /// Where a script's pipes are watched for readiness: the loop's epoll

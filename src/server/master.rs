@@ -35,6 +35,10 @@
 //! worker counts its connections in a column of its own; when the master
 //! reaps a worker, it sweeps that column, so the connections of a worker
 //! that died are not counted for ever.
+//!
+//! `status`: the master maps the status board (`board.rs`) before the first
+//! fork too. A worker counts on the row of its `limit_conn` column; when it
+//! is reaped, the row's gauges are zeroed and its counts stay in the totals.
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -45,6 +49,7 @@ use crate::handlers::limits::{LimitTable, OWNERS};
 use crate::sys::{self, Epoll, Events, Forked, Interest, Listener, SignalFd};
 
 use super::Source;
+use super::board::Board;
 use super::log::Log;
 use super::reactor::{Bound, LISTEN_BACKLOG, Mode, Reactor, new_limit_table};
 
@@ -91,9 +96,12 @@ struct Master {
     epoll: Option<Epoll>,
     /// The `limit_conn`/`limit_req` table all workers share.
     limits: Option<LimitTable>,
-    /// The worker counting in each column of `limits` (the last column is
-    /// shared by any worker past `OWNERS - 1`, and never swept).
+    /// The worker counting in each column of `limits`, and on that row of
+    /// `board` (the last column is shared by any worker past `OWNERS - 1`,
+    /// and never swept).
     columns: Vec<Option<libc::pid_t>>,
+    /// The status counters all workers share; a worker takes it with it.
+    board: Option<Board>,
 }
 
 /// Run the master until every worker is gone after a stop. Returns the
@@ -117,6 +125,13 @@ pub fn run(config: Config, source: Source, log: Log) -> i32 {
         log.error(format_args!("epoll_ctl() failed ({e})"));
         return 1;
     }
+    let board = match Board::new() {
+        Ok(b) => b,
+        Err(e) => {
+            log.error(format_args!("mmap() of the status counters failed ({e})"));
+            return 1;
+        }
+    };
     let n = config.worker_processes.max(1);
     let sockets = bind_sets(&config, n, &mut Vec::new(), &log);
     if sockets.is_empty() {
@@ -142,6 +157,7 @@ pub fn run(config: Config, source: Source, log: Log) -> i32 {
         epoll: Some(epoll),
         limits: None,
         columns: vec![None; OWNERS - 1],
+        board: Some(board),
     };
     m.limits = new_limit_table(&m.log);
     for slot in 0..n {
@@ -401,6 +417,9 @@ impl Master {
             if let Some(t) = self.limits {
                 t.clear_owner(c);
             }
+            if let Some(b) = &self.board {
+                b.clear_gauges(c);
+            }
             if let Some(col) = self.columns.get_mut(c) {
                 *col = None;
             }
@@ -431,6 +450,9 @@ impl Master {
             }
             Ok(Forked::Child) => {
                 self.limits = self.limits.map(|t| t.with_owner(column));
+                if let Some(b) = self.board.as_mut() {
+                    b.use_row(column);
+                }
                 let code = self.worker_main(slot);
                 std::process::exit(code);
             }
@@ -483,7 +505,7 @@ impl Master {
             self.source.clone(),
             log,
             bound,
-            (Mode::Worker, limits),
+            (Mode::Worker, limits, self.board.take()),
         ) {
             Ok(r) => r,
             Err(e) => {

@@ -3,6 +3,7 @@
 //! is the whole server once the configuration is loaded.
 
 pub mod access;
+pub mod board;
 pub mod buffer;
 pub mod cgi;
 pub mod conn;
@@ -111,14 +112,19 @@ pub fn run(config: Config, source: Source) -> i32 {
         eprintln!("localserver: [emerg] {e}");
         return 1;
     }
-    let mut reactor =
-        match reactor::Reactor::new(config, source, log, bound, (reactor::Mode::Single, None)) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("localserver: [emerg] {e}");
-                return 1;
-            }
-        };
+    let mut reactor = match reactor::Reactor::new(
+        config,
+        source,
+        log,
+        bound,
+        (reactor::Mode::Single, None, None),
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("localserver: [emerg] {e}");
+            return 1;
+        }
+    };
     match reactor.run() {
         Ok(()) => 0,
         Err(e) => {

@@ -34,11 +34,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, ListenerSpec};
 use crate::handlers::limits::LimitTable;
-use crate::handlers::stub_status::Stats;
 use crate::sys::{Epoll, ErrorKind, Events, Interest, Listener, SignalFd, Socket, classify};
 
 use super::Source;
 use super::access::AccessLogs;
+use super::board::{Board, Field, phase_field};
 use super::conn::{Conn, Drive, Env, Phase, Shared, ms};
 use super::log::Log;
 use super::timer::{Millis, Timers, wait_ms};
@@ -160,6 +160,8 @@ struct Slot {
     armed: Millis,
     /// The socket is in the epoll set (added after its first drive).
     registered: bool,
+    /// The phase the board counts the connection in, as of its last drive.
+    phase: Phase,
 }
 
 impl Slot {
@@ -172,23 +174,6 @@ impl Slot {
         self.armed = NOT_ARMED;
         self.registered = false;
     }
-}
-
-/// The connections of `before` and `after` (all but the one being driven)
-/// by phase, for `status`; `active` counts every open connection.
-fn gauges(active: usize, before: &[Slot], after: &[Slot]) -> Stats {
-    let mut s = Stats {
-        active: active as u64,
-        ..Stats::default()
-    };
-    for conn in before.iter().chain(after).filter_map(|s| s.conn.as_ref()) {
-        match conn.phase() {
-            Phase::Reading => s.reading += 1,
-            Phase::Writing => s.writing += 1,
-            Phase::Waiting => s.waiting += 1,
-        }
-    }
-    s
 }
 
 /// The loop and everything it owns.
@@ -246,7 +231,7 @@ fn env<'a>(
     loaded: &'a Loaded,
     (now, unix_now): (Millis, i64),
     id: ConnId,
-    gauges: &'a dyn Fn() -> Stats,
+    counted: Phase,
 ) -> Env<'a> {
     Env {
         shared,
@@ -255,21 +240,22 @@ fn env<'a>(
         now,
         unix_now,
         id,
-        gauges,
+        counted,
     }
 }
 
 impl Reactor {
     /// Bind every listener of `config` (logging those that fail) and set up
     /// the loop, counting `limit_conn` in `limits` (the master's table and
-    /// this worker's column; a single process makes its own when `None`).
-    /// Fails only if no listener at all could be bound.
+    /// this worker's column) and the status figures on `board` (the
+    /// master's, on this worker's row); a single process makes its own
+    /// when `None`. Fails only if no listener at all could be bound.
     pub fn new(
         config: Config,
         source: Source,
         log: Log,
         bound: Vec<Bound>,
-        (mode, limits): (Mode, Option<LimitTable>),
+        (mode, limits, board): (Mode, Option<LimitTable>, Option<Board>),
     ) -> io::Result<Reactor> {
         let epoll = Epoll::new()?;
         let signals = SignalFd::new(&[
@@ -306,7 +292,11 @@ impl Reactor {
         }
         let sessions = open_sessions(&config, &log);
         let first = Rc::new(Loaded { config, specs });
-        let mut shared = Shared::new(epoll, log, POOL_KEEP);
+        let board = match board {
+            Some(b) => b,
+            None => Board::new()?,
+        };
+        let mut shared = Shared::new(epoll, log, POOL_KEEP, board);
         shared.sendfile_left = SENDFILE_PER_TURN;
         shared.access = access;
         shared.site.sessions = sessions;
@@ -371,6 +361,7 @@ impl Reactor {
             self.accept(now);
             self.run_pending(now);
             self.expire(now);
+            self.shared.publish_cgi();
             self.shared.access.tick(now, &self.shared.log);
             if now >= self.next_sweep {
                 self.next_sweep = now + SWEEP_MS;
@@ -573,6 +564,8 @@ impl Reactor {
                 self.shared.streams = self.shared.streams.saturating_sub(1);
             }
         }
+        self.shared.board.sub(Field::Active, 1);
+        self.shared.board.sub(phase_field(s.phase), 1);
         s.vacate();
         self.slab.free.push(slot);
         self.slab.active = self.slab.active.saturating_sub(1);
@@ -744,7 +737,7 @@ impl Reactor {
                             self.out_of_fds = false;
                             self.shared.log.notice(format_args!("accepting again"));
                         }
-                        self.shared.stats.accepted += 1;
+                        self.shared.board.add(Field::Accepted, 1);
                         self.add_conn(sock, spec, peer, now);
                     }
                     Err(e) => match classify(&e) {
@@ -786,6 +779,7 @@ impl Reactor {
                     pending: false,
                     armed: NOT_ARMED,
                     registered: false,
+                    phase: Phase::Waiting,
                 });
                 s
             }
@@ -799,7 +793,9 @@ impl Reactor {
             *n += 1;
         }
         let mut conn = Conn::new(sock, spec, peer, deadline);
-        conn.set_serial(self.shared.stats.handled + 1);
+        conn.set_serial(self.shared.board.next_serial());
+        let phase = conn.phase();
+        s.phase = phase;
         // Most clients send their request with the handshake's last ACK:
         // try reading at once instead of waiting a turn for the event.
         conn.readable = true;
@@ -809,7 +805,10 @@ impl Reactor {
         s.armed = NOT_ARMED;
         self.slab.pending.push(slot);
         self.slab.active += 1;
-        self.shared.stats.handled += 1;
+        let board = &self.shared.board;
+        board.add(Field::Handled, 1);
+        board.add(Field::Active, 1);
+        board.add(phase_field(phase), 1);
     }
 
     fn run_pending(&mut self, now: Millis) {
@@ -825,19 +824,15 @@ impl Reactor {
                 continue;
             };
             let cfgs = self.loaded_at(cfg);
-            // The other slots stay readable for a `status` page.
-            let (before, rest) = self.slab.slots.split_at_mut(slot as usize);
-            let Some((s, after)) = rest.split_first_mut() else {
+            let Some(s) = self.slab.slots.get_mut(slot as usize) else {
                 continue;
             };
             s.pending = false;
             let Some(conn) = s.conn.as_mut() else {
                 continue;
             };
-            let active = self.slab.active;
-            let others = || gauges(active, before, after);
             let id = ConnId::new(slot, s.generation);
-            let mut env = env(&mut self.shared, &cfgs, (now, unix_now), id, &others);
+            let mut env = env(&mut self.shared, &cfgs, (now, unix_now), id, s.phase);
             let result = conn.drive(&mut env);
             self.after_drive(slot, result);
             if served.is_none() && self.shared.sendfile_left == 0 {
@@ -870,6 +865,12 @@ impl Reactor {
             Drive::Wait => {}
         }
         let Some(conn) = s.conn.as_ref() else { return };
+        // The board follows the connection's phase.
+        let phase = conn.phase();
+        if phase != s.phase {
+            self.shared.board.moved(s.phase, phase);
+            s.phase = phase;
+        }
         if !s.registered {
             // Added only now: a `Connection: close` request answered in its
             // first drive never costs an epoll_ctl (nor the removal at close).
@@ -911,8 +912,7 @@ impl Reactor {
                 continue;
             };
             let cfgs = self.loaded_at(cfg);
-            let (before, rest) = self.slab.slots.split_at_mut(e.slot as usize);
-            let Some((s, after)) = rest.split_first_mut() else {
+            let Some(s) = self.slab.slots.get_mut(e.slot as usize) else {
                 continue;
             };
             if s.generation != e.generation {
@@ -934,10 +934,8 @@ impl Reactor {
             }
             budget -= 1;
             let unix_now = unix_time();
-            let active = self.slab.active;
-            let others = || gauges(active, before, after);
             let id = ConnId::new(e.slot, s.generation);
-            let mut env = env(&mut self.shared, &cfgs, (now, unix_now), id, &others);
+            let mut env = env(&mut self.shared, &cfgs, (now, unix_now), id, s.phase);
             let result = conn.on_timeout(&mut env);
             self.after_drive(e.slot, result);
         }
@@ -1019,6 +1017,7 @@ mod tests {
             pending: false,
             armed: 5,
             registered: true,
+            phase: Phase::Waiting,
         };
         let old = Token::Conn(ConnId::new(3, s.generation)).encode();
         s.vacate();

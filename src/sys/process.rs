@@ -175,6 +175,14 @@ pub fn reap() -> Option<(libc::pid_t, libc::c_int)> {
     (pid > 0).then_some((pid, status))
 }
 
+/// End a forked copy of a test process at once, running nothing of the
+/// harness's (no destructors, no exit handlers).
+#[cfg(test)]
+pub fn exit_forked_test(code: libc::c_int) -> ! {
+    // SAFETY: _exit takes no pointers and never returns.
+    unsafe { libc::_exit(code) }
+}
+
 /// A child that has exited, left unreaped (`waitid` with `WNOWAIT`): while
 /// it stays a zombie its pid, and so its process group id, cannot be reused,
 /// so its group may still be signalled safely. `None` when none has exited.

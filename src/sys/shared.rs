@@ -3,7 +3,8 @@
 //! The session store counts its stored sessions in one so that
 //! `session_max` bounds them over all workers. Also an anonymous shared
 //! mapping of words ([`anonymous_words`]), made before the workers are
-//! forked so that they all see it: the `limit_conn`/`limit_req` table.
+//! forked so that they all see it: the `limit_conn`/`limit_req` table and
+//! the status counters of every worker ([`SharedWords`]).
 
 use std::fs;
 use std::io;
@@ -75,34 +76,74 @@ impl Drop for SharedCounter {
     }
 }
 
-/// `n` zeroed words in a fresh anonymous `MAP_SHARED` mapping, kept for the
-/// life of the process (never unmapped: a forked child inherits it and
-/// shares it with its parent and siblings). Pages are given by the kernel
-/// as they are first touched, so a large, mostly idle table costs little.
-pub fn anonymous_words(n: usize) -> io::Result<&'static [AtomicU64]> {
-    let len = n
-        .checked_mul(std::mem::size_of::<AtomicU64>())
-        .filter(|&l| l > 0)
-        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: a fresh anonymous shared mapping; the kernel picks the
-    // address; no file descriptor is involved.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
+/// `n` zeroed words in a fresh anonymous `MAP_SHARED` mapping, unmapped on
+/// drop. A process forked while it is mapped shares it with its parent and
+/// siblings (each unmaps its own view as it ends). Pages are given by the
+/// kernel as they are first touched, so a large, mostly idle table costs
+/// little.
+pub struct SharedWords {
+    ptr: *mut AtomicU64,
+    n: usize,
+}
+
+impl SharedWords {
+    /// Maps `n` words (`n` > 0).
+    pub fn new(n: usize) -> io::Result<SharedWords> {
+        let len = n
+            .checked_mul(std::mem::size_of::<AtomicU64>())
+            .filter(|&l| l > 0)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: a fresh anonymous shared mapping; the kernel picks the
+        // address; no file descriptor is involved.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(SharedWords {
+            ptr: ptr.cast::<AtomicU64>(),
+            n,
+        })
     }
-    // SAFETY: `ptr` is a page-aligned mapping of `len` zeroed bytes, which
-    // is `n` valid AtomicU64s; it is never unmapped, so the slice may live
-    // for 'static; every process touches it only through atomic operations.
-    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<AtomicU64>(), n) })
+
+    /// The words.
+    pub fn words(&self) -> &[AtomicU64] {
+        // SAFETY: `ptr` is a page-aligned mapping of `n` zeroed (so valid)
+        // AtomicU64s, mapped until `drop`; every process touches it only
+        // through atomic operations.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.n) }
+    }
+
+    /// The words for the life of the process: never unmapped.
+    pub fn leak(self) -> &'static [AtomicU64] {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: as in `words`; the mapping is never unmapped now, since
+        // `drop` will not run.
+        unsafe { std::slice::from_raw_parts(this.ptr, this.n) }
+    }
+}
+
+impl Drop for SharedWords {
+    fn drop(&mut self) {
+        let len = self.n * std::mem::size_of::<AtomicU64>();
+        // SAFETY: `ptr`/`len` is the mapping made in `new`, unmapped once.
+        let _ = cvt!(unsafe { libc::munmap(self.ptr.cast::<libc::c_void>(), len) });
+    }
+}
+
+/// `n` zeroed words in a fresh anonymous `MAP_SHARED` mapping, kept for the
+/// life of the process (a forked child inherits it and shares it with its
+/// parent and siblings): the `limit_conn`/`limit_req` table.
+pub fn anonymous_words(n: usize) -> io::Result<&'static [AtomicU64]> {
+    SharedWords::new(n).map(SharedWords::leak)
 }
 
 /// Milliseconds of `CLOCK_MONOTONIC`: one clock for every process of the

@@ -23,6 +23,7 @@ mod internal_redirects;
 mod limits;
 mod listeners;
 mod logs;
+mod metrics;
 mod orphans;
 mod paths;
 mod php;

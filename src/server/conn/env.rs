@@ -12,17 +12,18 @@ use crate::config::{Config, ListenerSpec};
 use crate::handlers::RootCache;
 use crate::handlers::limits::LimitTable;
 use crate::handlers::session::SessionStore;
-use crate::handlers::stub_status::Stats;
 use crate::http::date::DateCache;
 use crate::http::response::HeadBuf;
 use crate::sys::{Epoll, Pipe};
 
 use super::super::access::AccessLogs;
+use super::super::board::{Board, Field};
 use super::super::buffer::BufPool;
 use super::super::cgi::CgiTable;
 use super::super::log::Log;
 use super::super::timer::Millis;
 use super::super::token::ConnId;
+use super::Phase;
 
 /// The loop's state that every connection uses during its drive.
 pub struct Shared {
@@ -47,8 +48,9 @@ pub struct Shared {
     pub splice_pipe: Option<(Pipe, Pipe)>,
     /// The access logs (empty when no server has one).
     pub access: AccessLogs,
-    /// The loop's counters; a parsed head counts a request here.
-    pub stats: Stats,
+    /// The status counters of every worker; this loop writes its own row
+    /// (a parsed head counts a request here).
+    pub board: Board,
     /// Bytes `sendfile` may still move in this turn of the loop, all
     /// connections together. At 0 a file body waits for the next turn with
     /// the connection still ready (`Step::Budget`), so hundreds of sockets
@@ -68,9 +70,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// A fresh context around `epoll` and `log`: an empty pool keeping at
-    /// most `pool_keep` spare buffers, nothing open, nothing running.
-    pub fn new(epoll: Epoll, log: Log, pool_keep: usize) -> Shared {
+    /// A fresh context around `epoll`, `log` and `board`: an empty pool
+    /// keeping at most `pool_keep` spare buffers, nothing open, nothing
+    /// running.
+    pub fn new(epoll: Epoll, log: Log, pool_keep: usize, board: Board) -> Shared {
         Shared {
             epoll,
             pool: BufPool::new(pool_keep),
@@ -81,11 +84,23 @@ impl Shared {
             splice: false,
             splice_pipe: None,
             access: AccessLogs::default(),
-            stats: Stats::default(),
+            board,
             sendfile_left: usize::MAX,
             streams: 0,
             log,
             limits: None,
+        }
+    }
+
+    /// Bring the board's count of running CGI processes up to date (once a
+    /// turn: scripts start and end in several places).
+    pub fn publish_cgi(&mut self) {
+        let now = self.cgi.running.len();
+        let was = std::mem::replace(&mut self.cgi.published, now);
+        if now > was {
+            self.board.add(Field::Cgi, (now - was) as u64);
+        } else if now < was {
+            self.board.sub(Field::Cgi, (was - now) as u64);
         }
     }
 }
@@ -131,8 +146,7 @@ pub struct Env<'a> {
     pub unix_now: i64,
     /// This connection's slot and generation: its CGI pipes' tokens.
     pub id: ConnId,
-    /// Counts the open connections other than this one by `Phase`
-    /// (`active` includes this one), for a `status` route: called only
-    /// when one is asked for, as it walks every connection.
-    pub gauges: &'a dyn Fn() -> Stats,
+    /// The phase this connection is counted in on the board (as of its
+    /// last drive): a `status` page counts it as writing instead.
+    pub counted: Phase,
 }

@@ -7,18 +7,20 @@
 use std::fmt::Write as _;
 
 use crate::config::{Config, Server};
+use crate::handlers::limits::LimitTable;
 use crate::handlers::stub_status::Stats;
 use crate::handlers::{self, Action, Body, ConnInfo, Ctx, Reply, Throttle};
 use crate::http::response::{HeadBuf, HeadWriter};
 use crate::http::{Method, Request, Version, cookie};
 
 use super::super::access::{Meta, Pending};
+use super::super::board::{Board, Field};
 use super::super::cgi::CgiProc;
 use super::super::inbound::{Inbound, Sink};
 use super::super::timer::Millis;
 use super::cgi::start_cgi;
 use super::env::{Heads, Site};
-use super::{Ending, Env, Exchange, MAX_DISCARD, ms};
+use super::{Ending, Env, Exchange, MAX_DISCARD, Phase, ms};
 
 /// A reply turned into a head (in `Env::scratch`) and what follows it.
 pub(super) struct Prepared {
@@ -73,7 +75,7 @@ pub(super) fn start(
 ) -> (Started, Throttle) {
     let served = arrival.served;
     let config = env.config;
-    env.shared.stats.requests += 1;
+    env.shared.board.add(Field::Requests, 1);
     let Some(vhost) = config.servers.get(server) else {
         debug_assert!(false, "server {server} chosen but not configured");
         return (
@@ -81,22 +83,18 @@ pub(super) fn start(
             Throttle::default(),
         );
     };
-    // Counting connections walks them all: only for a server with a
-    // `status` route.
-    let stats = if vhost.locations.iter().any(|l| l.status) {
-        snapshot(env)
-    } else {
-        Stats::default()
-    };
     // Behind a trusted proxy the client is the one it names: for the
     // handlers (allow/deny, REMOTE_ADDR) and the log line alike.
     let info = ConnInfo {
         peer: handlers::real_client(vhost, req, info.peer),
         ..info
     };
+    // Read only if a `status` route answers.
+    let (board, limits, counted) = (&env.shared.board, env.shared.limits, env.counted);
+    let stats = move || snapshot(board, limits, counted);
     let mut ctx = lend(config, &mut env.shared.site, vhost, info, env.unix_now);
-    ctx.stats = stats;
-    ctx.limits = env.shared.limits;
+    ctx.stats = Some(&stats);
+    ctx.limits = limits;
     let decision = handlers::decide(&mut ctx, req);
     let access = &mut env.shared.access;
     if access.is_on() {
@@ -207,31 +205,30 @@ fn lend<'a>(
         roots: &mut site.roots,
         now,
         conn,
-        stats: Stats::default(),
+        stats: None,
         sessions: site.sessions.as_mut(),
         limits: None,
     }
 }
 
-/// The counters for `status`: this connection is writing its answer.
-fn snapshot(env: &Env<'_>) -> Stats {
-    let g = (env.gauges)();
-    let s = &env.shared.stats;
-    let (conn_rejected, req_rejected, req_delayed) =
-        env.shared.limits.map_or((0, 0, 0), |t| t.counters());
-    Stats {
-        limit_conn_rejected: conn_rejected,
-        limit_req_rejected: req_rejected,
-        limit_req_delayed: req_delayed,
-        accepted: s.accepted,
-        handled: s.handled,
-        requests: s.requests,
-        active: g.active,
-        reading: g.reading,
-        writing: g.writing + 1,
-        waiting: g.waiting,
-        deferred: s.deferred,
+/// The counters for `status`, summed over the workers: this connection,
+/// counted on the board as `counted`, is writing its answer.
+fn snapshot(board: &Board, limits: Option<LimitTable>, counted: Phase) -> Stats {
+    let mut s = board.totals();
+    match counted {
+        Phase::Reading => s.reading = s.reading.saturating_sub(1),
+        Phase::Waiting => s.waiting = s.waiting.saturating_sub(1),
+        Phase::Writing => s.writing = s.writing.saturating_sub(1),
     }
+    s.writing += 1;
+    // The board counts this connection, except where no loop does (tests).
+    s.active = s.active.max(1);
+    (
+        s.limit_conn_rejected,
+        s.limit_req_rejected,
+        s.limit_req_delayed,
+    ) = limits.map_or((0, 0, 0), |t| t.counters());
+    s
 }
 
 /// `Set-Cookie` for a session made (or rotated) by this request.

@@ -34,6 +34,7 @@ use crate::sys::socket::NOTSENT_LOWAT;
 use crate::sys::{ErrorKind, File, Residency, classify};
 
 use super::access::Pending;
+use super::board::Field;
 use super::buffer::{Buf, BufPool};
 use super::cgi::CgiProc;
 use super::inbound::Inbound;
@@ -976,7 +977,7 @@ impl<T: Transport> Conn<T> {
                     Pages::Ready => {}
                     Pages::Wait { delay, first } => {
                         if body.waits == 1 {
-                            env.shared.stats.deferred += 1;
+                            env.shared.board.add(Field::Deferred, 1);
                         }
                         if first {
                             env.shared.log.info(format_args!(

@@ -791,7 +791,7 @@ fn a_file_on_disk_waits_on_its_timer_then_goes_out_whole() {
     assert_eq!(c.deadline, t0 + RETRY_MIN_MS);
     // This window and the next were asked for at once.
     assert_eq!(c.io.read_aheads, [(0, 2 * MIB), (2 * MIB, 2 * MIB)]);
-    assert_eq!(w.shared.stats.deferred, 1);
+    assert_eq!(w.shared.board.own(Field::Deferred), 1);
     assert_eq!(c.io.probes, 1);
 
     // An event before the timer (the socket, a pipelined request): nothing
@@ -812,7 +812,7 @@ fn a_file_on_disk_waits_on_its_timer_then_goes_out_whole() {
     assert_eq!(RETRY_MAX_MS, 16);
     assert_eq!(c.io.probes, 9);
     assert_eq!(c.io.read_aheads[2..], [(0, SENDFILE_CHUNK as u64)]);
-    assert_eq!(w.shared.stats.deferred, 1);
+    assert_eq!(w.shared.board.own(Field::Deferred), 1);
     assert_eq!(responses(&c.io.output)[0].2.len(), 0);
 
     // In memory now: the rest goes, one probe per chunk, and the disk is
@@ -828,7 +828,7 @@ fn a_file_on_disk_waits_on_its_timer_then_goes_out_whole() {
         [(4 * MIB, 2 * MIB), (6 * MIB, MIB + 123)]
     );
     assert_eq!(c.io.probes as usize, 9 + len.div_ceil(SENDFILE_CHUNK));
-    assert_eq!(w.shared.stats.deferred, 1);
+    assert_eq!(w.shared.board.own(Field::Deferred), 1);
     assert!(!c.holds_buffers());
     assert_eq!(w.shared.pool.out, 0);
 }
@@ -865,7 +865,7 @@ fn a_warm_file_costs_one_probe_per_chunk_and_no_read_ahead() {
     assert!(responses(&c.io.output)[0].2 == want);
     assert_eq!(c.io.probes as usize, len / SENDFILE_CHUNK);
     assert!(c.io.read_aheads.is_empty());
-    assert_eq!(w.shared.stats.deferred, 0);
+    assert_eq!(w.shared.board.own(Field::Deferred), 0);
 }
 
 #[test]
@@ -970,7 +970,7 @@ fn ranges_and_gzip_siblings_wait_for_their_pages_too() {
     let r = responses(&c.io.output);
     assert!(r[0].1.contains("Content-Encoding: gzip"), "{}", r[0].1);
     assert!(r[0].2 == gz);
-    assert_eq!(w.shared.stats.deferred, 2);
+    assert_eq!(w.shared.board.own(Field::Deferred), 2);
 }
 
 #[test]
@@ -1020,7 +1020,7 @@ fn pages_never_read_are_sent_anyway_after_send_timeout() {
     assert!(w.now - t0 >= 900, "gave up after {} ms", w.now - t0);
     assert!(responses(&c.io.output)[0].2 == want);
     assert_eq!(c.state(), State::Idle);
-    assert_eq!(w.shared.stats.deferred, 1);
+    assert_eq!(w.shared.board.own(Field::Deferred), 1);
 }
 
 #[test]
