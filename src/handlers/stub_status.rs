@@ -67,14 +67,9 @@ pub fn text(s: &Stats) -> String {
     t
 }
 
-/// One metric of the Prometheus page: its name, type, help, and the
-/// samples (label set, value).
-struct Metric<'a> {
-    name: &'a str,
-    kind: &'a str,
-    help: &'a str,
-    samples: &'a [(&'a str, u64)],
-}
+/// One metric of the Prometheus page: name, type, help, and its samples
+/// (label set, value).
+type Metric<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, u64)]);
 
 /// The counters in the Prometheus text exposition format (version 0.0.4),
 /// each with its `# HELP` and `# TYPE`. The names of nginx's figures are
@@ -83,87 +78,83 @@ struct Metric<'a> {
 /// rules ask (and its client library's parser reads the exporter's
 /// `nginx_connections_accepted` as `..._accepted_total` anyway).
 pub fn prometheus(s: &Stats) -> String {
-    let metrics = [
-        Metric {
-            name: "localserver_connections_active",
-            kind: "gauge",
-            help: "Open client connections.",
-            samples: &[("", s.active)],
-        },
-        Metric {
-            name: "localserver_connections_reading",
-            kind: "gauge",
-            help: "Connections receiving a request head or body.",
-            samples: &[("", s.reading)],
-        },
-        Metric {
-            name: "localserver_connections_writing",
-            kind: "gauge",
-            help: "Connections sending an answer or running the CGI that makes it.",
-            samples: &[("", s.writing)],
-        },
-        Metric {
-            name: "localserver_connections_waiting",
-            kind: "gauge",
-            help: "Idle keep-alive connections, and new ones that sent nothing yet.",
-            samples: &[("", s.waiting)],
-        },
-        Metric {
-            name: "localserver_connections_accepted_total",
-            kind: "counter",
-            help: "Client connections accepted.",
-            samples: &[("", s.accepted)],
-        },
-        Metric {
-            name: "localserver_connections_handled_total",
-            kind: "counter",
-            help: "Client connections handled.",
-            samples: &[("", s.handled)],
-        },
-        Metric {
-            name: "localserver_http_requests_total",
-            kind: "counter",
-            help: "Requests received.",
-            samples: &[("", s.requests)],
-        },
-        Metric {
-            name: "localserver_deferred_reads_total",
-            kind: "counter",
-            help: "Times an answer waited for its file's pages to be read from disk.",
-            samples: &[("", s.deferred)],
-        },
-        Metric {
-            name: "localserver_limit_rejected_total",
-            kind: "counter",
-            help: "Requests refused by limit_conn or limit_req.",
-            samples: &[
+    let metrics: [Metric<'_>; 11] = [
+        (
+            "localserver_connections_active",
+            "gauge",
+            "Open client connections.",
+            &[("", s.active)],
+        ),
+        (
+            "localserver_connections_reading",
+            "gauge",
+            "Connections receiving a request head or body.",
+            &[("", s.reading)],
+        ),
+        (
+            "localserver_connections_writing",
+            "gauge",
+            "Connections sending an answer or running the CGI that makes it.",
+            &[("", s.writing)],
+        ),
+        (
+            "localserver_connections_waiting",
+            "gauge",
+            "Idle keep-alive connections, and new ones that sent nothing yet.",
+            &[("", s.waiting)],
+        ),
+        (
+            "localserver_connections_accepted_total",
+            "counter",
+            "Client connections accepted.",
+            &[("", s.accepted)],
+        ),
+        (
+            "localserver_connections_handled_total",
+            "counter",
+            "Client connections handled.",
+            &[("", s.handled)],
+        ),
+        (
+            "localserver_http_requests_total",
+            "counter",
+            "Requests received.",
+            &[("", s.requests)],
+        ),
+        (
+            "localserver_deferred_reads_total",
+            "counter",
+            "Times an answer waited for its file's pages to be read from disk.",
+            &[("", s.deferred)],
+        ),
+        (
+            "localserver_limit_rejected_total",
+            "counter",
+            "Requests refused by limit_conn or limit_req.",
+            &[
                 ("{limit=\"conn\"}", s.limit_conn_rejected),
                 ("{limit=\"req\"}", s.limit_req_rejected),
             ],
-        },
-        Metric {
-            name: "localserver_limit_req_delayed_total",
-            kind: "counter",
-            help: "Requests limit_req delayed within its burst.",
-            samples: &[("", s.limit_req_delayed)],
-        },
-        Metric {
-            name: "localserver_cgi_processes",
-            kind: "gauge",
-            help: "Running CGI processes.",
-            samples: &[("", s.cgi)],
-        },
+        ),
+        (
+            "localserver_limit_req_delayed_total",
+            "counter",
+            "Requests limit_req delayed within its burst.",
+            &[("", s.limit_req_delayed)],
+        ),
+        (
+            "localserver_cgi_processes",
+            "gauge",
+            "Running CGI processes.",
+            &[("", s.cgi)],
+        ),
     ];
     let mut t = String::with_capacity(1600);
-    for m in metrics {
+    for (name, kind, help, samples) in metrics {
         // Writing to a String cannot fail.
-        let _ = write!(
-            t,
-            "# HELP {0} {1}\n# TYPE {0} {2}\n",
-            m.name, m.help, m.kind
-        );
-        for (labels, v) in m.samples {
-            let _ = writeln!(t, "{}{labels} {v}", m.name);
+        let _ = write!(t, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        for (labels, v) in samples {
+            let _ = writeln!(t, "{name}{labels} {v}");
         }
     }
     t

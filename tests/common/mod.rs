@@ -1404,6 +1404,21 @@ pub fn python3() -> &'static str {
     })
 }
 
+/// Run `program ARGS` with `input` on its stdin; its whole output.
+pub fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> std::process::Output {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(input)?;
+            child.wait_with_output()
+        })
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
+}
+
 /// Process ids (other than ours) whose command line contains `needle`.
 /// Zombies have an empty command line and are not counted here.
 pub fn pids_with_cmdline(needle: &str) -> Vec<u32> {

@@ -355,23 +355,16 @@ fn error_log_levels_are_honoured() {
 /// Python's `ascii()` prints it (so control and non-ASCII characters are
 /// visible): a real JSON parser reads the line, or the test fails.
 fn json_fields(line: &str) -> std::collections::BTreeMap<String, String> {
-    let out = std::process::Command::new("python3")
-        .args([
+    let out = run_with_input(
+        "python3",
+        &[
             "-c",
             "import json,sys\n\
              d=json.loads(sys.stdin.buffer.read())\n\
              for k,v in d.items(): print(k+'='+(ascii(v) if isinstance(v,str) else str(v)))",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(line.as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
+        ],
+        line.as_bytes(),
+    );
     assert!(
         out.status.success(),
         "not JSON: {line:?}: {}",

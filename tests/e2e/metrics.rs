@@ -11,16 +11,24 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A Python 3 that has `prometheus_client` (Debian's package serves
-/// /usr/bin/python3; a python3 earlier in PATH may lack it), or `None`.
-fn prometheus_python() -> Option<&'static str> {
-    ["/usr/bin/python3", "python3"].into_iter().find(|py| {
+/// /usr/bin/python3; a python3 earlier in PATH may lack it); `None`, said
+/// as a skip of `test`, when there is none.
+fn prometheus_python(test: &str) -> Option<&'static str> {
+    let py = ["/usr/bin/python3", "python3"].into_iter().find(|py| {
         Command::new(py)
             .args(["-c", "import prometheus_client"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
-    })
+    });
+    if py.is_none() {
+        skip(
+            test,
+            "no python3 with prometheus_client (apt-get install python3-prometheus-client)",
+        );
+    }
+    py
 }
 
 /// A Prometheus page as the reference parser reads it: the families
@@ -42,18 +50,7 @@ for f in parse(sys.stdin.read()):
         labels = ','.join('%s=%s' % kv for kv in sorted(s.labels.items()))
         print('S', s.name + ('{' + labels + '}' if labels else ''), repr(s.value), sep='\t')
 ";
-        let out = Command::new(py)
-            .args(["-c", SCRIPT])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(page.as_bytes())?;
-                child.wait_with_output()
-            })
-            .unwrap();
+        let out = run_with_input(py, &["-c", SCRIPT], page.as_bytes());
         assert!(
             out.status.success(),
             "the Prometheus parser refused the page: {}\n{page}",
@@ -110,11 +107,8 @@ fn pid_of(log: &str, args: &str) -> Option<u32> {
 
 #[test]
 fn status_sums_every_figure_over_two_workers_in_both_formats() {
-    let Some(py) = prometheus_python() else {
-        skip(
-            "status_sums_every_figure_over_two_workers_in_both_formats",
-            "no python3 with prometheus_client (apt-get install python3-prometheus-client)",
-        );
+    let Some(py) = prometheus_python("status_sums_every_figure_over_two_workers_in_both_formats")
+    else {
         return;
     };
     let dir = TempDir::new("metrics-workers");
@@ -275,11 +269,8 @@ const SLOW_CGI: &str = "#!/bin/sh\nsleep 2\nprintf 'Content-Type: text/plain\\r\
 
 #[test]
 fn prometheus_page_counts_cgi_processes_and_limit_refusals() {
-    let Some(py) = prometheus_python() else {
-        skip(
-            "prometheus_page_counts_cgi_processes_and_limit_refusals",
-            "no python3 with prometheus_client (apt-get install python3-prometheus-client)",
-        );
+    let Some(py) = prometheus_python("prometheus_page_counts_cgi_processes_and_limit_refusals")
+    else {
         return;
     };
     let dir = TempDir::new("metrics-prom");
