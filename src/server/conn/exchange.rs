@@ -91,7 +91,7 @@ pub(super) fn start(
     // Behind a trusted proxy the client is the one it names: for the
     // handlers (allow/deny, REMOTE_ADDR) and the log line alike.
     let info = ConnInfo {
-        peer: handlers::real_client(vhost, req, info.peer),
+        peer: handlers::real_client(vhost, req, info.peer, info.proxied),
         ..info
     };
     let mut ctx = lend(config, &mut env.shared.site, vhost, info, env.unix_now);
