@@ -799,6 +799,14 @@ impl Reactor {
             *n += 1;
         }
         let mut conn = Conn::new(sock, spec, peer, deadline);
+        if self
+            .current
+            .specs
+            .get(spec)
+            .is_some_and(|l| l.proxy_protocol)
+        {
+            conn.await_proxy_header();
+        }
         conn.set_serial(self.shared.stats.handled + 1);
         // Most clients send their request with the handshake's last ACK:
         // try reading at once instead of waiting a turn for the event.
