@@ -24,7 +24,6 @@ fn conn() -> ConnInfo {
     ConnInfo {
         peer: SocketAddr::from(([192, 0, 2, 7], 54321)),
         local: SocketAddr::from(([127, 0, 0, 1], 8080)),
-        proxied: None,
     }
 }
 

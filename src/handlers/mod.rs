@@ -121,14 +121,8 @@ impl Ctx<'_> {
 /// The two ends of the client connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnInfo {
-    /// The client: the socket's peer, or the one a trusted proxy names
-    /// (`real_ip::client`, once the request's server is known).
     pub peer: std::net::SocketAddr,
     pub local: std::net::SocketAddr,
-    /// The client the connection's PROXY protocol header named (`listen
-    /// ... proxy_protocol`); `None` without one, or when it named none.
-    /// It becomes `peer` only as `real_ip_header proxy_protocol` says.
-    pub proxied: Option<std::net::SocketAddr>,
 }
 
 impl Default for ConnInfo {
@@ -137,7 +131,6 @@ impl Default for ConnInfo {
         ConnInfo {
             peer: any,
             local: any,
-            proxied: None,
         }
     }
 }

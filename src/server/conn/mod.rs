@@ -681,6 +681,7 @@ impl<T: Transport> Conn<T> {
                         head_len: used,
                         deadline: self.deadline,
                         serial: self.serial,
+                        proxied: self.proxied,
                     };
                     let line = &mut self.cur.line;
                     let (started, throttle) =
@@ -732,6 +733,10 @@ impl<T: Transport> Conn<T> {
     /// for `step_head`, under the same deadline (nginx reads both within
     /// one `client_header_timeout`). A header that is broken, or cut short
     /// by the client, closes the connection without an answer.
+    // Once per connection, on some listeners only: kept out of `drive`,
+    // whose every other state pays for what is inlined into it.
+    #[cold]
+    #[inline(never)]
     fn step_proxy(&mut self, env: &mut Env<'_>, reads: &mut u8) -> Step {
         if let Some(buf) = self.inbuf.as_mut().filter(|b| !b.is_empty()) {
             buf.make_contiguous();
@@ -1338,7 +1343,6 @@ impl<T: Transport> Conn<T> {
         ConnInfo {
             peer: self.peer,
             local,
-            proxied: self.proxied,
         }
     }
 
