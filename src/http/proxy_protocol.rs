@@ -455,7 +455,12 @@ mod tests {
                 [&b"PROXY UNKNOWN "[..], &[b'x'; 93]].concat(),
                 Broken::TooLong,
             ),
-            ("108-byte line", long.into_bytes(), Broken::TooLong),
+            ("112-byte line", long.into_bytes(), Broken::TooLong),
+            (
+                "108-byte line",
+                [&b"PROXY UNKNOWN "[..], &[b'x'; 92], b"\r\n"].concat(),
+                Broken::TooLong,
+            ),
             (
                 "tcp5",
                 b"PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n".to_vec(),
