@@ -658,6 +658,8 @@ fn cgi_remote_addr_is_the_named_client() {
         &with(&v2_tcp6("2001:db8::44".parse().unwrap(), 4712), req),
     );
     assert_eq!(r.body_str(), "2001:db8::44 4712\n");
+    let r = ask(&srv, 0, &with(&v2_tcp4([192, 0, 2, 45], 4713, b""), req));
+    assert_eq!(r.body_str(), "192.0.2.45 4713\n");
     // Untrusted: the socket's address.
     let r = ask(
         &srv,
