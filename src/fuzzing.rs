@@ -11,6 +11,9 @@
 //! one that said `Connection: close`; an idle connection holds no buffer;
 //! every buffer goes back to the pool; no upload's temporary file is left;
 //! the site's files are untouched and the upload store holds only files.
+//! Some cases are a `listen ... proxy_protocol` connection: a PROXY
+//! protocol header (maybe mutated, maybe split) comes first, and nothing
+//! is answered unless it is a whole, valid one.
 //!
 //! CGI routes are left out: a script is a real child process whose pipes
 //! are polled in real time, which would make a case slow and its outcome
@@ -38,6 +41,7 @@ const CONFIG: &str = "keepalive_timeout 5s; client_header_timeout 2s; client_bod
 send_timeout 4s; keepalive_requests 20;
 server {
     listen 127.0.0.1:8080; server_name localhost;
+    set_real_ip_from 127.0.0.1; real_ip_header proxy_protocol;
     root {DIR}/www;
     error_page 404 /errors/404.html;
     add_header X-Fuzz yes;
@@ -257,6 +261,21 @@ pub fn corpus() -> Vec<Vec<u8>> {
     v.into_iter().map(String::into_bytes).collect()
 }
 
+/// PROXY protocol headers a `proxy` case starts with (v1 and v2, each
+/// form the server reads).
+const PROXY_HEADERS: &[&[u8]] = &[
+    b"PROXY TCP4 192.0.2.1 127.0.0.1 40000 8080\r\n",
+    b"PROXY TCP6 2001:db8::1 ::1 65535 8080\r\n",
+    b"PROXY UNKNOWN\r\n",
+    // v2 PROXY TCP4, with an ALPN TLV.
+    b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x11\xc0\x00\x02\x01\x7f\x00\x00\x01\x9c\x40\x1f\x90\x01\x00\x02h2",
+    // v2 LOCAL.
+    b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00",
+    // v2 PROXY TCP6.
+    b"\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x24\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01\
+      \0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\x9c\x40\x1f\x90",
+];
+
 /// Bytes worth inserting: the ones framing and parsing hinge on.
 const INTERESTING: &[u8] = b"\r\n\0 \t:%0123456789\xff;,=\"/.?#-";
 /// Numbers that overflow or nearly overflow a length or a chunk size.
@@ -299,6 +318,9 @@ pub struct Case {
     /// Every other drive finds the turn's file budget spent by other
     /// connections (a retry timer may fire in such a turn).
     pub starve: bool,
+    /// A `listen ... proxy_protocol` connection: `input` starts with the
+    /// PROXY protocol header (maybe mutated).
+    pub proxy: bool,
 }
 
 /// Build the case of `seed`.
@@ -339,6 +361,23 @@ pub fn generate(seed: u64, corpus: &[Vec<u8>]) -> Case {
     } else {
         0
     };
+    // Drawn last, so that a case without a header is what its seed made
+    // before headers existed. The header's own reads come first.
+    let proxy = rng.one_in(5);
+    let mut chunks = chunks;
+    let mut pristine = pristine;
+    if proxy {
+        let mut header = PROXY_HEADERS[rng.below(PROXY_HEADERS.len())].to_vec();
+        if rng.one_in(2) {
+            mutate(&mut rng, &mut header, corpus);
+            pristine = false;
+        }
+        let mut first = split(&mut rng, header.len());
+        first.append(&mut chunks);
+        chunks = first;
+        header.append(&mut input);
+        input = header;
+    }
     Case {
         seed,
         input,
@@ -350,6 +389,7 @@ pub fn generate(seed: u64, corpus: &[Vec<u8>]) -> Case {
         turn_budget,
         cold,
         starve,
+        proxy,
     }
 }
 
@@ -461,6 +501,9 @@ pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
         world.lent.now + 2_000,
     );
     c.writable = true;
+    if case.proxy {
+        c.await_proxy_header();
+    }
     c.io.write_limit = case.write_limit;
     c.io.cold = case.cold;
     let mut drives = 0;
@@ -475,7 +518,7 @@ pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
         }
         for _ in case.timeouts.iter().filter(|&&t| t == i) {
             world.lent.now = world.lent.now.max(c.deadline);
-            cut_short |= !matches!(c.state(), State::Idle | State::Head);
+            cut_short |= !matches!(c.state(), State::Idle | State::Head | State::Proxy);
             if c.on_timeout(&mut world.env()) == Drive::Close {
                 left = Left::Closed;
                 break;
@@ -511,7 +554,10 @@ pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
         }
         // Only time is left to end it (a body or lingering read that waits).
         world.lent.now = world.lent.now.max(c.deadline);
-        cut_short |= !matches!(c.state(), State::Idle | State::Head | State::Linger);
+        cut_short |= !matches!(
+            c.state(),
+            State::Idle | State::Head | State::Linger | State::Proxy
+        );
         left = match c.on_timeout(&mut world.env()) {
             Drive::Close => Left::Closed,
             _ => settle(world, &mut c, &mut drives)?,
@@ -535,6 +581,19 @@ pub fn run_case(world: &mut World, case: &Case) -> Result<Vec<u16>, String> {
         ));
     }
     check_files(world)?;
+    // Not one byte answers a connection whose header is not whole and valid.
+    if case.proxy
+        && !matches!(
+            crate::http::proxy_protocol::parse(&case.input),
+            crate::http::proxy_protocol::Header::Complete(..)
+        )
+        && !output.is_empty()
+    {
+        return Err(format!(
+            "answered without a valid PROXY header: {}",
+            escape(output.get(..output.len().min(200)).unwrap_or(&[]))
+        ));
+    }
     let head_possible = memchr::memmem::find(&case.input, b"HEAD").is_some();
     let statuses = check_output(&output, head_possible, cut_short).map_err(|e| {
         let shown = output.get(..output.len().min(600)).unwrap_or(&[]);
@@ -974,7 +1033,8 @@ pub fn describe(case: &Case, what: &str) -> String {
     format!(
         "{what}\n  reproduce: LOCALSERVER_FUZZ_SEED={} cargo test --test fuzz\n  input: {}\n  \
          chunks: {:?}\n  write_limit: {:?}, eof after chunk {:?}, timeouts after chunks {:?}, \
-         sendfile budget per drive {:?}, cold probes {}, starved every other drive: {}",
+         sendfile budget per drive {:?}, cold probes {}, starved every other drive: {}, \
+         PROXY header first: {}",
         case.seed,
         escape(&case.input),
         case.chunks,
@@ -983,7 +1043,8 @@ pub fn describe(case: &Case, what: &str) -> String {
         case.timeouts,
         case.turn_budget,
         case.cold,
-        case.starve
+        case.starve,
+        case.proxy
     )
 }
 
@@ -1011,13 +1072,34 @@ mod tests {
         assert_eq!(escape(b"a\r\n\0\"\\"), "b\"a\\r\\n\\x00\\\"\\\\\"");
     }
 
+    /// The client a complete header names.
+    fn whole_client(h: crate::http::proxy_protocol::Header) -> Option<std::net::SocketAddr> {
+        match h {
+            crate::http::proxy_protocol::Header::Complete(_, c) => c,
+            _ => None,
+        }
+    }
+
     #[test]
     fn the_corpus_is_served_without_complaint() {
         let dir = std::env::temp_dir().join(format!("ls-fuzz-unit-{}", std::process::id()));
         let mut world = World::new(&dir).unwrap();
-        // Warm, then with the first pages of each case on disk.
-        for cold in [0, 3] {
+        // Warm, then with the first pages of each case on disk; then
+        // after each PROXY header.
+        for h in PROXY_HEADERS {
+            let whole = crate::http::proxy_protocol::parse(h);
+            assert_eq!(
+                whole,
+                crate::http::proxy_protocol::Header::Complete(h.len(), whole_client(whole)),
+                "{}",
+                escape(h)
+            );
+        }
+        let mut runs: Vec<(u32, &[u8])> = vec![(0, b""), (3, b"")];
+        runs.extend(PROXY_HEADERS.iter().map(|h| (0, *h)));
+        for (cold, header) in runs {
             for (i, input) in corpus().into_iter().enumerate() {
+                let input = [header, &input].concat();
                 let case = Case {
                     seed: i as u64,
                     chunks: vec![input.len()],
@@ -1029,6 +1111,7 @@ mod tests {
                     turn_budget: None,
                     cold,
                     starve: false,
+                    proxy: !header.is_empty(),
                 };
                 if let Err(e) = run_case(&mut world, &case) {
                     panic!("{}", describe(&case, &e));

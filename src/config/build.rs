@@ -68,6 +68,7 @@ pub(crate) fn builtin(cwd: &Path) -> Config {
             Listen {
                 addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
                 default_server: false,
+                proxy_protocol: false,
                 line: 0,
             },
             pos,
@@ -302,6 +303,7 @@ impl Builder {
                     Listen {
                         addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 80),
                         default_server: false,
+                        proxy_protocol: false,
                         line: draft.pos.line,
                     },
                     draft.pos,
@@ -495,7 +497,21 @@ impl Builder {
         for (addr, members) in &groups {
             let mut have_default = false;
             let mut owners: BTreeMap<&str, usize> = BTreeMap::new();
+            // `proxy_protocol` is the socket's: nginx takes it from any
+            // listen of the address (and warns since 1.25); here they must
+            // agree, so that no server asks for a header without saying so.
+            let proxied = members.first().map(|(_, l, _)| l.proxy_protocol);
             for &(si, l, pos) in members {
+                if Some(l.proxy_protocol) != proxied {
+                    self.err(
+                        pos.src,
+                        pos.line,
+                        format!(
+                            "conflicting \"proxy_protocol\" on {addr}: every listen of an \
+                             address has it, or none does"
+                        ),
+                    );
+                }
                 if l.default_server {
                     if have_default {
                         self.err(

@@ -436,7 +436,7 @@ pub(crate) static TABLE: &[Spec] = &[
     directive("server", MAIN, 0, 0, true, Kind::Server),
     directive("include", ANY, 1, 1, true, Kind::Include),
     // Server.
-    directive("listen", SERVER, 1, 2, true, Kind::Custom(listen)),
+    directive("listen", SERVER, 1, 3, true, Kind::Custom(listen)),
     directive(
         "server_name",
         SERVER,
@@ -811,15 +811,20 @@ fn default_type(
 fn listen(env: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Result<(), String> {
     let a = arg(args, 0);
     let addr = values::listen_addr(a).map_err(|why| invalid(a, name, why))?;
-    let default_server = match args.get(1).map(String::as_str) {
-        None => false,
-        Some("default_server" | "default") => true,
-        Some(other) => {
-            return Err(format!(
-                "invalid parameter \"{other}\" in \"{name}\" directive"
-            ));
+    // The flags, in any order (nginx's).
+    let mut default_server = false;
+    let mut proxy_protocol = false;
+    for flag in args.iter().skip(1) {
+        match flag.as_str() {
+            "default_server" | "default" => default_server = true,
+            "proxy_protocol" => proxy_protocol = true,
+            other => {
+                return Err(format!(
+                    "invalid parameter \"{other}\" in \"{name}\" directive"
+                ));
+            }
         }
-    };
+    }
     let pos = Pos {
         src: env.src,
         line: env.line,
@@ -828,6 +833,7 @@ fn listen(env: &mut Place<'_>, name: &str, args: &[String], b: &mut Block) -> Re
         Listen {
             addr,
             default_server,
+            proxy_protocol,
             line: env.line,
         },
         pos,
@@ -1134,10 +1140,8 @@ fn real_ip_header(
     b: &mut Block,
 ) -> Result<(), String> {
     let v = arg(args, 0);
-    if v == "proxy_protocol" {
-        // The PROXY protocol (`listen ... proxy_protocol`) is not read yet.
-        return Err(invalid(v, name, "the PROXY protocol is not supported yet"));
-    }
+    // `proxy_protocol` (the address of a `listen ... proxy_protocol`
+    // connection's header) is a token too, kept as it is.
     if !values::is_token(v) {
         return Err(invalid(v, name, "it must be a header field name"));
     }

@@ -263,6 +263,9 @@ pub struct Listen {
     pub addr: SocketAddr,
     /// `listen ... default_server`.
     pub default_server: bool,
+    /// `listen ... proxy_protocol`: connections start with a PROXY
+    /// protocol header (the same on every `listen` of the address).
+    pub proxy_protocol: bool,
     /// Source line, for messages.
     pub line: u32,
 }

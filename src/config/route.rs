@@ -17,6 +17,9 @@ pub struct ListenerSpec {
     pub servers: Vec<usize>,
     /// The server for a Host that no `server_name` matches.
     pub default: usize,
+    /// Connections start with a PROXY protocol header (`listen ...
+    /// proxy_protocol`; every `listen` of the address says the same).
+    pub proxy_protocol: bool,
 }
 
 impl Config {
@@ -32,6 +35,8 @@ impl Config {
                         if !spec.servers.contains(&si) {
                             spec.servers.push(si);
                         }
+                        // (Validation rejects a listen that disagrees.)
+                        spec.proxy_protocol |= l.proxy_protocol;
                         if l.default_server && !*marked {
                             spec.default = si;
                             *marked = true;
@@ -42,6 +47,7 @@ impl Config {
                             addr: l.addr,
                             servers: vec![si],
                             default: si,
+                            proxy_protocol: l.proxy_protocol,
                         },
                         l.default_server,
                     )),

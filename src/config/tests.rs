@@ -673,6 +673,7 @@ fn defaults() {
         vec![Listen {
             addr: addr("0.0.0.0:80"),
             default_server: false,
+            proxy_protocol: false,
             line: 1
         }]
     );
@@ -853,10 +854,6 @@ fn real_ip_settings_are_inherited_and_checked() {
         (
             "real_ip_header \"a b\";",
             "invalid value \"a b\" in \"real_ip_header\" directive, it must be a header field name",
-        ),
-        (
-            "real_ip_header proxy_protocol;",
-            "invalid value \"proxy_protocol\" in \"real_ip_header\" directive, the PROXY protocol is not supported yet",
         ),
     ] {
         assert_eq!(errors(text), vec![(message.to_string(), 1)], "{text}");
@@ -1121,6 +1118,100 @@ fn listen_and_names() {
         s.names,
         vec!["example.com", "www.example.com", "", "more.test"]
     );
+}
+
+#[test]
+fn listen_proxy_protocol_flags_in_any_order() {
+    let c = ok("
+        server {
+            listen 8080 proxy_protocol;
+            listen 127.0.0.1:8081 proxy_protocol default_server;
+            listen 127.0.0.1:8082 default proxy_protocol;
+            listen 8083;
+            real_ip_header proxy_protocol;
+            set_real_ip_from 127.0.0.1;
+        }
+        server { listen 8080 proxy_protocol default_server; listen 8083; server_name b; }
+    ");
+    let s = &c.servers[0];
+    let got: Vec<(String, bool, bool)> = s
+        .listen
+        .iter()
+        .map(|l| (l.addr.to_string(), l.default_server, l.proxy_protocol))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("0.0.0.0:8080".to_string(), false, true),
+            ("127.0.0.1:8081".to_string(), true, true),
+            ("127.0.0.1:8082".to_string(), true, true),
+            ("0.0.0.0:8083".to_string(), false, false),
+        ]
+    );
+    assert_eq!(s.real_ip_header, "proxy_protocol");
+    let specs: Vec<(String, bool, usize)> = c
+        .listeners()
+        .iter()
+        .map(|l| (l.addr.to_string(), l.proxy_protocol, l.default))
+        .collect();
+    assert_eq!(
+        specs,
+        vec![
+            ("0.0.0.0:8080".to_string(), true, 1),
+            ("127.0.0.1:8081".to_string(), true, 0),
+            ("127.0.0.1:8082".to_string(), true, 0),
+            ("0.0.0.0:8083".to_string(), false, 0),
+        ]
+    );
+}
+
+#[test]
+fn listen_proxy_protocol_must_agree_across_an_address() {
+    // The flag is the listening socket's: a server that does not say it
+    // cannot share the address with one that does.
+    assert_eq!(
+        errors(
+            "server {\n listen 8080 proxy_protocol;\n}\n\
+             server {\n listen 8080;\n server_name b;\n}\n\
+             server {\n listen 0.0.0.0:8080 proxy_protocol;\n server_name c;\n}\n\
+             server {\n listen 127.0.0.1:8080;\n server_name d;\n}"
+        ),
+        vec![(
+            "conflicting \"proxy_protocol\" on 0.0.0.0:8080: every listen of an address \
+             has it, or none does"
+                .to_string(),
+            5
+        )]
+    );
+    assert_eq!(
+        errors("server { listen 8080; }\nserver { listen 8080 default_server proxy_protocol; }"),
+        vec![(
+            "conflicting \"proxy_protocol\" on 0.0.0.0:8080: every listen of an address \
+             has it, or none does"
+                .to_string(),
+            2
+        )]
+    );
+    for (text, message) in [
+        (
+            "server { listen 80 proxy; }",
+            "invalid parameter \"proxy\" in \"listen\" directive",
+        ),
+        (
+            "server { listen 80 proxy_protocol ssl; }",
+            "invalid parameter \"ssl\" in \"listen\" directive",
+        ),
+        (
+            "server { listen 80 default_server proxy_protocol x; }",
+            "invalid number of arguments in \"listen\" directive",
+        ),
+        (
+            "server { listen proxy_protocol; }",
+            "invalid value \"proxy_protocol\" in \"listen\" directive, invalid address",
+        ),
+    ] {
+        assert_eq!(errors(text), vec![(message.to_string(), 1)], "{text}");
+    }
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! The client's real address behind a trusted proxy (CONFIG.md
 //! `set_real_ip_from`, `real_ip_header`): when the connection comes from a
-//! trusted address, the field `real_ip_header` names the client. With
+//! trusted address, the field `real_ip_header` names the client, or with
+//! `real_ip_header proxy_protocol` the connection's PROXY protocol header
+//! does (nginx's realip: its port comes along; a connection without one,
+//! or whose header named no client, keeps its own address). With
 //! `X-Forwarded-For` (a comma-separated chain, one hop appended by each
 //! proxy) the rightmost address that is not trusted is the client, as
 //! nginx's `real_ip_recursive on`; every hop trusted leaves the leftmost.
@@ -30,13 +33,18 @@ fn parse_ip(s: &[u8]) -> Option<IpAddr> {
 }
 
 /// The client of a request that came over `peer` (its port is kept: the
-/// fields carry none).
-pub fn client(server: &Server, req: &Request<'_>, peer: SocketAddr) -> SocketAddr {
-    if server.real_ip_from.is_empty()
-        || !trusted(server, peer.ip())
-        || server.real_ip_header == "proxy_protocol"
-    {
+/// fields carry none), whose PROXY protocol header named `proxied`.
+pub fn client(
+    server: &Server,
+    req: &Request<'_>,
+    peer: SocketAddr,
+    proxied: Option<SocketAddr>,
+) -> SocketAddr {
+    if server.real_ip_from.is_empty() || !trusted(server, peer.ip()) {
         return peer;
+    }
+    if server.real_ip_header == "proxy_protocol" {
+        return proxied.unwrap_or(peer);
     }
     let name = server.real_ip_header.as_str();
     let found = if name == "x-forwarded-for" {
@@ -79,13 +87,26 @@ mod tests {
     }
 
     fn client_of(s: &Server, fields: &str, peer: &str) -> String {
+        client_via(s, fields, peer, None)
+    }
+
+    /// The client of a request with `fields` over `peer`, whose PROXY
+    /// protocol header named `proxied`; with the port when it is not the
+    /// socket's (5000).
+    fn client_via(s: &Server, fields: &str, peer: &str, proxied: Option<&str>) -> String {
         let raw = format!("GET / HTTP/1.1\r\nHost: a\r\n{fields}\r\n");
         let Ok(Parse::Complete(req, _)) = parse_head(raw.as_bytes(), &mut ParseState::default())
         else {
             panic!("unparsed {raw:?}");
         };
         let peer = SocketAddr::new(peer.parse().unwrap(), 5000);
-        client(s, &req, peer).ip().to_string()
+        let proxied = proxied.map(|p| p.parse().unwrap());
+        let got = client(s, &req, peer, proxied);
+        if got.port() == 5000 {
+            got.ip().to_string()
+        } else {
+            got.to_string()
+        }
     }
 
     #[test]
@@ -139,5 +160,53 @@ mod tests {
         // Two lines are one chain.
         let two = "X-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 4.4.4.4, 10.0.0.3\r\n";
         assert_eq!(client_of(&s, two, "10.0.0.1"), "4.4.4.4");
+    }
+
+    #[test]
+    fn proxy_protocol_names_the_client_of_a_trusted_proxy_only() {
+        let s = server("set_real_ip_from 10.0.0.0/8; real_ip_header proxy_protocol;");
+        // Its port comes along, as nginx's realip takes it.
+        assert_eq!(
+            client_via(&s, "", "10.1.1.1", Some("203.0.113.7:4711")),
+            "203.0.113.7:4711"
+        );
+        assert_eq!(
+            client_via(&s, "", "10.1.1.1", Some("[2001:db8::9]:80")),
+            "[2001:db8::9]:80"
+        );
+        // An untrusted connection keeps its own address.
+        assert_eq!(
+            client_via(&s, "", "192.0.2.1", Some("203.0.113.7:4711")),
+            "192.0.2.1"
+        );
+        // A header that named no client (LOCAL, UNKNOWN): the socket's.
+        assert_eq!(client_via(&s, "", "10.1.1.1", None), "10.1.1.1");
+        // The fields are not read for it.
+        assert_eq!(
+            client_via(&s, "X-Real-IP: 198.51.100.1\r\n", "10.1.1.1", None),
+            "10.1.1.1"
+        );
+        // Without `real_ip_header proxy_protocol` the header's address is
+        // not the client's (nginx), even from a trusted proxy...
+        let fields = server("set_real_ip_from 10.0.0.0/8;");
+        assert_eq!(
+            client_via(&fields, "", "10.1.1.1", Some("203.0.113.7:4711")),
+            "10.1.1.1"
+        );
+        assert_eq!(
+            client_via(
+                &fields,
+                "X-Real-IP: 198.51.100.1\r\n",
+                "10.1.1.1",
+                Some("203.0.113.7:4711")
+            ),
+            "198.51.100.1"
+        );
+        // ...nor without `set_real_ip_from`.
+        let none = server("real_ip_header proxy_protocol;");
+        assert_eq!(
+            client_via(&none, "", "10.1.1.1", Some("203.0.113.7:4711")),
+            "10.1.1.1"
+        );
     }
 }

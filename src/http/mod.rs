@@ -1,6 +1,6 @@
 //! Pure HTTP/1.1 protocol code over `&[u8]`: the request head parser, the
 //! chunked decoder, the multipart/form-data parser, a CGI script's header
-//! block, path normalisation, the
+//! block, path normalisation, the PROXY protocol header, the
 //! response head writer, dates, the status table, `Range` and the
 //! validators of conditional requests.
 //! Nothing here touches a file descriptor or allocates on the hot path.
@@ -12,6 +12,7 @@ pub mod cookie;
 pub mod date;
 pub mod multipart;
 pub mod path;
+pub mod proxy_protocol;
 pub mod range;
 pub mod request;
 pub mod response;

@@ -793,6 +793,14 @@ impl Reactor {
             *n += 1;
         }
         let mut conn = Conn::new(sock, spec, peer, deadline);
+        if self
+            .current
+            .specs
+            .get(spec)
+            .is_some_and(|l| l.proxy_protocol)
+        {
+            conn.await_proxy_header();
+        }
         conn.set_serial(self.shared.board.next_serial());
         let phase = conn.phase();
         s.phase = phase;

@@ -28,6 +28,7 @@ mod orphans;
 mod paths;
 mod php;
 mod privileges;
+mod proxy_protocol;
 mod ranges_encodings;
 mod sessions;
 mod signals;

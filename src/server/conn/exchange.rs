@@ -61,6 +61,10 @@ pub(super) struct Arrival {
     pub deadline: Millis,
     /// The connection's serial number.
     pub serial: u64,
+    /// The client the connection's PROXY protocol header named (`listen
+    /// ... proxy_protocol`), if any: the client's address only as
+    /// `real_ip_header proxy_protocol` says.
+    pub proxied: Option<std::net::SocketAddr>,
 }
 
 /// Start what the handlers decide for a parsed request on virtual server
@@ -86,7 +90,7 @@ pub(super) fn start(
     // Behind a trusted proxy the client is the one it names: for the
     // handlers (allow/deny, REMOTE_ADDR) and the log line alike.
     let info = ConnInfo {
-        peer: handlers::real_client(vhost, req, info.peer),
+        peer: handlers::real_client(vhost, req, info.peer, arrival.proxied),
         ..info
     };
     // Read only if a `status` route answers.

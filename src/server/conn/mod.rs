@@ -2,6 +2,9 @@
 //! until it has to wait for the socket, a timer, or the next loop turn.
 //!
 //! ```text
+//!   Proxy ──▶ (a PROXY protocol header first, on a `proxy_protocol` listener)
+//!     │ header complete (broken, cut short or late: closed, no answer)
+//!     ▼
 //!            first byte              head complete
 //!   Idle ───────────────▶ Head ─────┬──────────────────────────────────▶ Send ──┐
 //!    ▲  keep-alive                  ├─ body nobody takes ─▶ Discard ───▶ │      │
@@ -29,6 +32,7 @@ use std::io::IoSlice;
 use std::rc::Rc;
 
 use crate::handlers::{Body, ConnInfo, Throttle};
+use crate::http::proxy_protocol::{self, Broken, Header};
 use crate::http::{Parse, Version, parse_head};
 use crate::sys::socket::NOTSENT_LOWAT;
 use crate::sys::{ErrorKind, File, Residency, classify};
@@ -63,6 +67,9 @@ pub const LINGER_MS: Millis = 5_000;
 /// tests/abuse.rs). A client reads its answer long before this much of its
 /// refused body has gone out (the suite's largest is 4 MiB).
 pub const LINGER_MAX_BYTES: u32 = 16 << 20;
+/// Most bytes of a broken PROXY protocol header shown in its error-log
+/// line (escaped): a whole v1 line and then some.
+const PROXY_SHOWN: usize = 128;
 /// A body that no handler takes is read and discarded up to this size (the
 /// connection then stays open); a larger one closes the connection instead.
 pub const MAX_DISCARD: u64 = 1 << 20;
@@ -108,6 +115,9 @@ pub enum Phase {
 /// Where the connection stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
+    /// A new connection of a `listen ... proxy_protocol`, waiting for its
+    /// PROXY protocol header (under the first head's deadline).
+    Proxy,
     /// Between keep-alive requests; no buffer held.
     Idle,
     /// Receiving a request head (`client_header_timeout` runs from its start).
@@ -418,6 +428,8 @@ pub struct Conn<T> {
     requests: u32,
     /// The client's address (the local one is the listener's).
     peer: std::net::SocketAddr,
+    /// The client the PROXY protocol header named, if any.
+    proxied: Option<std::net::SocketAddr>,
     cur: Current,
     tcp: Tcp,
     /// Bytes read and dropped while lingering (see `LINGER_MAX_BYTES`).
@@ -447,6 +459,7 @@ impl<T: Transport> Conn<T> {
             spec,
             requests: 0,
             peer,
+            proxied: None,
             cur: Current::default(),
             tcp: Tcp::default(),
             lingered: 0,
@@ -459,6 +472,14 @@ impl<T: Transport> Conn<T> {
     /// Number the connection (`$connection` in access logs).
     pub fn set_serial(&mut self, serial: u64) {
         self.serial = serial;
+    }
+
+    /// The connection starts with a PROXY protocol header (its listener
+    /// says `proxy_protocol`): it is read before the first request, once,
+    /// within the first head's deadline.
+    pub fn await_proxy_header(&mut self) {
+        debug_assert!(self.state == State::Head && self.requests == 0);
+        self.state = State::Proxy;
     }
 
     /// The current state.
@@ -494,8 +515,10 @@ impl<T: Transport> Conn<T> {
     /// The state as `stub_status` counts it.
     pub fn phase(&self) -> Phase {
         match self.state {
-            State::Head if self.inbuf.as_ref().is_some_and(|b| !b.is_empty()) => Phase::Reading,
-            State::Idle | State::Head => Phase::Waiting,
+            State::Proxy | State::Head if self.inbuf.as_ref().is_some_and(|b| !b.is_empty()) => {
+                Phase::Reading
+            }
+            State::Proxy | State::Idle | State::Head => Phase::Waiting,
             State::Discard(_) | State::Body => Phase::Reading,
             State::Cgi | State::Send | State::Linger => Phase::Writing,
         }
@@ -519,6 +542,7 @@ impl<T: Transport> Conn<T> {
         loop {
             let step = match self.state {
                 State::Idle | State::Head => self.step_head(env, &mut reads),
+                State::Proxy => self.step_proxy(env, &mut reads),
                 State::Discard(left) => self.step_discard(env, left, &mut reads),
                 State::Body => self.step_body(env, &mut reads, &mut writes),
                 State::Cgi => self.step_cgi(env, &mut reads, &mut writes),
@@ -548,6 +572,21 @@ impl<T: Transport> Conn<T> {
             .is_some_and(|c| !c.eof && c.deadline <= env.now);
         let cgi_started = self.cur.cgi.as_ref().is_some_and(|c| c.has_answered());
         match self.state {
+            // A PROXY protocol header that did not come in time: closed
+            // without an answer (the bytes are no request), as nginx does.
+            State::Proxy => {
+                if let Some(got) = self.inbuf.as_ref().filter(|b| !b.is_empty()) {
+                    let shown = escaped_excerpt(got.readable());
+                    env.shared.log.info(format_args!(
+                        "client timed out while reading PROXY protocol, after \"{shown}\", \
+                         client: {}, server: {}",
+                        self.peer.ip(),
+                        self.listen_addr(env)
+                    ));
+                }
+                self.release(&mut env.shared.pool);
+                return Drive::Close;
+            }
             // Not one byte of a request: close without an answer, as nginx
             // does. A 408 and a lingering close would cost a write, a
             // shutdown and a descriptor held 5 s more for each of the
@@ -643,6 +682,7 @@ impl<T: Transport> Conn<T> {
                         head_len: used,
                         deadline: self.deadline,
                         serial: self.serial,
+                        proxied: self.proxied,
                     };
                     let line = &mut self.cur.line;
                     let (started, throttle) =
@@ -687,6 +727,72 @@ impl<T: Transport> Conn<T> {
             ReadOutcome::Budget => Step::Budget,
             ReadOutcome::Closed => Step::Close,
         }
+    }
+
+    /// `listen ... proxy_protocol`: the header before the first request.
+    /// Its bytes are taken off the input; those after it are the request's,
+    /// for `step_head`, under the same deadline (nginx reads both within
+    /// one `client_header_timeout`). A header that is broken, or cut short
+    /// by the client, closes the connection without an answer.
+    // Once per connection, on some listeners only: kept out of `drive`,
+    // whose every other state pays for what is inlined into it.
+    #[cold]
+    #[inline(never)]
+    fn step_proxy(&mut self, env: &mut Env<'_>, reads: &mut u8) -> Step {
+        if let Some(buf) = self.inbuf.as_mut().filter(|b| !b.is_empty()) {
+            buf.make_contiguous();
+            match proxy_protocol::parse(buf.readable()) {
+                Header::Complete(len, client) => {
+                    buf.consume(len);
+                    self.proxied = client;
+                    self.state = State::Head;
+                    return Step::Continue;
+                }
+                // (Decided within `V2_MAX` bytes, far less than a buffer:
+                // a read always has room.)
+                Header::Partial => {}
+                Header::Broken(why) => {
+                    self.broken_header(env, why);
+                    return Step::Close;
+                }
+            }
+        }
+        match self.read_in(&mut env.shared.pool, reads) {
+            ReadOutcome::Got => Step::Continue,
+            ReadOutcome::Wait => {
+                self.drop_empty_inbuf(&mut env.shared.pool);
+                Step::Wait
+            }
+            ReadOutcome::Budget => Step::Budget,
+            ReadOutcome::Closed => {
+                // A client that closes before sending anything (a health
+                // check) is no news.
+                if self.inbuf.as_ref().is_some_and(|b| !b.is_empty()) {
+                    self.broken_header(env, Broken::Truncated);
+                }
+                Step::Close
+            }
+        }
+    }
+
+    /// The error-log line of a PROXY protocol header that is not one, in
+    /// nginx's words, with what arrived (escaped, bounded).
+    fn broken_header(&self, env: &Env<'_>, why: Broken) {
+        let got = self.inbuf.as_ref().map_or(&[][..], Buf::readable);
+        env.shared.log.error(format_args!(
+            "broken header: \"{}\" ({}) while reading PROXY protocol, client: {}, server: {}",
+            escaped_excerpt(got),
+            why.reason(),
+            self.peer.ip(),
+            self.listen_addr(env)
+        ));
+    }
+
+    /// The address of the connection's listener (for messages).
+    fn listen_addr(&self, env: &Env<'_>) -> String {
+        env.specs
+            .get(self.spec)
+            .map_or_else(|| "-".to_string(), |s| s.addr.to_string())
     }
 
     fn step_discard(&mut self, env: &mut Env<'_>, mut left: u64, reads: &mut u8) -> Step {
@@ -1390,6 +1496,18 @@ fn raw_meta<'c>(
         nth: requests.saturating_add(1),
         client: None,
     }
+}
+
+/// The first [`PROXY_SHOWN`] bytes of `got`, escaped as the access log
+/// escapes (no control byte reaches the log), `...` when there were more.
+fn escaped_excerpt(got: &[u8]) -> String {
+    let shown = got.get(..got.len().min(PROXY_SHOWN)).unwrap_or(got);
+    let mut text = Vec::with_capacity(shown.len() + 8);
+    super::access::push_escaped(&mut text, shown);
+    if got.len() > PROXY_SHOWN {
+        text.extend_from_slice(b"...");
+    }
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// `n` bytes of the exchange went to the client.

@@ -1303,3 +1303,143 @@ fn limit_rate_after_sends_a_file_body_at_full_speed_first() {
     assert_eq!(r[0].0, 200);
     assert!(r[0].2 == want, "the body differs");
 }
+
+/// A server behind a PROXY protocol sender (127.0.0.1, the test's peer,
+/// is trusted) whose `/in/` lets only 192.0.2.0/24 in: 404 says the
+/// header's client counted, 403 that the socket's did.
+const BEHIND_PROXY: &str = "set_real_ip_from 127.0.0.1; real_ip_header proxy_protocol;
+    location /in/ { allow 192.0.2.0/24; deny all; }";
+
+/// A connection of a `listen ... proxy_protocol`.
+fn proxied_conn(w: &World) -> Conn<MemTransport> {
+    let mut c = w.conn();
+    c.await_proxy_header();
+    c
+}
+
+fn statuses(out: &[u8]) -> Vec<u16> {
+    responses(out).iter().map(|r| r.0).collect()
+}
+
+#[test]
+fn proxy_header_then_pipelined_requests_in_one_read() {
+    let mut w = World::new("pp-one", BEHIND_PROXY);
+    let mut c = proxied_conn(&w);
+    assert_eq!(c.state(), State::Proxy);
+    let d = w.run(
+        &mut c,
+        b"PROXY TCP4 192.0.2.9 127.0.0.1 5000 8080\r\n\
+          GET /in/x HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(d, Drive::Wait);
+    assert_eq!(statuses(&c.io.output), [404, 200]);
+    assert_eq!(c.state(), State::Idle);
+    assert!(!c.holds_buffers());
+    // Once per connection: a later "header" is a request line, and a bad one.
+    w.run(&mut c, b"PROXY TCP4 192.0.2.9 127.0.0.1 5000 8080\r\n\r\n");
+    assert_eq!(statuses(&c.io.output), [404, 200, 400]);
+}
+
+#[test]
+fn proxy_header_split_at_every_byte_gives_the_same_answer() {
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    v2.extend_from_slice(&[198, 51, 100, 7, 127, 0, 0, 1, 0x13, 0x88, 0x1f, 0x90]);
+    for header in [
+        &b"PROXY TCP4 192.0.2.9 127.0.0.1 5000 8080\r\n"[..],
+        &v2[..],
+    ] {
+        let mut bytes = header.to_vec();
+        bytes.extend_from_slice(b"GET /in/x HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut w = World::new("pp-split", BEHIND_PROXY);
+        // v1 names a client that `/in/` lets in (404), v2 one it does not.
+        let want = if header == v2.as_slice() { 403 } else { 404 };
+        for cut in 1..bytes.len() {
+            let mut c = proxied_conn(&w);
+            assert_eq!(w.run(&mut c, &bytes[..cut]), Drive::Wait, "cut {cut}");
+            assert!(c.io.output.is_empty(), "cut {cut}");
+            assert_eq!(w.run(&mut c, &bytes[cut..]), Drive::Wait, "cut {cut}");
+            assert_eq!(statuses(&c.io.output), [want], "cut at {cut}");
+        }
+        // One byte per read.
+        let mut c = proxied_conn(&w);
+        for b in &bytes {
+            assert_eq!(w.run(&mut c, &[*b]), Drive::Wait);
+        }
+        assert_eq!(statuses(&c.io.output), [want]);
+    }
+}
+
+#[test]
+fn without_real_ip_header_proxy_protocol_the_socket_is_the_client() {
+    // The header is read (and taken off) but names no one: nginx's rule.
+    let mut w = World::new(
+        "pp-untrusted",
+        "set_real_ip_from 127.0.0.1; location /in/ { allow 192.0.2.0/24; deny all; }",
+    );
+    let mut c = proxied_conn(&w);
+    w.run(
+        &mut c,
+        b"PROXY TCP4 192.0.2.9 127.0.0.1 5000 8080\r\nGET /in/x HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(statuses(&c.io.output), [403]);
+}
+
+#[test]
+fn a_broken_or_missing_proxy_header_closes_without_an_answer() {
+    let mut w = World::new("pp-broken", BEHIND_PROXY);
+    for bytes in [
+        &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"PROXY TCP4 192.0.2.9 127.0.0.1 70000 8080\r\nGET / HTTP/1.1\r\n\r\n",
+        b"PROXY TCP4 ::1 127.0.0.1 1 2\r\n",
+        &[b'P'; 200][..],
+        b"\r\n\r\n\0\r\nQUIT\n\x21\x11\xff\xff",
+    ] {
+        let mut c = proxied_conn(&w);
+        assert_eq!(w.run(&mut c, bytes), Drive::Close, "{bytes:?}");
+        assert!(c.io.output.is_empty());
+        assert!(!c.holds_buffers());
+    }
+    assert_eq!(w.shared.pool.out, 0);
+}
+
+#[test]
+fn a_proxy_header_cut_short_or_late_closes_without_an_answer() {
+    let mut w = World::new("pp-short", BEHIND_PROXY);
+    // The client closes mid-header.
+    let mut c = proxied_conn(&w);
+    assert_eq!(w.run(&mut c, b"PROXY TCP4 192.0.2.9 "), Drive::Wait);
+    assert_eq!(c.phase(), Phase::Reading);
+    c.io.eof = true;
+    c.peer_hup = true;
+    c.readable = true;
+    assert_eq!(w.run(&mut c, b""), Drive::Close);
+    assert!(c.io.output.is_empty());
+    // Too slow: the first head's deadline ends it, with no 408.
+    let mut c = proxied_conn(&w);
+    assert_eq!(w.run(&mut c, b"\r\n\r\n\0\r\nQUIT\n\x21"), Drive::Wait);
+    w.now = c.deadline;
+    assert_eq!(c.on_timeout(&mut w.env()), Drive::Close);
+    assert!(c.io.output.is_empty());
+    // Silent: waiting, without a buffer, until the same deadline.
+    let mut c = proxied_conn(&w);
+    assert_eq!(w.run(&mut c, b""), Drive::Wait);
+    assert_eq!(c.phase(), Phase::Waiting);
+    assert!(!c.holds_buffers());
+    assert_eq!(c.on_timeout(&mut w.env()), Drive::Close);
+    assert_eq!(w.shared.pool.out, 0);
+}
+
+#[test]
+fn the_head_after_a_proxy_header_keeps_the_first_deadline() {
+    // Header and head share one client_header_timeout, as in nginx: a
+    // header that took most of it leaves the head only the rest.
+    let mut w = World::new("pp-deadline", BEHIND_PROXY);
+    let mut c = proxied_conn(&w);
+    let deadline = c.deadline;
+    w.now += 1_500;
+    assert_eq!(w.run(&mut c, b"PROXY UNKNOWN\r\nGET / HT"), Drive::Wait);
+    assert_eq!((c.state(), c.deadline), (State::Head, deadline));
+    w.now = deadline;
+    assert_eq!(c.on_timeout(&mut w.env()), Drive::Wait);
+    assert_eq!(statuses(&c.io.output), [408]);
+}
