@@ -1007,12 +1007,16 @@ impl<T: Transport> Conn<T> {
             let held = head.len() + wrapped.len();
             let total = held + extra.len();
             let more = matches!(self.body, OutBody::File(_));
-            let mut room = cap.unwrap_or(usize::MAX);
-            let [head, wrapped, extra] = [head, wrapped, extra].map(|s| {
-                let part = s.get(..s.len().min(room)).unwrap_or(s);
-                room -= part.len();
-                part
-            });
+            let parts = [head, wrapped, extra];
+            // Cut to the allowance only under `limit_rate` (rare).
+            let [head, wrapped, extra] = match cap {
+                None => parts,
+                Some(mut room) => parts.map(|s| {
+                    let part = s.get(..s.len().min(room)).unwrap_or(s);
+                    room -= part.len();
+                    part
+                }),
+            };
             let allowed = head.len() + wrapped.len() + extra.len();
             let n = match self.io.writev(
                 &[
