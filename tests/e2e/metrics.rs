@@ -116,7 +116,7 @@ fn status_sums_every_figure_over_two_workers_in_both_formats() {
     let srv = Server::start(
         dir,
         "worker_processes 2;\n\
-         log_format w '$pid $args';\n\
+         log_format w '$pid $args $connection';\n\
          server {\n\
              listen 127.0.0.1:$P0;\n\
              root www;\n\
@@ -179,6 +179,25 @@ fn status_sums_every_figure_over_two_workers_in_both_formats() {
         "both workers hold idle connections"
     );
     let n = idle.len() as u64;
+    // `$connection` numbers connections over both workers: the 30 got 30
+    // numbers, each the same for its three requests.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let mut numbers: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
+    for line in log.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        if let [_, args, conn] = f.as_slice()
+            && let Some(i) = args.strip_prefix('c').and_then(|a| a.split('.').next())
+        {
+            numbers
+                .entry(i.parse().unwrap())
+                .or_default()
+                .insert(conn.parse().unwrap());
+        }
+    }
+    assert_eq!(numbers.len(), 30, "{log}");
+    assert!(numbers.values().all(|c| c.len() == 1), "{numbers:?}");
+    let distinct: BTreeSet<u64> = numbers.values().flatten().copied().collect();
+    assert_eq!(distinct.len(), 30, "{numbers:?}");
 
     // The figures of both workers, from one of them: every idle connection
     // waits, the one asking writes.
