@@ -456,22 +456,7 @@ fn misused_limit_directives_are_reported_with_file_and_line() {
 
 /// The pids whose parent is `pid` (a master's workers).
 fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        if rest.split_whitespace().nth(1) == Some(&pid.to_string()) {
-            out.push(p);
-        }
-    }
-    out
+    children_of(pid).into_iter().map(|(p, _)| p).collect()
 }
 
 #[test]

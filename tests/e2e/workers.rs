@@ -31,23 +31,7 @@ server {{
 
 /// The pids whose parent is `pid`.
 fn children(pid: u32) -> BTreeSet<u32> {
-    let mut out = BTreeSet::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        // Fields after the ")" of comm: state, ppid, ...
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        if rest.split_whitespace().nth(1) == Some(&pid.to_string()) {
-            out.insert(p);
-        }
-    }
-    out
+    children_of(pid).into_iter().map(|(p, _)| p).collect()
 }
 
 fn field<'a>(body: &'a str, name: &str) -> &'a str {
