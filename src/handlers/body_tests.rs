@@ -34,16 +34,7 @@ fn act_raw(cfg: &Config, raw: &str) -> Out {
         panic!("unparsed: {raw:?}");
     };
     let mut roots = RootCache::default();
-    let mut ctx = Ctx {
-        config: cfg,
-        server: &cfg.servers[0],
-        roots: &mut roots,
-        now: 0,
-        conn: conn(),
-        stats: Default::default(),
-        sessions: None,
-        limits: None,
-    };
+    let mut ctx = Ctx::for_tests(cfg, &mut roots, conn());
     match decide(&mut ctx, &req).action {
         Action::Reply(r) => Out::Reply(owned(r)),
         Action::Upload(s) => Out::Upload(s),
@@ -84,16 +75,7 @@ fn cgi(cfg: &Config, method: &str, target: &str, extra: &str) -> CgiPlan {
 
 fn finish(cfg: &Config, sink: UploadSink) -> Got {
     let mut roots = RootCache::default();
-    let mut ctx = Ctx {
-        config: cfg,
-        server: &cfg.servers[0],
-        roots: &mut roots,
-        now: 0,
-        conn: conn(),
-        stats: Default::default(),
-        sessions: None,
-        limits: None,
-    };
+    let mut ctx = Ctx::for_tests(cfg, &mut roots, conn());
     owned(sink.finish(&mut ctx))
 }
 

@@ -163,16 +163,7 @@ mod tests {
             panic!("unparsed: {raw:?}");
         };
         let mut roots = RootCache::default();
-        let mut ctx = Ctx {
-            config: cfg,
-            server: &cfg.servers[0],
-            roots: &mut roots,
-            now: 0,
-            conn: Default::default(),
-            stats: Default::default(),
-            sessions: None,
-            limits: None,
-        };
+        let mut ctx = Ctx::for_tests(cfg, &mut roots, Default::default());
         match decide(&mut ctx, &req).action {
             Action::Reply(r) => owned(r),
             other => panic!("{target}: {other:?}"),
@@ -189,16 +180,7 @@ mod tests {
         };
         let kept = Kept::of(&req);
         let mut roots = RootCache::default();
-        let mut ctx = Ctx {
-            config: cfg,
-            server: &cfg.servers[0],
-            roots: &mut roots,
-            now: 0,
-            conn: Default::default(),
-            stats: Default::default(),
-            sessions: None,
-            limits: None,
-        };
+        let mut ctx = Ctx::for_tests(cfg, &mut roots, Default::default());
         owned(super::super::accel(&mut ctx, uri.as_bytes(), &kept))
     }
 

@@ -111,6 +111,24 @@ pub struct Ctx<'c> {
     pub limits: Option<limits::LimitTable>,
 }
 
+#[cfg(test)]
+impl<'c> Ctx<'c> {
+    /// A unit test's context: the first server of `config`, the clock at
+    /// 0, connection addresses `conn`, no status counters, sessions or limits.
+    pub(crate) fn for_tests(config: &'c Config, roots: &'c mut RootCache, conn: ConnInfo) -> Self {
+        Ctx {
+            config,
+            server: &config.servers[0],
+            roots,
+            now: 0,
+            conn,
+            stats: None,
+            sessions: None,
+            limits: None,
+        }
+    }
+}
+
 impl Ctx<'_> {
     /// The `SID` cookie an answer carries for `held`: one made or rotated
     /// by this request.

@@ -135,16 +135,7 @@ fn send(cfg: &Config, method: &str, target: &str, extra: &str) -> Got {
         panic!("unparsed: {raw:?}");
     };
     let mut roots = RootCache::default();
-    let mut ctx = Ctx {
-        config: cfg,
-        server: &cfg.servers[0],
-        roots: &mut roots,
-        now: 0,
-        conn: Default::default(),
-        stats: Default::default(),
-        sessions: None,
-        limits: None,
-    };
+    let mut ctx = Ctx::for_tests(cfg, &mut roots, Default::default());
     owned(handle(&mut ctx, &req))
 }
 
@@ -633,16 +624,7 @@ fn error_page_served_with_original_status() {
     assert_eq!(r.status, 404);
     assert!(r.text().contains("<h1>404 Not Found</h1>"));
     let mut roots = RootCache::default();
-    let mut ctx = Ctx {
-        config: &cfg,
-        server: &cfg.servers[0],
-        roots: &mut roots,
-        now: 0,
-        conn: Default::default(),
-        stats: Default::default(),
-        sessions: None,
-        limits: None,
-    };
+    let mut ctx = Ctx::for_tests(&cfg, &mut roots, Default::default());
     let r = owned(error_reply(&mut ctx, 500));
     assert_eq!(r.status, 500);
     assert!(r.text().contains("500 Internal Server Error"));
