@@ -1597,6 +1597,18 @@ pub fn skip(test: &str, why: &str) {
     let _ = io::stderr().write_all(line.as_bytes());
 }
 
+/// Whether this machine has an IPv6 loopback; when not, `test` is said
+/// to be skipped (a failure in CI, whose machines have one).
+pub fn has_ipv6(test: &str) -> bool {
+    match TcpListener::bind(("::1", 0)) {
+        Ok(_) => true,
+        Err(e) => {
+            skip(test, &format!("[::1] cannot be bound here ({e})"));
+            false
+        }
+    }
+}
+
 /// The effective uid of process `pid` (from `/proc/PID/status`).
 pub fn uid_of(pid: u32) -> u32 {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -174,17 +174,6 @@ fn x_accel_limit_rate_paces_an_x_accel_redirect_answer() {
     );
 }
 
-/// Whether this machine has an IPv6 loopback (else the test is skipped).
-fn has_ipv6(test: &str) -> bool {
-    match std::net::TcpListener::bind(("::1", 0)) {
-        Ok(_) => true,
-        Err(e) => {
-            skip(test, &format!("[::1] cannot be bound here ({e})"));
-            false
-        }
-    }
-}
-
 #[test]
 fn limit_conn_refuses_a_third_connection_of_one_address_only() {
     if !has_ipv6("limit_conn_refuses_a_third_connection_of_one_address_only") {

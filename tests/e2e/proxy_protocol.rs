@@ -139,16 +139,6 @@ fn refused(srv: &Server, bytes: &[u8]) {
     c.expect_closed(LIMIT);
 }
 
-fn has_ipv6(test: &str) -> bool {
-    match std::net::TcpListener::bind(("::1", 0)) {
-        Ok(_) => true,
-        Err(e) => {
-            skip(test, &format!("[::1] cannot be bound here ({e})"));
-            false
-        }
-    }
-}
-
 #[test]
 fn v1_tcp4_tcp6_and_unknown_headers() {
     let srv = behind_proxy("pp-v1", "", "");
